@@ -1,0 +1,211 @@
+#!/usr/bin/env python3
+"""End-to-end latency benchmark of world_model_node over real DDS, with its machine written down.
+
+Three processes, as on a robot: an independent camera/odometry streamer (bench/stream_camera.py),
+the node started by its console script, and a recorder (bench/record_predictions.py) that
+timestamps every prediction on arrival. Optionally a fourth process saturates one CPU core.
+The node's CPU use and resident memory are sampled once a second with psutil.
+
+    .venv/bin/python bench/latency.py                      # the standard cases, ~4 minutes
+    .venv/bin/python bench/latency.py --cases latent-vga --seconds 3600   # one-hour soak
+
+Results: bench/results/latency-<cpuN|gpu-name>[-tag].json and .md.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import os
+import platform
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import psutil
+
+REPO = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    model: str  # "latent" | "kinematic"
+    width: int
+    height: int
+    cpu_load: bool = False
+
+
+CASES = {
+    "kinematic-vga": Case("kinematic-vga", "kinematic", 640, 480),
+    "latent-vga": Case("latent-vga", "latent", 640, 480),
+    "latent-native": Case("latent-native", "latent", 64, 64),
+    "latent-vga-load": Case("latent-vga-load", "latent", 640, 480, cpu_load=True),
+}
+
+
+def machine_description() -> dict:
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"host": platform.node(), "cpu": cpu, "logical_cores": psutil.cpu_count(),
+            "memory_gib": round(psutil.virtual_memory().total / 2**30, 1), "python": platform.python_version(),
+            "torch": torch.__version__, "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+            "rmw": os.environ.get("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp"),
+            "fastdds_transports": os.environ.get("FASTDDS_BUILTIN_TRANSPORTS", "default")}
+
+
+def burn_one_core(stop_at: float) -> None:
+    """The competing process: a tight loop that keeps one core busy."""
+    x = 0
+    while time.monotonic() < stop_at:
+        x = (x * 1103515245 + 12345) & 0x7FFFFFFF
+
+
+def percentiles(values: list[float]) -> dict:
+    if not values:
+        return {"count": 0}
+    array = np.asarray(values)
+    return {"count": len(values), "p50": float(np.percentile(array, 50)), "p95": float(np.percentile(array, 95)),
+            "p99": float(np.percentile(array, 99)), "max": float(array.max()), "mean": float(array.mean())}
+
+
+def run_case(case: Case, seconds: float, warmup_s: float, budget_ms: float, workdir: Path, extra_params: list[str]) -> dict:
+    env = {**os.environ, "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
+           "ROS_DOMAIN_ID": os.environ.get("ROS_DOMAIN_ID", str(150 + os.getpid() % 50))}
+    env.setdefault("HOME", "/tmp")
+    records = workdir / f"{case.name}.jsonl"
+    node_log = open(workdir / f"{case.name}-node.log", "wb")
+    node = subprocess.Popen([str(BIN / "world_model_node"), "--ros-args", "--params-file", str(REPO / "config/world_model.yaml"),
+                             "-p", f"model:={case.model}", "-p", f"budget_ms:={budget_ms}", *extra_params],
+                            env=env, stdout=node_log, stderr=subprocess.STDOUT, start_new_session=True)
+    recorder = subprocess.Popen([sys.executable, str(REPO / "bench/record_predictions.py"), "--output", str(records)],
+                                env=env, start_new_session=True)
+    time.sleep(3.0)  # discovery and model warm-up; a benchmark, not a test: the warm-up window is discarded anyway
+    loader = None
+    if case.cpu_load:
+        loader = multiprocessing.Process(target=burn_one_core, args=(time.monotonic() + seconds + warmup_s + 5,), daemon=True)
+        loader.start()
+    streamer = subprocess.Popen([sys.executable, str(REPO / "bench/stream_camera.py"), "--width", str(case.width),
+                                 "--height", str(case.height), "--seconds", str(seconds + warmup_s)],
+                                env=env, stdout=subprocess.PIPE, start_new_session=True)
+    process = psutil.Process(node.pid)
+    samples = []
+    started = time.monotonic()
+    process.cpu_percent(None)
+    while streamer.poll() is None:
+        time.sleep(1.0)
+        try:
+            samples.append({"t_s": time.monotonic() - started, "cpu_percent": process.cpu_percent(None),
+                            "rss_mib": process.memory_info().rss / 2**20})
+        except psutil.NoSuchProcess:
+            break
+    sent = json.loads(streamer.stdout.read().decode().strip().splitlines()[-1])
+    time.sleep(1.0)  # let the last predictions arrive
+    for proc in (recorder, node):
+        proc.send_signal(signal.SIGINT)
+    for proc in (recorder, node):
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    if loader is not None:
+        loader.terminate()
+    node_log.close()
+
+    rows = [json.loads(line) for line in records.read_text().splitlines() if line.strip()]
+    predictions = [r for r in rows if r["kind"] == "prediction"]
+    if not predictions:
+        raise SystemExit(f"{case.name}: no predictions received; see {workdir / (case.name + '-node.log')}")
+    first_stamp = predictions[0]["stamp_ns"]
+    kept = [r for r in predictions if r["stamp_ns"] - first_stamp >= warmup_s * 1e9]
+    latencies = [r["latency_ms"] for r in kept]
+    quarter = max(1, len(latencies) // 4)
+    diagnostics = [r for r in rows if r["kind"] == "diagnostics"]
+    steady = [s for s in samples if s["t_s"] > warmup_s]
+    sent_after_warmup = sent["sent_images"] * seconds / (seconds + warmup_s)
+    return {
+        "case": asdict(case), "seconds": seconds, "warmup_s": warmup_s, "budget_ms": budget_ms,
+        "latency_ms": percentiles(latencies),
+        "latency_first_quarter_p95_ms": float(np.percentile(latencies[:quarter], 95)),
+        "latency_last_quarter_p95_ms": float(np.percentile(latencies[-quarter:], 95)),
+        "deadline_miss_rate": float(np.mean(np.asarray(latencies) > budget_ms)),
+        "later_than_200ms": int(np.sum(np.asarray(latencies) > 200.0)),
+        "frames_sent": round(sent_after_warmup), "predictions": len(kept),
+        "frames_skipped": max(0, round(sent_after_warmup) - len(kept)),
+        "node_diagnostics_last": diagnostics[-1]["values"] if diagnostics else {},
+        "cpu_percent": percentiles([s["cpu_percent"] for s in steady]),
+        "rss_mib_first_minute": float(np.mean([s["rss_mib"] for s in steady if s["t_s"] <= warmup_s + 60] or [0])),
+        "rss_mib_end": steady[-1]["rss_mib"] if steady else None,
+        "rss_series": samples[:: max(1, len(samples) // 120)],
+    }
+
+
+def markdown(machine: dict, results: list[dict]) -> str:
+    lines = [f"# world_model_node end-to-end latency", "",
+             f"Machine: {machine['cpu']}, {machine['logical_cores']} logical cores, {machine['memory_gib']} GiB, "
+             f"GPU: {machine['gpu'] or 'none'}; torch {machine['torch']}, {machine['rmw']}, Fast DDS transports: "
+             f"{machine['fastdds_transports']}.", "",
+             "| case | model | input | load | p50 ms | p95 ms | p99 ms | max ms | >200 ms | misses | predicted / sent | node CPU % p50 | RSS MiB first min → end |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        c, lat = r["case"], r["latency_ms"]
+        lines.append(f"| {c['name']} | {c['model']} | {c['width']}×{c['height']} | {'1 core busy' if c['cpu_load'] else '-'} | "
+                     f"{lat['p50']:.1f} | {lat['p95']:.1f} | {lat['p99']:.1f} | {lat['max']:.1f} | {r['later_than_200ms']} | "
+                     f"{100 * r['deadline_miss_rate']:.1f}% | {r['predictions']} / {r['frames_sent']} | "
+                     f"{r['cpu_percent'].get('p50', float('nan')):.0f} | {r['rss_mib_first_minute']:.0f} → {r['rss_mib_end']:.0f} |")
+    stage_keys = sorted({k for r in results for k in r["node_diagnostics_last"] if "stage" in k or "ms" in k})
+    if stage_keys:
+        lines += ["", "Node diagnostics at the end of each case (per-stage timings as the node reports them):", ""]
+        for r in results:
+            values = r["node_diagnostics_last"]
+            lines.append(f"- **{r['case']['name']}**: " + ", ".join(f"{k}={values[k]}" for k in stage_keys if k in values))
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cases", nargs="+", choices=sorted(CASES), default=list(CASES))
+    parser.add_argument("--seconds", type=float, default=45.0, help="measured seconds per case (after warm-up)")
+    parser.add_argument("--warmup", type=float, default=5.0)
+    parser.add_argument("--budget-ms", type=float, default=200.0)
+    parser.add_argument("--results", type=Path, default=REPO / "bench/results")
+    parser.add_argument("--tag", default="", help="suffix for the result files (e.g. 'soak')")
+    parser.add_argument("--node-param", action="append", default=[], metavar="NAME:=VALUE",
+                        help="extra world_model_node parameter, repeatable")
+    args = parser.parse_args()
+
+    machine = machine_description()
+    workdir = args.results / "raw"
+    workdir.mkdir(parents=True, exist_ok=True)
+    extra = [token for p in args.node_param for token in ("-p", p)]
+    results = []
+    for name in args.cases:
+        print(f"[latency] {name}: {args.seconds:.0f} s ...", flush=True)
+        result = run_case(CASES[name], args.seconds, args.warmup, args.budget_ms, workdir, extra)
+        lat = result["latency_ms"]
+        print(f"[latency] {name}: p50 {lat['p50']:.1f} ms, p95 {lat['p95']:.1f} ms, p99 {lat['p99']:.1f} ms, "
+              f"max {lat['max']:.1f} ms, {result['predictions']}/{result['frames_sent']} frames predicted", flush=True)
+        results.append(result)
+    label = ("gpu-" + machine["gpu"].split()[-1].lower()) if machine["gpu"] else f"cpu{machine['logical_cores']}"
+    stem = f"latency-{label}{('-' + args.tag) if args.tag else ''}"
+    (args.results / f"{stem}.json").write_text(json.dumps({"machine": machine, "results": results}, indent=1))
+    (args.results / f"{stem}.md").write_text(markdown(machine, results))
+    print(f"[latency] wrote {args.results / (stem + '.md')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
