@@ -1,0 +1,196 @@
+"""MPPI and its critics on hand-made problems (pure core, no ROS, no simulator)."""
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from world_model_ros.core import costs
+from world_model_ros.core.contract import LatentState, Observation, Rollout
+from world_model_ros.core.geometry import integrate_unicycle
+from world_model_ros.core.kinematic import KinematicPredictor
+from world_model_ros.core.mppi import GoalTolerance, MppiConfig, MppiPlanner, PlanningError, goal_reached
+
+
+def start(model, pose=(0.0, 0.0, 0.0)) -> LatentState:
+    return model.encode(Observation(0.0, None, np.array(pose, dtype=np.float32), np.zeros(2, dtype=np.float32)))
+
+
+class DiskObstacleModel(KinematicPredictor):
+    """The kinematic model plus a known round obstacle: collision probability 1 inside it."""
+
+    def __init__(self, centre_xy=(1.0, 0.0), radius_m=0.35):
+        super().__init__()
+        self.centre = torch.tensor(centre_xy)
+        self.radius_m = radius_m
+
+    def rollout(self, latent, actions_bh2):
+        rollout = super().rollout(latent, actions_bh2)
+        inside = torch.linalg.vector_norm(rollout.poses_bh3[..., :2] - self.centre, dim=-1) < self.radius_m
+        rollout.collision_prob_bh = inside.float()
+        return rollout
+
+
+class BrokenModel(KinematicPredictor):
+    def rollout(self, latent, actions_bh2):
+        rollout = super().rollout(latent, actions_bh2)
+        rollout.poses_bh3 = torch.full_like(rollout.poses_bh3, float("nan"))
+        return rollout
+
+
+def drive(model, planner, pose, goal, steps, tolerance=GoalTolerance(), on_step=None):
+    """Closed loop on the unicycle itself; returns the visited poses and whether the goal was reached."""
+    pose = np.asarray(pose, dtype=np.float64)
+    visited = [pose]
+    for _ in range(steps):
+        result = planner.plan(start(model, pose), goal)
+        if on_step:
+            on_step(result)
+        command = torch.as_tensor(result.command_2, dtype=torch.float32).reshape(1, 1, 2)
+        pose = integrate_unicycle(torch.as_tensor(pose, dtype=torch.float32), command, model.dt_s)[0, 0].double().numpy()
+        planner.shift(1)
+        visited.append(pose)
+        if goal_reached(pose, goal, tolerance):
+            return np.array(visited), True
+    return np.array(visited), False
+
+
+def test_goal_straight_ahead_is_full_speed_straight():
+    """The obvious optimum: a far goal dead ahead -> drive at v_max without turning."""
+    model = KinematicPredictor()
+    planner = MppiPlanner(model, MppiConfig(seed=1, iterations=3, a_max=100.0, alpha_max=100.0))
+    for _ in range(5):
+        result = planner.plan(start(model), np.array([20.0, 0.0, 0.0]))
+    assert result.command_2[0] >= 0.9 * planner.config.v_max
+    # Sampling leaves some yaw-rate jitter (nothing penalises it much); the path is straight.
+    x_end, y_end, yaw_end = result.plan_rollout.poses_bh3[0, -1].tolist()
+    assert x_end >= 0.9 * planner.config.v_max * 2.0
+    assert abs(y_end) < 0.05 and abs(yaw_end) < 0.15
+    assert result.plan_rollout.poses_bh3.shape == (1, 20, 3)
+
+
+def test_reaches_goal_behind_with_requested_heading():
+    model = KinematicPredictor()
+    planner = MppiPlanner(model, MppiConfig(seed=2))
+    goal = np.array([-1.0, 1.0, -math.pi / 2])
+    visited, reached = drive(model, planner, (0.0, 0.0, 0.0), goal, steps=250)
+    assert reached, f"ended at {visited[-1]} for goal {goal}"
+
+
+def test_goes_around_an_obstacle_it_is_told_about():
+    """Obstacles are known only through collision probability: the path must avoid the disk."""
+    model = DiskObstacleModel(centre_xy=(1.0, 0.0), radius_m=0.35)
+    planner = MppiPlanner(model, MppiConfig(seed=3))
+    visited, reached = drive(model, planner, (0.0, 0.0, 0.0), np.array([2.0, 0.0, 0.0]), steps=250,
+                             tolerance=GoalTolerance(xy_m=0.15, yaw_rad=math.pi))
+    assert reached
+    clearance = np.linalg.norm(visited[:, :2] - np.array([1.0, 0.0]), axis=1).min()
+    assert clearance >= 0.35, f"entered the obstacle (closest {clearance:.2f} m)"
+
+
+@settings(max_examples=25, deadline=None)
+@given(mean=st.lists(st.tuples(st.floats(-3, 3), st.floats(-5, 5)), min_size=10, max_size=10),
+       previous=st.tuples(st.floats(-2, 2), st.floats(-4, 4)), seed=st.integers(0, 1000))
+def test_samples_respect_velocity_and_acceleration_limits(mean, previous, seed):
+    config = MppiConfig(num_samples=64, horizon=10, seed=seed, noise_std_v=1.0, noise_std_w=3.0)
+    planner = MppiPlanner(KinematicPredictor(), config)
+    previous_2 = torch.tensor(previous, dtype=torch.float32)
+    samples = planner.sample(torch.tensor(mean, dtype=torch.float32), previous_2)
+    v, w = samples[..., 0], samples[..., 1]
+    eps = 1e-5
+    assert (v >= config.v_min - eps).all() and (v <= config.v_max + eps).all()
+    assert (w.abs() <= config.w_max + eps).all()
+    clamped_previous = torch.stack([previous_2[0].clamp(config.v_min, config.v_max),
+                                    previous_2[1].clamp(-config.w_max, config.w_max)])
+    steps = torch.diff(torch.cat([clamped_previous.expand(64, 1, 2), samples], dim=1), dim=1)
+    assert (steps[..., 0].abs() <= config.a_max * planner.dt_s + eps).all()
+    assert (steps[..., 1].abs() <= config.alpha_max * planner.dt_s + eps).all()
+
+
+def test_plan_respects_limits_from_a_fast_previous_command():
+    model = KinematicPredictor()
+    config = MppiConfig(seed=4)
+    planner = MppiPlanner(model, config)
+    result = planner.plan(start(model), np.array([-3.0, 0.0, 0.0]), previous_command_2=np.array([0.5, 1.5]))
+    plan = result.commands_h2
+    assert plan[0, 0] >= 0.5 - config.a_max * 0.1 - 1e-5  # cannot brake faster than a_max
+    assert plan[0, 1] >= 1.5 - config.alpha_max * 0.1 - 1e-5
+    assert (plan[:, 0] <= config.v_max + 1e-5).all() and (plan[:, 1].abs() <= config.w_max + 1e-5).all()
+
+
+def test_warm_start_shifts_by_executed_steps():
+    model = KinematicPredictor()
+    planner = MppiPlanner(model, MppiConfig(seed=5))
+    plan = planner.plan(start(model), np.array([1.0, 1.0, 0.0])).commands_h2.clone()
+    planner.shift(1)
+    shifted = planner.plan_h2
+    torch.testing.assert_close(shifted[:-1], plan[1:])
+    torch.testing.assert_close(shifted[-1], plan[-1])
+    planner.shift(3)
+    torch.testing.assert_close(planner.plan_h2[:-4], plan[4:])
+    planner.reset()
+    assert (planner.plan_h2 == 0).all()
+
+
+def test_warm_start_is_the_first_sample():
+    model = KinematicPredictor()
+    planner = MppiPlanner(model, MppiConfig(seed=6, num_samples=8, horizon=5))
+    mean = torch.full((5, 2), 0.1)
+    samples = planner.sample(mean, torch.tensor([0.1, 0.1]))
+    torch.testing.assert_close(samples[0], mean)
+    assert samples[1, -1, 0] == 0.0  # the braking sample stops
+
+
+def test_seeded_planner_is_deterministic():
+    model = KinematicPredictor()
+    a = MppiPlanner(model, MppiConfig(seed=7)).plan(start(model), np.array([1.0, 0.5, 0.0]))
+    b = MppiPlanner(model, MppiConfig(seed=7)).plan(start(model), np.array([1.0, 0.5, 0.0]))
+    torch.testing.assert_close(a.commands_h2, b.commands_h2)
+
+
+def test_non_finite_model_output_is_a_planning_error():
+    model = BrokenModel()
+    with pytest.raises(PlanningError, match="NaN"):
+        MppiPlanner(model, MppiConfig(seed=8)).plan(start(model), np.array([1.0, 0.0, 0.0]))
+
+
+def test_config_from_dict_checks_names_and_values():
+    config = MppiConfig.from_dict({"num_samples": 128, "collision_weight": 7.0, "costs": {"goal_weight": 2.0}})
+    assert config.num_samples == 128 and config.costs.collision_weight == 7.0 and config.costs.goal_weight == 2.0
+    with pytest.raises(ValueError, match="tempreature"):
+        MppiConfig.from_dict({"tempreature": 1.0}, where="config/mpc_planner.yaml")
+    with pytest.raises(ValueError, match="v_min"):
+        MppiConfig(v_min=0.1)
+    with pytest.raises(ValueError, match="collision_weight"):
+        costs.CostConfig(collision_weight=-1.0)
+
+
+def test_collision_critic_prefers_late_over_early_contact():
+    p = torch.zeros(3, 10)
+    p[1, 8:] = 1.0  # late contact
+    p[2, 1:] = 1.0  # early contact
+    c = costs.collision(p)
+    assert c[0] == 0.0 and 0.0 < c[1] < c[2] <= 1.0
+    assert costs.collision_terminal(p).tolist() == [0.0, 1.0, 1.0]
+
+
+def test_heading_critic_blends_into_goal_yaw_when_near():
+    goal = torch.tensor([1.0, 0.0, math.pi / 2])
+    far_facing_goal = torch.tensor([[[0.0, 0.0, 0.0]]])
+    at_goal_wrong_yaw = torch.tensor([[[1.0, 0.0, 0.0]]])
+    assert costs.heading(far_facing_goal, goal, 0.3, True).item() == pytest.approx(0.0, abs=1e-6)
+    assert costs.heading(at_goal_wrong_yaw, goal, 0.3, True).item() == pytest.approx(math.pi / 2, abs=1e-5)
+    assert costs.heading(at_goal_wrong_yaw, goal, 0.3, False).item() == 0.0
+    # Continuous across the near distance: no step for MPPI to stall at.
+    just_outside, just_inside = (torch.tensor([[[1.0 - d, 0.0, 0.0]]]) for d in (0.301, 0.299))
+    assert abs(costs.heading(just_outside, goal, 0.3, True) - costs.heading(just_inside, goal, 0.3, True)) < 0.02
+
+
+def test_goal_reached_tolerances():
+    tol = GoalTolerance(xy_m=0.1, yaw_rad=0.2)
+    assert goal_reached(np.array([0.05, 0.0, 3.1]), np.array([0.0, 0.0, -3.1]), tol)  # yaw wraps
+    assert not goal_reached(np.array([0.05, 0.0, 0.5]), np.array([0.0, 0.0, 0.0]), tol)
+    assert not goal_reached(np.array([0.2, 0.0, 0.0]), np.array([0.0, 0.0, 0.0]), tol)
+    assert goal_reached(np.array([0.05, 0.0, 2.0]), np.array([0.0, 0.0, 0.0]), GoalTolerance(0.1, math.pi))

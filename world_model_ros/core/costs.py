@@ -1,0 +1,153 @@
+"""MPPI cost terms ("critics", as nav2's MPPI controller calls them): one small function each.
+
+Every critic scores N sampled command sequences from their predicted rollout and returns a
+cost per sample, shape [N], before its weight is applied. The planner sums
+``weight * critic(...)`` over the critics whose weight is non-zero; the weights and the few
+shape parameters live in :class:`CostConfig` (documented in docs/planner.md).
+
+Obstacles are known only through the model's ``collision_prob_bh``: the planner has no map.
+A model that cannot see (the kinematic baseline predicts probability 0 everywhere) therefore
+drives straight into whatever lies between the robot and its goal, which is the comparison
+the demo reports.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+
+import torch
+
+from .contract import Rollout
+from .geometry import wrap_angle
+
+
+@dataclass(frozen=True)
+class CostConfig:
+    """Weights (0 disables a critic) and shape parameters of the MPPI cost.
+
+    Distances in metres, angles in radians, commands in m/s and rad/s. See docs/planner.md.
+    """
+
+    goal_weight: float = 1.0  # mean distance to the goal over the horizon (progress)
+    goal_terminal_weight: float = 2.0  # distance to the goal at the horizon's end
+    heading_weight: float = 0.3  # facing the goal while far, the goal's yaw once near
+    heading_near_distance_m: float = 0.3  # closer than this: align with the goal's yaw instead
+    use_goal_yaw: bool = True  # False: the goal's yaw is ignored (position-only goals)
+    effort_weight: float = 0.05  # mean squared command (v^2 + w^2)
+    smoothness_weight: float = 0.5  # mean squared change of command between steps
+    prefer_forward_weight: float = 1.0  # mean reverse speed: the camera looks forward
+    collision_weight: float = 40.0  # mean probability of having collided by each step
+    collision_terminal_weight: float = 20.0  # probability of having collided by the end
+    uncertainty_weight: float = 0.5  # mean predicted position variance (m^2)
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, float) and (not math.isfinite(value) or value < 0.0):
+                raise ValueError(f"cost parameter '{f.name}' must be finite and >= 0; got {value}")
+
+
+def goal_distance(poses_bh3: torch.Tensor, goal_3: torch.Tensor) -> torch.Tensor:
+    """Mean Euclidean distance (m) to the goal over the horizon: rewards getting there early."""
+    return torch.linalg.vector_norm(poses_bh3[..., :2] - goal_3[:2], dim=-1).mean(dim=1)
+
+
+def goal_terminal_distance(poses_bh3: torch.Tensor, goal_3: torch.Tensor) -> torch.Tensor:
+    """Distance (m) to the goal after the last step."""
+    return torch.linalg.vector_norm(poses_bh3[:, -1, :2] - goal_3[:2], dim=-1)
+
+
+def heading(poses_bh3: torch.Tensor, goal_3: torch.Tensor, near_distance_m: float, use_goal_yaw: bool) -> torch.Tensor:
+    """Mean absolute heading error (rad): to the bearing of the goal while farther than
+    ``near_distance_m``, blending linearly into the error to the goal's own yaw as the
+    distance shrinks to 0 (without ``use_goal_yaw`` the bearing term just fades out).
+
+    Far from the goal this keeps the camera pointed where the robot is going; near it, it
+    makes the robot finish in the requested orientation (rviz's 2D Goal Pose arrow). The blend
+    is continuous: a hard switch at ``near_distance_m`` makes a cost step that MPPI stalls at.
+    """
+    delta_xy = goal_3[:2] - poses_bh3[..., :2]
+    distance = torch.linalg.vector_norm(delta_xy, dim=-1)
+    bearing = torch.atan2(delta_xy[..., 1], delta_xy[..., 0])
+    to_bearing = wrap_angle(bearing - poses_bh3[..., 2]).abs()
+    nearness = (1.0 - distance / max(near_distance_m, 1e-6)).clamp(0.0, 1.0)
+    error = (1.0 - nearness) * to_bearing
+    if use_goal_yaw:
+        error = error + nearness * wrap_angle(goal_3[2] - poses_bh3[..., 2]).abs()
+    return error.mean(dim=1)
+
+
+def control_effort(actions_bh2: torch.Tensor) -> torch.Tensor:
+    """Mean of v^2 + w^2 over the horizon."""
+    return actions_bh2.square().sum(dim=-1).mean(dim=1)
+
+
+def smoothness(actions_bh2: torch.Tensor, previous_command_2: torch.Tensor) -> torch.Tensor:
+    """Mean squared change of command per step, including from the command now in force."""
+    previous = previous_command_2.reshape(1, 1, 2).expand(actions_bh2.shape[0], 1, 2)
+    deltas = torch.diff(torch.cat([previous, actions_bh2], dim=1), dim=1)
+    return deltas.square().sum(dim=-1).mean(dim=1)
+
+
+def prefer_forward(actions_bh2: torch.Tensor) -> torch.Tensor:
+    """Mean reverse speed (m/s): the camera, so the model's view, only covers what is ahead."""
+    return torch.relu(-actions_bh2[..., 0]).mean(dim=1)
+
+
+def collided_by_step(collision_prob_bh: torch.Tensor) -> torch.Tensor:
+    """P(at least one contact at or before step t) from per-step contact probabilities, [B, H].
+
+    Treats steps as independent, so a sequence that grazes an obstacle for many steps scores
+    close to one that hits it head on: both are collisions.
+    """
+    p = collision_prob_bh.clamp(0.0, 1.0)
+    return 1.0 - torch.cumprod(1.0 - p, dim=1)
+
+
+def collision(collision_prob_bh: torch.Tensor) -> torch.Tensor:
+    """Mean over the horizon of P(collided by step t): an early collision costs more than a late one."""
+    return collided_by_step(collision_prob_bh).mean(dim=1)
+
+
+def collision_terminal(collision_prob_bh: torch.Tensor) -> torch.Tensor:
+    """P(collided at any step of the horizon)."""
+    return collided_by_step(collision_prob_bh)[:, -1]
+
+
+def uncertainty(position_var_bh: torch.Tensor) -> torch.Tensor:
+    """Mean predicted position variance (m^2): prefer futures the model is sure about."""
+    return position_var_bh.mean(dim=1)
+
+
+def total_cost(config: CostConfig, rollout: Rollout, actions_bh2: torch.Tensor, goal_3: torch.Tensor,
+               previous_command_2: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """Weighted sum of the enabled critics: ([N] total, {critic name: [N] weighted term}).
+
+    The per-critic terms are returned so a user tuning weights can see which one dominates
+    (the planner logs their means over the samples at debug level).
+    """
+    poses = rollout.poses_bh3
+    terms: dict[str, torch.Tensor] = {}
+    if config.goal_weight:
+        terms["goal"] = config.goal_weight * goal_distance(poses, goal_3)
+    if config.goal_terminal_weight:
+        terms["goal_terminal"] = config.goal_terminal_weight * goal_terminal_distance(poses, goal_3)
+    if config.heading_weight:
+        terms["heading"] = config.heading_weight * heading(poses, goal_3, config.heading_near_distance_m,
+                                                           config.use_goal_yaw)
+    if config.effort_weight:
+        terms["effort"] = config.effort_weight * control_effort(actions_bh2)
+    if config.smoothness_weight:
+        terms["smoothness"] = config.smoothness_weight * smoothness(actions_bh2, previous_command_2)
+    if config.prefer_forward_weight:
+        terms["prefer_forward"] = config.prefer_forward_weight * prefer_forward(actions_bh2)
+    if config.collision_weight:
+        terms["collision"] = config.collision_weight * collision(rollout.collision_prob_bh)
+    if config.collision_terminal_weight:
+        terms["collision_terminal"] = config.collision_terminal_weight * collision_terminal(rollout.collision_prob_bh)
+    if config.uncertainty_weight:
+        terms["uncertainty"] = config.uncertainty_weight * uncertainty(rollout.position_var_bh)
+    total = torch.zeros(actions_bh2.shape[0], device=actions_bh2.device, dtype=actions_bh2.dtype)
+    for term in terms.values():
+        total = total + term
+    return total, terms
