@@ -1,0 +1,131 @@
+"""``world-model-ros record``: drive the embedded simulator and write rosbag2 (MCAP) training data.
+
+One bag per layout seed (``<output>/layout_<seed>``), each holding ``--episodes`` episodes of
+``--episode-seconds`` at ``--rate-hz``; the layout seeds, arena map and episode list are in
+the bag's metadata (world_model_ros/sim/recorder.py). Train and test sets should use disjoint
+layout seeds, e.g. ``--layouts 0:20`` for training and ``--layouts 1000:1005`` for testing.
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+import time
+from pathlib import Path
+
+HELP = "record rosbag2 (MCAP) training data by driving the embedded simulator"
+
+
+def parse_seeds(specs: list[str]) -> list[int]:
+    """``["0:3", "7"]`` -> [0, 1, 2, 7] (``a:b`` is a half-open range); raises ArgumentTypeError."""
+    seeds: list[int] = []
+    for spec in specs:
+        for part in spec.split(","):
+            part = part.strip()
+            if not part:
+                continue
+            try:
+                if ":" in part:
+                    start, stop = (int(v) for v in part.split(":", 1))
+                    if stop <= start:
+                        raise ValueError("empty range")
+                    seeds.extend(range(start, stop))
+                else:
+                    seeds.append(int(part))
+            except ValueError as error:
+                raise argparse.ArgumentTypeError(f"bad layout seed spec '{part}' ({error}); use e.g. 0:20 or 3,5,8") from None
+    if len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"layout seeds repeat: {seeds}")
+    return seeds
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """``64`` -> (64, 64); ``320x240`` -> (320, 240) as (width, height)."""
+    try:
+        parts = [int(v) for v in text.lower().split("x")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"bad image size '{text}'; use e.g. 64 or 320x240") from None
+    if len(parts) == 1:
+        parts *= 2
+    if len(parts) != 2 or not all(8 <= p <= 4096 for p in parts):
+        raise argparse.ArgumentTypeError(f"bad image size '{text}'; each side must be 8..4096")
+    return parts[0], parts[1]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--output", "-o", type=Path, default=Path("data/sim"), help="folder for the bags (default data/sim)")
+    parser.add_argument("--layouts", nargs="+", default=["0"], metavar="SEEDS",
+                        help="layout seeds, one bag each: list and/or half-open ranges, e.g. 0:20 or 3 5 8 (default 0)")
+    parser.add_argument("--episodes", type=int, default=2, help="episodes per layout (default 2)")
+    parser.add_argument("--episode-seconds", type=float, default=60.0, help="simulated seconds per episode (default 60)")
+    parser.add_argument("--rate-hz", type=float, default=10.0, help="camera/odometry/command rate (default 10)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of start poses and exploration noise (default 0)")
+    parser.add_argument("--image-size", type=parse_size, default=(64, 64), metavar="WxH",
+                        help="camera resolution, e.g. 64 or 320x240 (default 64: the model's input size)")
+    parser.add_argument("--fovy-deg", type=float, default=70.0, help="vertical field of view (default 70)")
+    parser.add_argument("--odom-noise", type=float, default=0.0,
+                        help="relative std of odometry increments; > 0 also writes /ground_truth/odom (default 0)")
+    parser.add_argument("--preview", action="store_true", help="write preview_layout_<seed>.png (frames + map) per bag")
+    parser.add_argument("--overwrite", action="store_true", help="replace bags that already exist")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+    from tqdm import tqdm
+
+    from ..sim.preview import write_preview
+    from ..sim.recorder import record_layout
+    from ..sim.simulator import DiffDriveSim, SimConfig
+
+    try:
+        layouts = parse_seeds(args.layouts)
+    except argparse.ArgumentTypeError as error:
+        print(f"record: {error}", file=sys.stderr)
+        return 2
+    if args.episodes < 1 or args.episode_seconds <= 0 or not 0 < args.rate_hz <= 1000:
+        print(f"record: need --episodes >= 1, --episode-seconds > 0, 0 < --rate-hz <= 1000 "
+              f"(got {args.episodes}, {args.episode_seconds}, {args.rate_hz})", file=sys.stderr)
+        return 2
+    bags = {seed: args.output / f"layout_{seed:04d}" for seed in layouts}
+    existing = [str(p) for p in bags.values() if p.exists()]
+    if existing and not args.overwrite:
+        print(f"record: bags exist already (use --overwrite): {', '.join(existing)}", file=sys.stderr)
+        return 2
+    for path in existing:
+        shutil.rmtree(path)
+    args.output.mkdir(parents=True, exist_ok=True)
+    width, height = args.image_size
+    try:
+        config = SimConfig(camera_width=width, camera_height=height, camera_fovy_deg=args.fovy_deg,
+                           odom_noise_linear_frac=args.odom_noise, odom_noise_angular_frac=args.odom_noise)
+        config.validate()
+    except ValueError as error:
+        print(f"record: {error}", file=sys.stderr)
+        return 2
+    steps_per_bag = args.episodes * max(1, int(round(args.episode_seconds * args.rate_hz)))
+    sim = DiffDriveSim(config, layouts[0])
+    started = time.perf_counter()
+    contact_fractions = []
+    with tqdm(total=steps_per_bag * len(layouts), unit="sample", disable=args.quiet, desc="record") as bar:
+        for seed, bag in bags.items():
+            rng = np.random.default_rng([args.seed, seed])  # per bag: independent of the order of layouts
+            summary = record_layout(sim, bag, seed, args.episodes, args.episode_seconds, args.rate_hz, rng,
+                                    keep_for_preview=max(1, 24 // args.episodes) if args.preview else 0,
+                                    progress=bar.update)
+            contact_fractions.append(summary.contact_fraction)
+            if args.preview:
+                png = write_preview(args.output / f"preview_layout_{seed:04d}.png",
+                                    [f for e in summary.episodes for f in e.frames],
+                                    [e.poses_t3 for e in summary.episodes], [e.contacts_t for e in summary.episodes],
+                                    sim.arena_map(), sim.layout.colours_rgb,
+                                    title=f"layout {seed}: {args.episodes} episode(s) x {args.episode_seconds:g} s, "
+                                          f"contact {100 * summary.contact_fraction:.1f}% of samples")
+                bar.write(f"preview: {png}")
+    sim.close()
+    wall_s = time.perf_counter() - started
+    sim_s = len(layouts) * args.episodes * args.episode_seconds
+    print(f"recorded {len(layouts)} bag(s) in {args.output}: {steps_per_bag * len(layouts)} samples, "
+          f"{sim_s / 60:.1f} simulated min in {wall_s:.1f} s wall ({sim_s / max(wall_s, 1e-9):.1f}x real time), "
+          f"contact in {100 * float(np.mean(contact_fractions)):.1f}% of samples")
+    return 0

@@ -1,0 +1,144 @@
+"""The demo's closed loop in one process, in lockstep, without ROS: sim -> model -> MPPI -> sim.
+
+Every control period the simulator renders the camera, its odometry forms the observation,
+the model encodes it, MPPI plans from it, and the simulator holds the plan's first command for
+one period. Nothing runs in parallel, so a run is deterministic for a given seed and does not
+depend on how loaded the machine is (latencies are measured, but do not change what happens).
+
+Episodes: one per layout seed; the start and the goal are drawn from a generator seeded by the
+layout seed only, so every planner faces the same start, goal and obstacles. Layout seeds of the
+demo default to 10000 and up, disjoint from the ranges ``record`` documents for training
+(0:20) and held-out evaluation (1000:1005).
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from ..core.contract import Observation, WorldModel
+from ..core.episodes import ArenaMap
+from ..core.mppi import GoalTolerance, MppiConfig, MppiPlanner, MppiResult, goal_reached
+from .simulator import DiffDriveSim
+
+DEMO_LAYOUT_SEED_START = 10_000
+
+
+@dataclass(frozen=True)
+class EpisodeSetup:
+    """Where an episode starts and where it must go (odom = arena frame)."""
+
+    layout_seed: int
+    start_xyyaw: tuple[float, float, float]
+    goal_xyyaw: tuple[float, float, float]
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    control_period_s: float = 0.1  # one MPPI cycle per period; equal to the model's dt
+    max_episode_s: float = 40.0  # give up (a failure) after this much simulated time
+    goal_min_distance_m: float = 2.0  # straight-line start-goal distance at least
+    tolerance: GoalTolerance = GoalTolerance(xy_m=0.2, yaw_rad=math.pi)  # position-only goals
+    stuck_window_s: float = 8.0  # fail early when the robot got no closer in this long...
+    stuck_progress_m: float = 0.1  # ...by at least this much
+
+
+@dataclass
+class EpisodeResult:
+    planner: str
+    setup: EpisodeSetup
+    reached: bool
+    collided: bool  # any contact with a wall or obstacle during the episode
+    contact_steps: int
+    time_s: float  # simulated time until reached (or until given up)
+    final_distance_m: float
+    status: str  # "reached" | "failed: timeout" | "failed: stuck" | "failed: planning error ..."
+    path_xyyaw: np.ndarray  # [T, 3] true poses, one per control period
+    planning_ms: list[float] = field(default_factory=list)  # encode + MPPI cycle
+    prediction_ms: list[float] = field(default_factory=list)  # encode + one rollout under the plan
+
+
+def episode_setup(sim: DiffDriveSim, layout_seed: int, goal_min_distance_m: float) -> EpisodeSetup:
+    """Deterministic start and goal for ``layout_seed`` (also leaves ``sim`` reset at the start)."""
+    rng = np.random.default_rng(np.random.SeedSequence([layout_seed, 0xDE70]))
+    sim.reset(layout_seed=layout_seed)
+    for _ in range(100):
+        start = sim.sample_free_pose(rng, clearance_m=0.25)
+        sim.reset(start_pose=start)
+        try:
+            goal = sim.sample_goal(rng, min_distance_m=goal_min_distance_m)
+        except RuntimeError:
+            continue
+        return EpisodeSetup(layout_seed, tuple(float(v) for v in start), tuple(float(v) for v in goal))
+    raise RuntimeError(f"layout {layout_seed}: no start with a free goal {goal_min_distance_m} m away")
+
+
+StepHook = Callable[[float, DiffDriveSim, np.ndarray | None, MppiResult, np.ndarray], None]
+
+
+def run_episode(sim: DiffDriveSim, model: WorldModel, planner: MppiPlanner, setup: EpisodeSetup, name: str,
+                config: DemoConfig = DemoConfig(), on_step: StepHook | None = None) -> EpisodeResult:
+    """Drive from ``setup.start`` to ``setup.goal`` under ``planner``; ``on_step(time_s, sim, image,
+    result, command)`` is called every cycle (the recorder)."""
+    sim.reset(layout_seed=setup.layout_seed, start_pose=setup.start_xyyaw)
+    planner.reset()
+    goal = np.asarray(setup.goal_xyyaw, dtype=np.float64)
+    uses_camera = bool(getattr(model, "uses_camera", False))
+    command = np.zeros(2)
+    path, planning_ms, prediction_ms = [sim.pose()], [], []
+    contact_steps, status = 0, "failed: timeout"
+    started_s = sim.time_s
+    max_steps = int(round(config.max_episode_s / config.control_period_s))
+    best_distance, best_step = math.inf, 0
+    stuck_steps = int(round(config.stuck_window_s / config.control_period_s))
+    for step in range(max_steps):
+        pose, twist = sim.odometry()
+        distance = float(np.hypot(*(goal[:2] - pose[:2])))
+        if goal_reached(pose, goal, config.tolerance):
+            status = "reached"
+            break
+        if distance < best_distance - config.stuck_progress_m:
+            best_distance, best_step = distance, step
+        elif step - best_step > stuck_steps:
+            status = "failed: stuck"
+            break
+        image = sim.render() if uses_camera or on_step is not None else None
+        observation = Observation(sim.time_s, image if uses_camera else None, pose.astype(np.float32),
+                                  twist.astype(np.float32))
+        tic = time.perf_counter()
+        try:
+            latent = model.encode(observation)
+            encode_s = time.perf_counter() - tic
+            if step:
+                planner.shift(1)
+            result = planner.plan(latent, goal, command)
+        except Exception as exc:  # noqa: BLE001 - reported as this episode's failure, the demo goes on
+            status = f"failed: planning error: {type(exc).__name__}: {exc}"
+            break
+        planning_ms.append((encode_s + result.planning_s) * 1e3)
+        prediction_ms.append((encode_s + result.plan_rollout_s) * 1e3)
+        command = result.command_2
+        if on_step is not None:
+            on_step(sim.time_s, sim, image, result, command)
+        sim.step(command, config.control_period_s)
+        contact_steps += int(sim.contact_during_last_step)
+        path.append(sim.pose())
+    pose = sim.pose()
+    return EpisodeResult(
+        planner=name, setup=setup, reached=status == "reached", collided=contact_steps > 0,
+        contact_steps=contact_steps, time_s=sim.time_s - started_s,
+        final_distance_m=float(np.hypot(*(goal[:2] - pose[:2]))), status=status,
+        path_xyyaw=np.array(path), planning_ms=planning_ms, prediction_ms=prediction_ms)
+
+
+def make_planner(model: WorldModel, config: MppiConfig) -> MppiPlanner:
+    """MPPI sized to the model's step (the demo's control period must equal it)."""
+    return MppiPlanner(model, config)
+
+
+def arena_of(sim: DiffDriveSim, layout_seed: int) -> ArenaMap:
+    sim.reset(layout_seed=layout_seed)
+    return sim.arena_map()
