@@ -108,7 +108,8 @@ class MppiResult:
     best_cost: float
     plan_cost_terms: dict[str, float]
     effective_samples: float  # 1 / sum(w^2): how many samples the average really used
-    planning_s: float  # wall time of this cycle (sampling, rollouts, scoring)
+    planning_s: float  # wall time of this cycle (sampling, rollouts, scoring, the plan's rollout)
+    plan_rollout_s: float  # of which the final rollout under the plan (what a prediction costs)
 
     @property
     def command_2(self) -> np.ndarray:
@@ -234,7 +235,9 @@ class MppiPlanner:
             weights = torch.softmax(-(cost - cost.min()) / cfg.temperature, dim=0)
             mean = torch.einsum("n,nhc->hc", weights, actions)
         mean = self.apply_limits(mean.unsqueeze(0), previous)[0]  # exact already; guards rounding
+        rollout_started = time.perf_counter()
         plan_rollout = self._rollout(latent, mean.unsqueeze(0))
+        plan_rollout_s = time.perf_counter() - rollout_started
         _, plan_terms = total_cost(cfg.costs, plan_rollout, mean.unsqueeze(0), goal_3, previous)
         order = torch.argsort(cost)
         self._mean_h2 = mean.clone()
@@ -248,6 +251,7 @@ class MppiPlanner:
             plan_cost_terms={name: float(term[0]) for name, term in plan_terms.items()},
             effective_samples=float(1.0 / weights.square().sum()),
             planning_s=time.perf_counter() - started,
+            plan_rollout_s=plan_rollout_s,
         )
 
 

@@ -41,7 +41,6 @@ from world_model_ros.core.costs import CostConfig
 from world_model_ros.core.geometry import quaternion_to_yaw
 from world_model_ros.core.images import ImageError
 from world_model_ros.core.input_checks import InputError, WarningThrottle
-from world_model_ros.core.kinematic import KinematicPredictor
 from world_model_ros.core.mppi import GoalTolerance, MppiConfig, MppiPlanner, goal_reached
 from world_model_ros.core.registry import MODEL_KINDS, ModelSpec, load_world_model
 from world_model_ros.core.sync import OdomBuffer, SyncError
@@ -116,7 +115,9 @@ class MpcPlannerNode(Node):
             self.model_error = f"{type(exc).__name__}: {exc}"
             self.get_logger().error(f"model unavailable, every goal will be refused: {self.model_error}")
         use_camera = self.p["use_camera"]
-        self.use_camera = (not isinstance(self.model, KinematicPredictor)) if use_camera == "auto" else use_camera == "true"
+        # auto: whatever the model says it needs (the kinematic model has no camera input).
+        self.use_camera = (bool(getattr(self.model, "uses_camera", False)) if use_camera == "auto"
+                           else use_camera == "true")
 
         self.create_subscription(PoseStamped, "goal_pose", self._on_goal, 10)
         self.create_subscription(Odometry, "odom", self._on_odom, ODOM_QOS)

@@ -1,0 +1,194 @@
+"""``world-model-ros demo``: the package's main job in one command.
+
+Drives the embedded simulator to goals in unseen arena layouts with MPPI on the world model and,
+beside it, the same MPPI on the kinematic model (which cannot see obstacles), then prints the
+summary table and writes, under ``--out``: ``paths.png`` (driven paths over each arena),
+``summary.json`` / ``summary.md`` and ``demo_bag/`` (rosbag2 MCAP: camera, odometry, tf,
+cmd_vel, plans, rollout markers, status, arena) for Foxglove or ``ros2 bag play`` + rviz2.
+
+Runs in lockstep in one process without DDS (deterministic, fast): the simulator is stepped one
+control period per planning cycle. ``launch/demo.launch.py`` runs the same pieces as separate
+ROS 2 nodes.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from dataclasses import asdict, fields, replace
+from datetime import datetime, timezone
+from pathlib import Path
+
+HELP = "drive the simulator to goals with the MPPI planner on the world model (the main job)"
+REPO_CONFIG = Path(__file__).resolve().parent.parent.parent / "config" / "mpc_planner.yaml"
+log = logging.getLogger("world_model_ros.demo")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--episodes", type=int, default=20, help="episodes (layouts) per planner (default 20)")
+    parser.add_argument("--layout-seed-start", type=int, default=None,
+                        help="first layout seed (default 10000: disjoint from training 0:20 and held-out 1000:1005)")
+    parser.add_argument("--model", choices=("auto", "latent", "kinematic"), default="auto",
+                        help="main model: auto = the shipped latent checkpoint when present, else kinematic")
+    parser.add_argument("--checkpoint", default="", help="latent checkpoint folder ('' = the shipped one)")
+    parser.add_argument("--no-compare", action="store_true", help="skip the kinematic-model MPPI run beside it")
+    parser.add_argument("--device", default="auto", help="torch device: auto | cpu | cuda | cuda:N")
+    parser.add_argument("--config", type=Path, default=None,
+                        help="planner parameter YAML (ROS 2 ros__parameters form; default config/mpc_planner.yaml)")
+    parser.add_argument("--samples", type=int, default=None, help="override MPPI num_samples")
+    parser.add_argument("--max-episode-s", type=float, default=40.0, help="give up an episode after this (sim s)")
+    parser.add_argument("--seed", type=int, default=0, help="sampler seed (runs are deterministic per seed)")
+    parser.add_argument("--out", type=Path, default=None, help="output folder (default runs/demo/<UTC time>)")
+    parser.add_argument("--no-bag", action="store_true", help="do not write the MCAP recording")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def load_planner_config(path: Path | None, seed: int, samples: int | None):
+    """MppiConfig from the planner node's YAML (its MPPI keys; node-only keys are skipped)."""
+    import yaml
+
+    from ..core.costs import CostConfig
+    from ..core.mppi import MppiConfig
+
+    values: dict = {}
+    source = path if path is not None else (REPO_CONFIG if REPO_CONFIG.exists() else None)
+    if source is not None:
+        try:
+            document = yaml.safe_load(Path(source).read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise SystemExit(f"demo: cannot read planner config {source}: {exc}") from None
+        params = next((node.get("ros__parameters", {}) for node in document.values()
+                       if isinstance(node, dict) and "ros__parameters" in node), None)
+        if params is None:
+            raise SystemExit(f"demo: {source} has no '<node>: ros__parameters:' section")
+        mppi_names = {f.name for f in fields(MppiConfig)} - {"costs", "seed"}
+        values = {k: v for k, v in params.items() if k in mppi_names}
+        values["costs"] = dict(params.get("costs", {}) or {})
+    values["seed"] = seed
+    if samples is not None:
+        values["num_samples"] = samples
+    try:
+        config = MppiConfig.from_dict(values, where=str(source or "defaults"))
+    except (TypeError, ValueError) as exc:
+        raise SystemExit(f"demo: {exc}") from None
+    # Demo goals are positions (the sampled goal yaw means nothing): no final turn on the spot.
+    return replace(config, costs=replace(config.costs, use_goal_yaw=False)), source
+
+
+def choose_models(args) -> list[tuple[str, object]]:
+    """[(name, model)]: the main model first, then the kinematic one (unless --no-compare)."""
+    from ..core.checkpoint import DEFAULT_CHECKPOINT
+    from ..core.registry import ModelSpec, load_world_model
+
+    kind = args.model
+    if kind == "auto":
+        shipped = (DEFAULT_CHECKPOINT / "config.json").exists() or bool(args.checkpoint)
+        kind = "latent" if shipped else "kinematic"
+        if kind == "kinematic":
+            log.warning("no shipped latent checkpoint at %s: running the demo with the KINEMATIC model only "
+                        "(it cannot see obstacles; train one with `world-model-ros train`)", DEFAULT_CHECKPOINT)
+    models = [(kind, load_world_model(ModelSpec(kind=kind, checkpoint=args.checkpoint, device=args.device)))]
+    if kind != "kinematic" and not args.no_compare:
+        main_model = models[0][1]
+        models.append(("kinematic", load_world_model(ModelSpec(kind="kinematic", device=args.device,
+                                                               dt_s=main_model.dt_s))))
+    return models
+
+
+def run(args: argparse.Namespace) -> int:
+    if not log.handlers:  # this verb's own lines only (not every library's INFO)
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("[demo] %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        log.propagate = False
+    if args.episodes < 1:
+        raise SystemExit("demo: --episodes must be >= 1")
+    from tqdm import tqdm
+
+    from ..core.demo_metrics import summarise, summary_table
+    from ..core.mppi import MppiPlanner
+    from ..sim.demo_plot import plot_paths
+    from ..sim.demo_runner import DEMO_LAYOUT_SEED_START, DemoConfig, episode_setup, run_episode
+    from ..sim.simulator import DiffDriveSim, SimConfig
+
+    mppi_config, config_source = load_planner_config(args.config, args.seed, args.samples)
+    models = choose_models(args)
+    dt_s = models[0][1].dt_s
+    demo = DemoConfig(control_period_s=dt_s, max_episode_s=args.max_episode_s)
+    out = args.out or Path("runs") / "demo" / datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    out.mkdir(parents=True, exist_ok=True)
+    first = DEMO_LAYOUT_SEED_START if args.layout_seed_start is None else args.layout_seed_start
+    seeds = list(range(first, first + args.episodes))
+    log.info("planner: %d samples x %d steps of %.2f s, %d iteration(s) (config: %s); layouts %d..%d; output %s",
+             mppi_config.num_samples, mppi_config.horizon, dt_s, mppi_config.iterations, config_source or "defaults",
+             seeds[0], seeds[-1], out)
+
+    sim = DiffDriveSim(SimConfig(), layout_seed=seeds[0])
+    setups, arenas = {}, {}
+    for seed in seeds:
+        setups[seed] = episode_setup(sim, seed, demo.goal_min_distance_m)
+        arenas[seed] = sim.arena_map()
+
+    bag = None
+    if not args.no_bag:
+        from ..sim.demo_bag import DemoBag
+
+        bag = DemoBag(out / "demo_bag", marker_samples=8).__enter__()
+    results: dict[str, list] = {}
+    started = time.perf_counter()
+    try:
+        for name, model in models:
+            planner = MppiPlanner(model, mppi_config)
+            results[name] = []
+            bar = tqdm(seeds, desc=f"MPPI on {name}", unit="episode", disable=args.no_progress)
+            for index, seed in enumerate(bar):
+                setup = setups[seed]
+                hook = None
+                if bag is not None:
+                    bag.arena(round(sim.time_s * 1e9), arenas[seed])
+                    bag.status(round(sim.time_s * 1e9), f"{name} episode {index}: active (layout {seed})")
+
+                    def hook(time_s, sim_, image, result, command, _model=model, _goal=setup.goal_xyyaw):
+                        pose, twist = sim_.odometry()
+                        bag.cycle(round(time_s * 1e9), image, pose, twist, result, command, _model.model_id,
+                                  _model.dt_s, _goal)
+                result = run_episode(sim, model, planner, setup, name, demo, on_step=hook)
+                results[name].append(result)
+                if bag is not None:
+                    bag.status(round(sim.time_s * 1e9), f"{name} episode {index}: {result.status}")
+                done = results[name]
+                bar.set_postfix(reached=f"{sum(r.reached for r in done)}/{len(done)}",
+                                collided=sum(r.collided for r in done))
+                if not result.reached:
+                    log.info("%s, layout %d: %s (%.2f m from the goal after %.1f s%s)", name, seed, result.status,
+                             result.final_distance_m, result.time_s, ", touched an obstacle" if result.collided else "")
+    finally:
+        if bag is not None:
+            bag.__exit__(None, None, None)
+    wall_s = time.perf_counter() - started
+
+    summaries = [summarise(name, episodes) for name, episodes in results.items()]
+    table = summary_table(summaries)
+    png = plot_paths(out / "paths.png", arenas, results, demo.tolerance.xy_m)
+    report = {
+        "layout_seeds": seeds, "wall_s": wall_s, "mppi": asdict(mppi_config), "demo": asdict(demo),
+        "models": {name: getattr(model, "model_id", name) for name, model in models},
+        "summaries": [s.to_dict() for s in summaries],
+        "episodes": [{"planner": r.planner, "layout_seed": r.setup.layout_seed, "start": r.setup.start_xyyaw,
+                      "goal": r.setup.goal_xyyaw, "status": r.status, "reached": r.reached, "collided": r.collided,
+                      "contact_steps": r.contact_steps, "time_s": r.time_s, "final_distance_m": r.final_distance_m}
+                     for episodes in results.values() for r in episodes],
+    }
+    (out / "summary.json").write_text(json.dumps(report, indent=2, default=str))
+    (out / "summary.md").write_text(f"# Demo summary\n\nLayouts {seeds[0]}..{seeds[-1]}, {args.episodes} episodes "
+                                    f"per planner, wall time {wall_s:.0f} s.\n\n{table}\n")
+    print()
+    print(table)
+    print()
+    print(f"paths:     {png}")
+    if bag is not None:
+        print(f"recording: {out / 'demo_bag'} (MCAP; open in Foxglove, or `ros2 bag play` with rviz2)")
+    print(f"summary:   {out / 'summary.json'}  ({wall_s:.0f} s)")
+    return 0
