@@ -10,12 +10,12 @@ simulator's odometry frame IS this frame (see simulator.py), so maps and poses c
 """
 from __future__ import annotations
 
-import json
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..core.dataset import arena_from_json, arena_to_json  # noqa: F401 (the JSON form lives with the bag format)
 from ..core.episodes import ArenaMap, Obstacle
 
 # Saturated colours that stand out against the grey floor and the pale walls (RGBA 0..1).
@@ -124,20 +124,3 @@ def signed_distance(arena: ArenaMap, xy_n2: np.ndarray) -> np.ndarray:
         best = np.minimum(best, dist)
     return best
 
-
-def arena_to_json(arena: ArenaMap) -> str:
-    """ArenaMap -> JSON text (what the recorder stores in a bag's metadata)."""
-    return json.dumps(asdict(arena), separators=(",", ":"))
-
-
-def arena_from_json(text: str) -> ArenaMap:
-    """JSON text from :func:`arena_to_json` -> ArenaMap; raises ValueError naming the problem."""
-    try:
-        raw = json.loads(text)
-        obstacles = [Obstacle(str(o["kind"]), float(o["x"]), float(o["y"]), float(o["yaw"]), float(o["hx"]), float(o["hy"]))
-                     for o in raw["obstacles"]]
-        seed = raw.get("layout_seed")
-        return ArenaMap(float(raw["half_size_m"]), obstacles, float(raw["robot_radius_m"]),
-                        None if seed is None else int(seed))
-    except (ValueError, KeyError, TypeError) as error:
-        raise ValueError(f"not an arena map JSON ({type(error).__name__}: {error})") from error

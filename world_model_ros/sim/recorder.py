@@ -31,21 +31,12 @@ from rosbags.typesys import Stores, get_typestore
 
 from ..core.geometry import yaw_to_quaternion
 from ..core.images import encode_raw
-from .arena import arena_to_json
+from ..core.dataset import META_KEYS, arena_to_json, read_custom_data  # noqa: F401 (re-exported)
 from .explore import ExploreConfig, ExplorationPolicy
 from .simulator import DiffDriveSim
 
 EPISODE_GAP_S = 5.0
 BAG_FORMAT_VERSION = "1"
-META_KEYS = {
-    "format": "world_model_ros.format",
-    "layout_seed": "world_model_ros.layout_seed",
-    "arena": "world_model_ros.arena",
-    "colours": "world_model_ros.obstacle_colours",
-    "episodes": "world_model_ros.episodes",
-    "sim_config": "world_model_ros.sim_config",
-    "recorder": "world_model_ros.recorder",
-}
 TOPICS = {
     "image": "/camera/image_raw",
     "camera_info": "/camera/camera_info",
@@ -179,8 +170,8 @@ def record_layout(sim: DiffDriveSim, bag_path: Path, layout_seed: int, episodes:
         ] + ([("true_odom", TOPICS["true_odom"], "nav_msgs/msg/Odometry")] if noisy else [])}
         intrinsics = sim.camera_intrinsics()
         width, height = sim.config.camera_width, sim.config.camera_height
-        stamp_offset_s = 0.0
         sim.reset(layout_seed=layout_seed, start_pose=(0.0, 0.0, 0.0))  # build the layout first
+        stamp_offset_s = -sim.time_s  # each bag's clock starts at 0 (1 s before its first sample)
         for episode in range(episodes):
             sim.reset(start_pose=sim.sample_free_pose(rng))
             policy.reset()
@@ -227,16 +218,4 @@ def record_layout(sim: DiffDriveSim, bag_path: Path, layout_seed: int, episodes:
         for key, value in custom.items():
             writer.set_custom_data(META_KEYS[key], value)
     return BagSummary(bag_path, layout_seed, steps * episodes, contacts_total / (steps * episodes), recorded)
-
-
-def read_custom_data(bag_path: Path) -> dict[str, str]:
-    """A rosbag2 directory's ``custom_data`` from metadata.yaml ({} when absent or unreadable)."""
-    import yaml
-
-    try:
-        info = yaml.safe_load((Path(bag_path) / "metadata.yaml").read_text())["rosbag2_bagfile_information"]
-    except (OSError, yaml.YAMLError, KeyError, TypeError):
-        return {}
-    custom = info.get("custom_data") or {}
-    return {str(k): str(v) for k, v in custom.items()} if isinstance(custom, dict) else {}
 
