@@ -92,11 +92,15 @@ def save_checkpoint(folder: str | Path, model: LatentDynamicsModel, training: di
     return folder
 
 
-def update_evaluation(folder: str | Path, evaluation: dict[str, Any]) -> None:
-    """Record evaluation figures in an existing checkpoint's config.json (weights untouched)."""
+def update_config(folder: str | Path, **sections: Any) -> None:
+    """Set top-level sections of an existing checkpoint's config.json (e.g. ``evaluation``);
+    the weights and everything the loader checks stay untouched."""
     config_path = Path(folder) / CONFIG_NAME
     config = read_config(config_path)
-    config["evaluation"] = evaluation
+    protected = {"format", "format_version", "model", "normalisation", "weights_sha256"} & set(sections)
+    if protected:
+        raise ValueError(f"update_config may not change {', '.join(sorted(protected))}")
+    config.update(sections)
     config_path.write_text(json.dumps(config, indent=2) + "\n")
 
 

@@ -256,13 +256,15 @@ class TrainResult:
 
 def train(train_windows: WindowSet, val_windows: WindowSet | None, config: TrainConfig, out_dir: str | Path,
           device: torch.device, data_info: dict[str, Any] | None = None, init_model: LatentDynamicsModel | None = None,
-          resume: bool = False, progress: bool = True,
-          log: Callable[[str], None] = print) -> TrainResult:
+          resume: bool = False, progress: bool = True, log: Callable[[str], None] = print,
+          on_step: Callable[[int, dict[str, float]], None] | None = None) -> TrainResult:
     """Train, validate every ``validate_every`` steps, keep the best checkpoint in ``out_dir``.
 
     ``out_dir`` ends up holding the best model as a checkpoint (config.json + model.safetensors)
     and ``train_state.pt`` (last weights, optimiser, step, RNG) for ``resume``. ``init_model``
     fine-tunes an existing model: its weights and normalisation are the starting point.
+    Ctrl-C (KeyboardInterrupt, also from ``on_step``) saves train_state.pt before it propagates,
+    so ``resume`` continues exactly where the run stopped.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -337,31 +339,40 @@ def train(train_windows: WindowSet, val_windows: WindowSet | None, config: Train
     stopped_by = "steps"
     parts: dict[str, float] = {}
     bar = tqdm(total=config.steps, initial=step, disable=not progress, dynamic_ncols=True, desc="train")
-    while step < config.steps:
-        elapsed = elapsed_before + time.monotonic() - start
-        progress_fraction = step / config.steps
-        if budget_s > 0:
-            if elapsed >= budget_s:
-                stopped_by = "time"
-                break
-            progress_fraction = max(progress_fraction, elapsed / budget_s)
-        for group in optimiser.param_groups:
-            group["lr"] = learning_rate(config, progress_fraction, step)
-        index = torch.randint(0, len(train_windows), (config.batch_size,), generator=generator)
-        batch = train_windows.gather(index, config.consistency_steps)
-        images = shift_images(batch.images_bss3, config.augment_shift_px, generator) if config.model.use_camera else None
-        loss, parts = compute_losses(model, batch, config, images)
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-        optimiser.step()
-        step += 1
-        bar.update(1)
-        if step % 10 == 0:
-            bar.set_postfix(loss=f"{parts['loss']:.3f}", ade=f"{parts['ade_m']:.3f}", col=f"{parts['collision']:.3f}",
-                            val=f"{best_validation.get('ade_m', float('nan')):.3f}")
-        if step % config.validate_every == 0 or step == config.steps:
-            validate_and_keep()
+    try:
+        while step < config.steps:
+            elapsed = elapsed_before + time.monotonic() - start
+            progress_fraction = step / config.steps
+            if budget_s > 0:
+                if elapsed >= budget_s:
+                    stopped_by = "time"
+                    break
+                progress_fraction = max(progress_fraction, elapsed / budget_s)
+            for group in optimiser.param_groups:
+                group["lr"] = learning_rate(config, progress_fraction, step)
+            index = torch.randint(0, len(train_windows), (config.batch_size,), generator=generator)
+            batch = train_windows.gather(index, config.consistency_steps)
+            images = (shift_images(batch.images_bss3, config.augment_shift_px, generator)
+                      if config.model.use_camera else None)
+            loss, parts = compute_losses(model, batch, config, images)
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+            optimiser.step()
+            step += 1
+            bar.update(1)
+            if step % 10 == 0:
+                bar.set_postfix(loss=f"{parts['loss']:.3f}", ade=f"{parts['ade_m']:.3f}", col=f"{parts['collision']:.3f}",
+                                val=f"{best_validation.get('ade_m', float('nan')):.3f}")
+            if step % config.validate_every == 0 or step == config.steps:
+                validate_and_keep()
+            if on_step is not None:
+                on_step(step, parts)
+    except KeyboardInterrupt:
+        bar.close()
+        save_state()
+        log(f"interrupted at step {step}: state saved in {state_path} (continue with resume)")
+        raise
     bar.close()
     if not history or history[-1]["step"] != step:  # stopped by the time budget between validations
         validate_and_keep()

@@ -1,0 +1,76 @@
+"""Bags on the command line -> Episodes, shared by ``train`` and ``eval``.
+
+Bags, storage files or folders holding bags (core/dataset.find_bags), with topic names from
+flags so a user's own robot recordings load unchanged.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..core.episodes import Episode
+
+
+def add_topic_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dt", type=float, default=0.1, help="sample period the bags are resampled to (s, default 0.1)")
+    parser.add_argument("--image-topic", default="camera/image_raw", help="sensor_msgs/Image topic (default camera/image_raw)")
+    parser.add_argument("--compressed-image-topic", help="sensor_msgs/CompressedImage topic, used instead when present")
+    parser.add_argument("--odom-topic", default="odom", help="nav_msgs/Odometry topic (default odom)")
+    parser.add_argument("--cmd-topic", default="cmd_vel", help="Twist or TwistStamped command topic (default cmd_vel)")
+    parser.add_argument("--contact-topic", default="ground_truth/contact",
+                        help="std_msgs/Bool ground-truth contact topic (simulator bags; default ground_truth/contact)")
+
+
+def load_bags(paths: list[Path], args: argparse.Namespace, image_size: int,
+              log=print) -> tuple[list[Episode], dict[str, Any]]:
+    """Load every bag through the dataset loader (frames resized at load to ``image_size``);
+    returns the episodes and a description of the data (bags, layout seeds, samples).
+    Raises ValueError when nothing usable was loaded."""
+    from ..core.dataset import BagTopics, find_bags, load_episodes
+
+    missing = [str(p) for p in paths if not Path(p).exists()]
+    if missing:
+        raise ValueError(f"no such bag or folder: {', '.join(missing)}")
+    topics = BagTopics(image=args.image_topic, compressed_image=args.compressed_image_topic, odom=args.odom_topic,
+                       command=args.cmd_topic, contact=args.contact_topic or None)
+    bags = find_bags(paths)
+    episodes, report = load_episodes(bags, topics=topics, dt_s=args.dt, image_size=image_size)
+    log(f"data: {report.summary()}")
+    for problem in report.problems:
+        print(f"data: {problem}", file=sys.stderr)
+    if not episodes:
+        raise ValueError(f"no usable episodes in {', '.join(map(str, paths))} (see the problems above)")
+    seeds = sorted({e.arena.layout_seed for e in episodes if e.arena is not None and e.arena.layout_seed is not None})
+    frames = sum(len(e) for e in episodes)
+    info = {"bags": [Path(b).name for b in bags], "layout_seeds": compact_seeds(seeds), "episodes": len(episodes),
+            "samples": frames, "minutes": round(frames * args.dt / 60, 1), "dt_s": args.dt}
+    return episodes, info
+
+
+def layout_seeds(episodes: list[Episode]) -> list[int]:
+    return sorted({e.arena.layout_seed for e in episodes if e.arena is not None and e.arena.layout_seed is not None})
+
+
+def compact_seeds(seeds: list[int]) -> str:
+    """[0, 1, 2, 5, 7, 8] -> '0-2,5,7-8' (parse_compact_seeds reads it back)."""
+    parts: list[str] = []
+    run: list[int] = []
+    for seed in sorted(seeds) + [None]:
+        if run and seed is not None and seed == run[-1] + 1:
+            run.append(seed)
+            continue
+        if run:
+            parts.append(f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]))
+        run = [seed] if seed is not None else []
+    return ",".join(parts)
+
+
+def parse_compact_seeds(text: str) -> set[int]:
+    """'0-2,5' -> {0, 1, 2, 5}."""
+    seeds: set[int] = set()
+    for part in filter(None, (p.strip() for p in str(text or "").split(","))):
+        low, _, high = part.partition("-")
+        seeds.update(range(int(low), int(high or low) + 1))
+    return seeds
