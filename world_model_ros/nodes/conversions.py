@@ -1,0 +1,175 @@
+"""ROS messages <-> the arrays the core layer works with; shared by every node.
+
+Inputs: Image/CompressedImage -> RGB (via core/images, which honours ``step`` and checks sizes),
+Odometry -> OdomSample, Twist/TwistStamped -> (v, w), WorldModelPrediction (a plan) -> Plan.
+Each raises a typed error (ImageError / InputError / ValueError) whose ``reason`` the node counts.
+Outputs: a Rollout -> WorldModelPrediction, nav_msgs/Path and an rviz MarkerArray.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from builtin_interfaces.msg import Duration, Time
+from geometry_msgs.msg import Point, Pose, PoseStamped, Quaternion, Twist, Vector3
+from nav_msgs.msg import Odometry, Path
+from sensor_msgs.msg import CompressedImage, Image
+from std_msgs.msg import ColorRGBA, Header
+from visualization_msgs.msg import Marker, MarkerArray
+
+from world_model_ros.core.geometry import quaternion_to_yaw, yaw_to_quaternion
+from world_model_ros.core.images import MAX_PIXELS_DEFAULT, decode_compressed, decode_raw
+from world_model_ros.core.input_checks import InputError, require_finite, require_frame_id
+from world_model_ros.core.sync import OdomSample, Plan
+from world_model_ros.msg import PredictedState, WorldModelPrediction
+
+# --- time -------------------------------------------------------------------------------------
+
+
+def time_to_s(stamp: Time) -> float:
+    return stamp.sec + 1e-9 * stamp.nanosec
+
+
+def time_to_ns(stamp: Time) -> int:
+    return stamp.sec * 1_000_000_000 + stamp.nanosec
+
+
+def ns_to_time(ns: int) -> Time:
+    return Time(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
+
+
+def s_to_duration(seconds: float) -> Duration:
+    """Seconds -> Duration (negative values clamp to zero: a Duration field here means 'after')."""
+    ns = max(0, round(seconds * 1e9))
+    return Duration(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
+
+
+def duration_to_s(duration: Duration) -> float:
+    return duration.sec + 1e-9 * duration.nanosec
+
+
+# --- inputs -----------------------------------------------------------------------------------
+
+
+def image_to_rgb(msg: Image, max_pixels: int = MAX_PIXELS_DEFAULT) -> np.ndarray:
+    """sensor_msgs/Image -> uint8 RGB [H, W, 3]; raises core.images.ImageError."""
+    return decode_raw(msg.encoding, msg.height, msg.width, msg.step, msg.data, max_pixels)
+
+
+def compressed_to_rgb(msg: CompressedImage, max_pixels: int = MAX_PIXELS_DEFAULT) -> np.ndarray:
+    """sensor_msgs/CompressedImage (JPEG/PNG) -> uint8 RGB [H, W, 3]; raises core.images.ImageError."""
+    return decode_compressed(msg.data, max_pixels)
+
+
+def odometry_to_sample(msg: Odometry) -> OdomSample:
+    """nav_msgs/Odometry -> OdomSample (planar pose in header.frame_id, body twist); raises InputError."""
+    require_frame_id(msg.header.frame_id)
+    p, q = msg.pose.pose.position, msg.pose.pose.orientation
+    t = msg.twist.twist
+    require_finite("pose", (p.x, p.y, p.z, q.x, q.y, q.z, q.w))
+    require_finite("twist", (t.linear.x, t.linear.y, t.linear.z, t.angular.x, t.angular.y, t.angular.z))
+    if q.x == q.y == q.z == q.w == 0.0:
+        raise InputError("bad_quaternion", "orientation is the zero quaternion")
+    pose = np.array([p.x, p.y, quaternion_to_yaw(q.x, q.y, q.z, q.w)], dtype=np.float64)
+    twist = np.array([t.linear.x, t.angular.z], dtype=np.float64)
+    return OdomSample(time_to_s(msg.header.stamp), pose, twist, msg.header.frame_id)
+
+
+def twist_to_vw(msg: Twist) -> np.ndarray:
+    """geometry_msgs/Twist -> (v m/s, w rad/s); raises InputError on NaN/inf anywhere in it."""
+    require_finite("command", (msg.linear.x, msg.linear.y, msg.linear.z, msg.angular.x, msg.angular.y, msg.angular.z))
+    return np.array([msg.linear.x, msg.angular.z], dtype=np.float64)
+
+
+def prediction_to_plan(msg: WorldModelPrediction) -> Plan:
+    """A planner's WorldModelPrediction -> Plan: actions[i] holds over [stamp + i dt, stamp + (i+1) dt).
+
+    Raises InputError ("bad_plan") when dt is not positive, actions are empty or not finite.
+    """
+    actions = np.array([[a.linear.x, a.angular.z] for a in msg.actions], dtype=np.float64).reshape(-1, 2)
+    try:
+        return Plan(time_to_s(msg.header.stamp), float(msg.dt), actions)
+    except ValueError as exc:
+        raise InputError("bad_plan", str(exc)) from exc
+
+
+# --- outputs ----------------------------------------------------------------------------------
+
+
+def pose_from_xyyaw(x: float, y: float, yaw: float) -> Pose:
+    qx, qy, qz, qw = yaw_to_quaternion(yaw)
+    return Pose(position=Point(x=float(x), y=float(y), z=0.0), orientation=Quaternion(x=qx, y=qy, z=qz, w=qw))
+
+
+def _twist(v: float, w: float) -> Twist:
+    return Twist(linear=Vector3(x=float(v), y=0.0, z=0.0), angular=Vector3(x=0.0, y=0.0, z=float(w)))
+
+
+def rollout_to_prediction(header: Header, model_id: str, dt_s: float, rollout_np: dict[str, np.ndarray],
+                          actions_h2: np.ndarray, action_source: str, batch_index: int = 0) -> WorldModelPrediction:
+    """One sequence of a Rollout (``Rollout.to_numpy()``) -> WorldModelPrediction (latency left zero).
+
+    states[i] is (i + 1) * dt_s after header.stamp, poses in header.frame_id.
+    """
+    poses = rollout_np["poses_bh3"][batch_index]
+    twists = rollout_np["twists_bh2"][batch_index]
+    position_var = rollout_np["position_var_bh"][batch_index]
+    yaw_var = rollout_np["yaw_var_bh"][batch_index]
+    collision = rollout_np["collision_prob_bh"][batch_index]
+    states = [
+        PredictedState(time_from_stamp=s_to_duration((i + 1) * dt_s), pose=pose_from_xyyaw(*poses[i]),
+                       twist=_twist(*twists[i]), position_variance=float(position_var[i]),
+                       yaw_variance=float(yaw_var[i]), collision_probability=float(collision[i]))
+        for i in range(poses.shape[0])
+    ]
+    return WorldModelPrediction(header=header, model_id=model_id, dt=float(dt_s), states=states,
+                                actions=[_twist(v, w) for v, w in np.asarray(actions_h2)],
+                                action_source=action_source)
+
+
+def prediction_to_path(prediction: WorldModelPrediction, start_pose: Pose | None = None) -> Path:
+    """The predicted poses as a nav_msgs/Path (each pose stamped with its own time); the observed
+    start pose first when given, so the drawn path starts at the robot."""
+    stamp_ns = time_to_ns(prediction.header.stamp)
+    poses: list[PoseStamped] = []
+    if start_pose is not None:
+        poses.append(PoseStamped(header=prediction.header, pose=start_pose))
+    for state in prediction.states:
+        header = Header(frame_id=prediction.header.frame_id,
+                        stamp=ns_to_time(stamp_ns + time_to_ns(state.time_from_stamp)))
+        poses.append(PoseStamped(header=header, pose=state.pose))
+    return Path(header=prediction.header, poses=poses)
+
+
+def collision_colour(probability: float, alpha: float) -> ColorRGBA:
+    """Green (free) -> red (certain collision)."""
+    p = min(1.0, max(0.0, probability))
+    return ColorRGBA(r=p, g=1.0 - p, b=0.0, a=alpha)
+
+
+def prediction_to_markers(prediction: WorldModelPrediction, start_pose: Pose | None = None, sigma: float = 2.0,
+                          lifetime_s: float = 1.0, namespace: str = "world_model") -> MarkerArray:
+    """rviz markers: the path as a line strip (id 0) and, per step i, a disc (id i + 1) whose
+    radius is ``sigma`` position standard deviations, coloured by collision probability.
+
+    Ids are fixed and markers expire after ``lifetime_s``, so nothing accumulates in rviz.
+    """
+    header = prediction.header
+    lifetime = s_to_duration(lifetime_s)
+    line = Marker(header=header, ns=f"{namespace}/path", id=0, type=Marker.LINE_STRIP, action=Marker.ADD,
+                  lifetime=lifetime)
+    line.pose.orientation.w = 1.0
+    line.scale.x = 0.03
+    line.color = ColorRGBA(r=0.1, g=0.4, b=1.0, a=1.0)
+    if start_pose is not None:
+        line.points.append(Point(x=start_pose.position.x, y=start_pose.position.y, z=0.02))
+    markers = [line]
+    for i, state in enumerate(prediction.states):
+        line.points.append(Point(x=state.pose.position.x, y=state.pose.position.y, z=0.02))
+        disc = Marker(header=header, ns=f"{namespace}/uncertainty", id=i + 1, type=Marker.CYLINDER,
+                      action=Marker.ADD, lifetime=lifetime, pose=state.pose)
+        diameter = max(0.01, 2.0 * sigma * math.sqrt(max(0.0, state.position_variance)))
+        disc.scale = Vector3(x=diameter, y=diameter, z=0.01)
+        disc.color = collision_colour(state.collision_probability, 0.35)
+        markers.append(disc)
+    return MarkerArray(markers=markers)
