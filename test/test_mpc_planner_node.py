@@ -10,7 +10,8 @@ import pytest
 pytestmark = pytest.mark.ros
 
 NODE = "mpc_planner_node"
-FAST = ["--ros-args", "-p", "num_samples:=128", "-p", "control_rate_hz:=20.0", "-p", "stale_timeout_s:=0.5",
+# The shipped parameter file (so a broken config/mpc_planner.yaml fails here), then test overrides.
+FAST = ["--ros-args", "--params-file", "config/mpc_planner.yaml", "-p", "num_samples:=128", "-p", "control_rate_hz:=20.0", "-p", "stale_timeout_s:=0.5",
         "-p", "seed:=1"]
 
 
@@ -119,7 +120,7 @@ def test_goal_in_another_frame_is_rejected(ros, start_node):
 
 
 def test_unavailable_model_refuses_goals(ros, start_node, tmp_path):
-    node = start_node(NODE, *FAST, "-p", "model_kind:=latent", "-p", f"checkpoint:={tmp_path / 'missing'}")
+    node = start_node(NODE, *FAST, "-p", "model:=latent", "-p", f"checkpoint:={tmp_path / 'missing'}")
     io = connect(ros)
     io["odom"].publish(odometry(ros))
     io["goal"].publish(goal(ros, 2.0, 0.0))

@@ -38,6 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="planner parameter YAML (ROS 2 ros__parameters form; default config/mpc_planner.yaml)")
     parser.add_argument("--samples", type=int, default=None, help="override MPPI num_samples")
     parser.add_argument("--max-episode-s", type=float, default=40.0, help="give up an episode after this (sim s)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch intra-op threads (default 1: fastest on a small shared CPU; 0 = torch's default)")
     parser.add_argument("--seed", type=int, default=0, help="sampler seed (runs are deterministic per seed)")
     parser.add_argument("--out", type=Path, default=None, help="output folder (default runs/demo/<UTC time>)")
     parser.add_argument("--no-bag", action="store_true", help="do not write the MCAP recording")
@@ -105,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
         log.propagate = False
     if args.episodes < 1:
         raise SystemExit("demo: --episodes must be >= 1")
+    import torch
     from tqdm import tqdm
 
     from ..core.demo_metrics import summarise, summary_table
@@ -113,6 +116,8 @@ def run(args: argparse.Namespace) -> int:
     from ..sim.demo_runner import DEMO_LAYOUT_SEED_START, DemoConfig, episode_setup, run_episode
     from ..sim.simulator import DiffDriveSim, SimConfig
 
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
     mppi_config, config_source = load_planner_config(args.config, args.seed, args.samples)
     models = choose_models(args)
     dt_s = models[0][1].dt_s

@@ -26,6 +26,7 @@ from dataclasses import fields
 
 import numpy as np
 import rclpy
+import torch
 from geometry_msgs.msg import Point, PoseStamped, Twist, TwistStamped, Vector3
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.executors import ExternalShutdownException
@@ -47,6 +48,8 @@ from world_model_ros.core.sync import OdomBuffer, SyncError
 from world_model_ros.nodes.conversions import (image_to_rgb, odometry_to_sample, rollout_to_prediction,
                                                s_to_duration, time_to_s)
 from world_model_ros.nodes.qos import CAMERA_QOS, ODOM_QOS, OUTPUT_QOS
+
+NODE_NAME = "mpc_planner_node"
 
 # Descriptions of the MPPI parameters (names = MppiConfig / CostConfig fields; costs.* for the latter).
 MPPI_DESCRIPTIONS = {
@@ -92,7 +95,7 @@ def _descriptor(description: str, low: float | None = None, high: float | None =
 
 class MpcPlannerNode(Node):
     def __init__(self):
-        super().__init__("mpc_planner")
+        super().__init__(NODE_NAME)
         self._declare_parameters()
         self._warnings = WarningThrottle(5.0)
         self._odom = OdomBuffer(history_s=2.0)
@@ -105,10 +108,12 @@ class MpcPlannerNode(Node):
         self._last_command = np.zeros(2)
         self._cycles = 0
 
+        if self.p["torch_threads"] > 0:
+            torch.set_num_threads(self.p["torch_threads"])
         self.model, self.model_error = None, ""
         try:
-            self.model = load_world_model(ModelSpec(kind=self.p["model_kind"], checkpoint=self.p["checkpoint"],
-                                                    device=self.p["device"], dt_s=self.p["dt_s"],
+            self.model = load_world_model(ModelSpec(kind=self.p["model"], checkpoint=self.p["checkpoint"],
+                                                    device=self.p["device"], dt_s=self.p["dt"],
                                                     horizon=self.p["mppi"].horizon))
             self.planner = MppiPlanner(self.model, self.p["mppi"])
         except Exception as exc:  # noqa: BLE001 - any load failure leaves the node up, refusing goals
@@ -142,10 +147,10 @@ class MpcPlannerNode(Node):
     def _declare_parameters(self) -> None:
         d = _descriptor
         own = {
-            "model_kind": ("kinematic", d(f"predictor to plan with: {' | '.join(MODEL_KINDS)}")),
+            "model": ("kinematic", d(f"predictor to plan with: {' | '.join(MODEL_KINDS)}")),
             "checkpoint": ("", d("latent model checkpoint folder ('' = the one shipped with the package)")),
             "device": ("auto", d("torch device: auto | cpu | cuda | cuda:N")),
-            "dt_s": (0.1, d("kinematic model step (s); a learned model's comes from its checkpoint", 0.01, 1.0)),
+            "dt": (0.1, d("kinematic model step (s); a learned model's comes from its checkpoint", 0.01, 1.0)),
             "control_rate_hz": (10.0, d("rate of planning and cmd_vel (Hz)", 0.5, 100.0)),
             "cmd_vel_stamped": (False, d("publish geometry_msgs/TwistStamped instead of Twist")),
             "base_frame": ("base_link", d("frame_id of TwistStamped commands")),
@@ -157,6 +162,8 @@ class MpcPlannerNode(Node):
             "yaw_goal_tolerance": (0.35, d("goal reached within this yaw error (rad; >= pi ignores yaw)", 0.01, 7.0)),
             "goal_timeout_s": (120.0, d("give up a goal after this long (s; 0 = never)", 0.0, 3600.0)),
             "seed": (-1, d("random seed of the sampler (-1: nondeterministic)", -1, 2**31 - 1, integer=True)),
+            "torch_threads": (1, d("torch intra-op threads (0: torch's default); 1 is fastest on a shared "
+                                   "small CPU, where threads of one op wait on each other", 0, 256, integer=True)),
         }
         for name, (default, descriptor) in own.items():
             self.declare_parameter(name, default, descriptor)
@@ -166,8 +173,8 @@ class MpcPlannerNode(Node):
         for name, description in COST_DESCRIPTIONS.items():
             self.declare_parameter(f"costs.{name}", getattr(cost_defaults, name), d(description))
         p = {name: self.get_parameter(name).value for name in own}
-        if p["model_kind"] not in MODEL_KINDS:
-            raise ValueError(f"parameter model_kind: '{p['model_kind']}' is not one of {', '.join(MODEL_KINDS)}")
+        if p["model"] not in MODEL_KINDS:
+            raise ValueError(f"parameter model: '{p['model']}' is not one of {', '.join(MODEL_KINDS)}")
         if p["use_camera"] not in ("auto", "true", "false"):
             raise ValueError(f"parameter use_camera: '{p['use_camera']}' is not one of auto, true, false")
         values = {name: self.get_parameter(name).value for name in MPPI_DESCRIPTIONS}
