@@ -31,7 +31,8 @@ def yaw_of(msg: Odometry) -> float:
 
 
 def test_sim_node_publishes_sensors_and_clock_and_obeys_cmd_vel(start_node, ros):
-    node = start_node("sim_node", "--ros-args", "-p", "real_time_factor:=2.0", "-p", "camera_width:=64",
+    node = start_node("sim_node", "--ros-args", "--params-file", str(REPO / "config" / "sim.yaml"),
+                      "-p", "real_time_factor:=2.0", "-p", "camera_width:=64",
                       "-p", "camera_height:=48", "-p", "layout_seed:=3", "-p", "cmd_vel_stamped:=true",
                       "-p", "cmd_timeout_s:=0.3")
     images = ros.subscribe(Image, "camera/image_raw", BEST_EFFORT)  # best-effort matches the reliable publisher
