@@ -31,7 +31,7 @@ from rosbags.typesys import Stores, get_typestore
 
 from ..core.geometry import yaw_to_quaternion
 from ..core.images import encode_raw
-from ..core.dataset import META_KEYS, arena_to_json, read_custom_data  # noqa: F401 (re-exported)
+from ..core.dataset import META_KEYS, arena_to_json
 from .explore import ExploreConfig, ExplorationPolicy
 from .simulator import DiffDriveSim
 
