@@ -194,3 +194,21 @@ def test_goal_reached_tolerances():
     assert not goal_reached(np.array([0.05, 0.0, 0.5]), np.array([0.0, 0.0, 0.0]), tol)
     assert not goal_reached(np.array([0.2, 0.0, 0.0]), np.array([0.0, 0.0, 0.0]), tol)
     assert goal_reached(np.array([0.05, 0.0, 2.0]), np.array([0.0, 0.0, 0.0]), GoalTolerance(0.1, math.pi))
+
+
+def test_detour_after_no_progress_then_back_to_the_goal():
+    from world_model_ros.core.escape import Detour, DetourConfig
+
+    detour = Detour(DetourConfig(no_progress_s=3.0, duration_s=2.0, angle_rad=math.pi / 2, distance_m=1.0))
+    pose, goal = np.array([0.0, 0.0, 0.0]), np.array([3.0, 0.0, 0.0])
+    assert detour.goal_for(0.0, pose, goal) is goal
+    assert detour.goal_for(2.9, pose, goal) is goal  # not yet: no progress for < 3 s
+    sub = detour.goal_for(3.1, pose, goal, plan_end_xy=np.array([0.5, -0.2]))  # plan leaned right
+    np.testing.assert_allclose(sub[:2], [0.0, -1.0], atol=1e-9)
+    assert detour.active and detour.goal_for(4.0, pose, goal) is sub
+    assert detour.goal_for(5.2, pose, goal) is goal and not detour.active  # the detour lasted 2 s
+    second = detour.goal_for(8.3, pose, goal)  # still stuck: the other side
+    np.testing.assert_allclose(second[:2], [0.0, 1.0], atol=1e-9)
+    assert detour.detours == 2
+    detour.reset()
+    assert detour.goal_for(9.0, np.array([2.0, 0.0, 0.0]), goal) is goal

@@ -31,6 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="first layout seed (default 10000: disjoint from training 0:20 and held-out 1000:1005)")
     parser.add_argument("--model", choices=("auto", "latent", "kinematic"), default="auto",
                         help="main model: auto = the shipped latent checkpoint when present, else kinematic")
+    parser.add_argument("--oracle", action="store_true",
+                        help="also run MPPI on a map-aware reference (kinematic motion + TRUE collisions): "
+                             "what the planner achieves when collision predictions are right")
     parser.add_argument("--checkpoint", default="", help="latent checkpoint folder ('' = the shipped one)")
     parser.add_argument("--no-compare", action="store_true", help="skip the kinematic-model MPPI run beside it")
     parser.add_argument("--device", default="auto", help="torch device: auto | cpu | cuda | cuda:N")
@@ -95,6 +98,13 @@ def choose_models(args) -> list[tuple[str, object]]:
         main_model = models[0][1]
         models.append(("kinematic", load_world_model(ModelSpec(kind="kinematic", device=args.device,
                                                                dt_s=main_model.dt_s))))
+    if args.oracle:
+        from ..core.kinematic import KinematicConfig
+        from ..core.registry import resolve_device
+        from ..sim.oracle_model import MapOraclePredictor
+
+        models.append(("oracle", MapOraclePredictor(KinematicConfig(dt_s=models[0][1].dt_s),
+                                                    resolve_device(args.device))))
     return models
 
 
@@ -183,7 +193,7 @@ def run(args: argparse.Namespace) -> int:
         "summaries": [s.to_dict() for s in summaries],
         "episodes": [{"planner": r.planner, "layout_seed": r.setup.layout_seed, "start": r.setup.start_xyyaw,
                       "goal": r.setup.goal_xyyaw, "status": r.status, "reached": r.reached, "collided": r.collided,
-                      "contact_steps": r.contact_steps, "time_s": r.time_s, "final_distance_m": r.final_distance_m}
+                      "contact_steps": r.contact_steps, "detours": r.detours, "time_s": r.time_s, "final_distance_m": r.final_distance_m}
                      for episodes in results.values() for r in episodes],
     }
     (out / "summary.json").write_text(json.dumps(report, indent=2, default=str))

@@ -39,6 +39,7 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 from world_model_ros.core.contract import Observation
 from world_model_ros.core.costs import CostConfig
+from world_model_ros.core.escape import Detour, DetourConfig
 from world_model_ros.core.geometry import quaternion_to_yaw
 from world_model_ros.core.images import ImageError
 from world_model_ros.core.input_checks import InputError, WarningThrottle
@@ -82,6 +83,16 @@ COST_DESCRIPTIONS = {
 }
 
 
+DETOUR_DESCRIPTIONS = {
+    "enabled": "escape local minima (an obstacle squarely in the way) with a temporary side sub-goal",
+    "no_progress_s": "seconds without getting closer by progress_m before a detour",
+    "progress_m": "progress (m) that counts",
+    "angle_rad": "sub-goal direction relative to the goal's bearing (rad, either side)",
+    "distance_m": "sub-goal distance from the robot (m)",
+    "duration_s": "how long one detour lasts (s)",
+}
+
+
 def _descriptor(description: str, low: float | None = None, high: float | None = None,
                 integer: bool = False) -> ParameterDescriptor:
     descriptor = ParameterDescriptor(description=description)
@@ -106,6 +117,8 @@ class MpcPlannerNode(Node):
         self._goal: np.ndarray | None = None
         self._goal_received_s = 0.0
         self._last_command = np.zeros(2)
+        self._plan_end_xy: np.ndarray | None = None
+        self._detour = Detour(self.p["detour"])
         self._cycles = 0
 
         if self.p["torch_threads"] > 0:
@@ -172,6 +185,9 @@ class MpcPlannerNode(Node):
             self.declare_parameter(name, getattr(mppi_defaults, name), d(description))
         for name, description in COST_DESCRIPTIONS.items():
             self.declare_parameter(f"costs.{name}", getattr(cost_defaults, name), d(description))
+        detour_defaults = DetourConfig()
+        for name, description in DETOUR_DESCRIPTIONS.items():
+            self.declare_parameter(f"detour.{name}", getattr(detour_defaults, name), d(description))
         p = {name: self.get_parameter(name).value for name in own}
         if p["model"] not in MODEL_KINDS:
             raise ValueError(f"parameter model: '{p['model']}' is not one of {', '.join(MODEL_KINDS)}")
@@ -187,6 +203,7 @@ class MpcPlannerNode(Node):
             if f.type == "float":
                 values["costs"][f.name] = float(values["costs"][f.name])
         p["mppi"] = MppiConfig.from_dict(values, where="mpc_planner parameters")
+        p["detour"] = DetourConfig(**{name: self.get_parameter(f"detour.{name}").value for name in DETOUR_DESCRIPTIONS})
         p["tolerance"] = GoalTolerance(p["xy_goal_tolerance"], p["yaw_goal_tolerance"])
         self.p = p
 
@@ -237,6 +254,7 @@ class MpcPlannerNode(Node):
             return
         if self._goal is None:
             self.planner.reset()
+        self._detour.reset()
         self._goal = np.array([p.x, p.y, quaternion_to_yaw(q.x, q.y, q.z, q.w)])
         self._goal_received_s = self._now_s()
         self.get_logger().info(f"new goal ({p.x:.2f}, {p.y:.2f}, yaw {self._goal[2]:.2f}) in '{frame}'")
@@ -273,13 +291,15 @@ class MpcPlannerNode(Node):
             if self._cycles:
                 self.planner.shift(1)
             latent = self.model.encode(observation)
-            result = self.planner.plan(latent, self._goal, self._last_command)
+            target = self._detour.goal_for(now, latest.pose_xyyaw, self._goal, self._plan_end_xy)
+            result = self.planner.plan(latent, target, self._last_command)
         except Exception as exc:  # noqa: BLE001 - any model failure must stop the robot
             self.get_logger().error(f"planning failed, stopping: {type(exc).__name__}: {exc}")
             self._stop(f"failed: planning error: {type(exc).__name__}: {exc}")
             return
         self._cycles += 1
         self._last_command = result.command_2
+        self._plan_end_xy = result.plan_rollout.poses_bh3[0, -1, :2].cpu().numpy()
         self._publish_command(*self._last_command)
         self._publish_plan(observation.stamp_s, result, time.perf_counter() - started)
 

@@ -43,7 +43,7 @@ def plot_paths(path: str | Path, arenas: dict[int, ArenaMap], results_by_planner
     seeds = sorted({r.setup.layout_seed for results in results_by_planner.values() for r in results})
     rows = max(1, math.ceil(len(seeds) / columns))
     cols = min(columns, max(1, len(seeds)))
-    fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 2.8 * rows + 0.4), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(2.6 * cols, 3.1 * rows + 0.4), squeeze=False)
     for ax in axes.flat[len(seeds):]:
         ax.axis("off")
     for ax, seed in zip(axes.flat, seeds):
@@ -66,7 +66,7 @@ def plot_paths(path: str | Path, arenas: dict[int, ArenaMap], results_by_planner
                fontsize=9, frameon=False)
     fig.text(0.5, 0.005, "dot: start, star: goal (dashed: tolerance), x: gave up; '*' in a title: touched an obstacle",
              ha="center", fontsize=7)
-    fig.tight_layout(rect=(0, 0.02, 1, 1 - 0.5 / (2.8 * rows + 0.4)))
+    fig.tight_layout(rect=(0, 0.02, 1, 1 - 0.5 / (3.1 * rows + 0.4)))
     out = Path(path)
     fig.savefig(out, dpi=110)
     plt.close(fig)

@@ -20,6 +20,7 @@ from typing import Callable
 import numpy as np
 
 from ..core.contract import Observation, WorldModel
+from ..core.escape import Detour, DetourConfig
 from ..core.episodes import ArenaMap
 from ..core.mppi import GoalTolerance, MppiConfig, MppiPlanner, MppiResult, goal_reached
 from .simulator import DiffDriveSim
@@ -42,8 +43,9 @@ class DemoConfig:
     max_episode_s: float = 40.0  # give up (a failure) after this much simulated time
     goal_min_distance_m: float = 2.0  # straight-line start-goal distance at least
     tolerance: GoalTolerance = GoalTolerance(xy_m=0.2, yaw_rad=math.pi)  # position-only goals
-    stuck_window_s: float = 8.0  # fail early when the robot got no closer in this long...
+    stuck_window_s: float = 15.0  # fail early when the robot got no closer in this long...
     stuck_progress_m: float = 0.1  # ...by at least this much
+    detour: DetourConfig = DetourConfig()  # the planner's escape from local minima (core/escape.py)
 
 
 @dataclass
@@ -56,6 +58,7 @@ class EpisodeResult:
     time_s: float  # simulated time until reached (or until given up)
     final_distance_m: float
     status: str  # "reached" | "failed: timeout" | "failed: stuck" | "failed: planning error ..."
+    detours: int  # escapes from local minima (core/escape.py)
     path_xyyaw: np.ndarray  # [T, 3] true poses, one per control period
     planning_ms: list[float] = field(default_factory=list)  # encode + MPPI cycle
     prediction_ms: list[float] = field(default_factory=list)  # encode + one rollout under the plan
@@ -85,8 +88,12 @@ def run_episode(sim: DiffDriveSim, model: WorldModel, planner: MppiPlanner, setu
     result, command)`` is called every cycle (the recorder)."""
     sim.reset(layout_seed=setup.layout_seed, start_pose=setup.start_xyyaw)
     planner.reset()
+    if hasattr(model, "set_arena"):  # the map-aware reference model (sim/oracle_model.py) only
+        model.set_arena(sim.arena_map())
     goal = np.asarray(setup.goal_xyyaw, dtype=np.float64)
     uses_camera = bool(getattr(model, "uses_camera", False))
+    detour = Detour(config.detour)
+    plan_end_xy = None
     command = np.zeros(2)
     path, planning_ms, prediction_ms = [sim.pose()], [], []
     contact_steps, status = 0, "failed: timeout"
@@ -114,13 +121,15 @@ def run_episode(sim: DiffDriveSim, model: WorldModel, planner: MppiPlanner, setu
             encode_s = time.perf_counter() - tic
             if step:
                 planner.shift(1)
-            result = planner.plan(latent, goal, command)
+            target = detour.goal_for(sim.time_s, pose, goal, plan_end_xy)
+            result = planner.plan(latent, target, command)
         except Exception as exc:  # noqa: BLE001 - reported as this episode's failure, the demo goes on
             status = f"failed: planning error: {type(exc).__name__}: {exc}"
             break
         planning_ms.append((encode_s + result.planning_s) * 1e3)
         prediction_ms.append((encode_s + result.plan_rollout_s) * 1e3)
         command = result.command_2
+        plan_end_xy = result.plan_rollout.poses_bh3[0, -1, :2].cpu().numpy()
         if on_step is not None:
             on_step(sim.time_s, sim, image, result, command)
         sim.step(command, config.control_period_s)
@@ -130,7 +139,7 @@ def run_episode(sim: DiffDriveSim, model: WorldModel, planner: MppiPlanner, setu
     return EpisodeResult(
         planner=name, setup=setup, reached=status == "reached", collided=contact_steps > 0,
         contact_steps=contact_steps, time_s=sim.time_s - started_s,
-        final_distance_m=float(np.hypot(*(goal[:2] - pose[:2]))), status=status,
+        final_distance_m=float(np.hypot(*(goal[:2] - pose[:2]))), status=status, detours=detour.detours,
         path_xyyaw=np.array(path), planning_ms=planning_ms, prediction_ms=prediction_ms)
 
 
