@@ -10,7 +10,7 @@ from glob import glob
 from setuptools import find_packages, setup
 
 package_name = "world_model_ros"
-executables = ["world_model_node", "sim_node", "mpc_planner_node"]
+executables = ["world_model_node", "world_model_lifecycle_node", "sim_node", "mpc_planner_node"]
 
 setup(
     name=package_name,
@@ -35,6 +35,7 @@ setup(
         "console_scripts": [
             "world-model-ros = world_model_ros.cli.main:main",
             "world_model_node = world_model_ros.nodes.world_model_node:main",
+            "world_model_lifecycle_node = world_model_ros.nodes.world_model_node:lifecycle_main",
             "sim_node = world_model_ros.nodes.sim_node:main",
             "mpc_planner_node = world_model_ros.nodes.mpc_planner_node:main",
         ],
