@@ -125,3 +125,16 @@ def test_evaluate_and_report_on_synthetic_episodes(tmp_path):
     assert report["subsets"]["all"]["oracle"]["ade_2.0s"] == pytest.approx(0.0, abs=1e-6)
     assert "| oracle |" in paths["markdown"].read_text()
     assert paths["horizon_plot"].stat().st_size > 1000 and paths["rollout_plot"].stat().st_size > 1000
+
+
+def test_training_footprint_clearance_matches_the_metric():
+    """The differentiable clearance the training loss uses agrees with the evaluation metric."""
+    episodes = [make_episode(seed, steps=40) for seed in range(2)]
+    windows = WindowSet(episodes, 32, 20, stride=10)
+    batch = windows.gather(torch.arange(len(windows)))
+    rng = np.random.default_rng(0)
+    xy = torch.tensor(rng.uniform(-1.6, 1.6, (len(windows), 20, 2)), dtype=torch.float32)
+    clearance = batch.arena.clearance(xy).numpy()
+    for row in range(len(windows)):
+        expected = footprint_clearance(xy[row].numpy(), episodes[int(batch.episode_b[row])].arena)
+        np.testing.assert_allclose(clearance[row], expected, atol=1e-5)

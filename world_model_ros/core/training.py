@@ -33,7 +33,7 @@ from tqdm import tqdm
 from .checkpoint import save_checkpoint
 from .geometry import compose_body_deltas, wrap_angle
 from .latent_model import LatentDynamicsModel, LatentModelConfig, Normalisation, kinematic_body_delta
-from .windows import WindowBatch, WindowSet
+from .windows import ArenaTensors, WindowBatch, WindowSet
 
 TRAIN_STATE_NAME = "train_state.pt"
 
@@ -46,6 +46,7 @@ class LossWeights:
     collision: float = 1.0
     nll: float = 0.1
     consistency: float = 1.0
+    footprint: float = 2.0  # predicted footprints overlapping the ground-truth map (simulator bags only)
 
 
 @dataclass
@@ -54,7 +55,7 @@ class TrainConfig:
 
     model: LatentModelConfig = field(default_factory=LatentModelConfig)
     loss: LossWeights = field(default_factory=LossWeights)
-    steps: int = 6000
+    steps: int = 4000
     batch_size: int = 64
     learning_rate: float = 1e-3
     min_learning_rate_fraction: float = 0.05
@@ -67,6 +68,7 @@ class TrainConfig:
     validation_fraction: float = 0.1
     validate_every: int = 250
     validation_windows: int = 2048
+    footprint_tolerance_m: float = 0.005  # overlap the footprint loss forgives (soft contacts in the data)
     pose_scale_m: float = 0.1  # the pose loss is in units of this
     yaw_scale_rad: float = 0.1
     seed: int = 0
@@ -200,13 +202,30 @@ def compute_losses(model: LatentDynamicsModel, batch: WindowBatch, config: Train
     else:
         loss_consistency = torch.zeros((), device=device)
 
+    arena = batch.arena
+    if config.loss.footprint > 0 and arena is not None and bool(arena.known_b.any()):
+        # Physically impossible predictions are penalised where the map is known: the footprint
+        # of each predicted pose (odom frame) must not overlap an obstacle or wall.
+        known_map = arena.known_b.to(device)
+        poses_odom = compose_body_deltas(batch.start_pose_b3.to(device), imagined.deltas_bh3)
+        clearance = _arena_to(arena, device).clearance(poses_odom[..., :2])
+        overlap = (-clearance - config.footprint_tolerance_m).clamp_min(0.0)[known_map]
+        loss_footprint = overlap.mean() / config.pose_scale_m
+    else:
+        loss_footprint = torch.zeros((), device=device)
+
     w = config.loss
     total = (w.delta * loss_delta + w.pose * loss_pose + w.twist * loss_twist + w.collision * loss_collision
-             + w.nll * nll + w.consistency * loss_consistency)
+             + w.nll * nll + w.consistency * loss_consistency + w.footprint * loss_footprint)
     parts = {"loss": total.item(), "delta": loss_delta.item(), "pose": loss_pose.item(), "twist": loss_twist.item(),
              "collision": loss_collision.item(), "nll": nll.item(), "consistency": loss_consistency.item(),
+             "footprint": loss_footprint.item(),
              "ade_m": float(pos_err.detach().mean()), "fde_m": float(pos_err.detach()[:, -1].mean())}
     return total, parts
+
+
+def _arena_to(arena: ArenaTensors, device: torch.device) -> ArenaTensors:
+    return ArenaTensors(*(getattr(arena, f.name).to(device) for f in fields(ArenaTensors)))
 
 
 def supervised_score(parts: dict[str, float], config: TrainConfig) -> float:

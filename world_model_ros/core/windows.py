@@ -36,6 +36,38 @@ class WindowBatch:
     future_twists_bk2: torch.Tensor | None
     episode_b: torch.Tensor  # index of the episode each window came from
     start_b: torch.Tensor  # t0 within that episode
+    arena: "ArenaTensors | None" = None  # ground-truth maps of the windows' episodes (when known)
+
+
+@dataclass
+class ArenaTensors:
+    """Arena maps as padded tensors, one row per window, for the training-time footprint loss.
+
+    obstacles_bk6: (is_box, x, y, yaw, hx, hy) per obstacle slot; mask_bk: slot in use;
+    half_size_b / robot_radius_b: walls and footprint; known_b: the episode has a map.
+    """
+
+    obstacles_bk6: torch.Tensor
+    mask_bk: torch.Tensor
+    half_size_b: torch.Tensor
+    robot_radius_b: torch.Tensor
+    known_b: torch.Tensor
+
+    def clearance(self, xy_bh2: torch.Tensor) -> torch.Tensor:
+        """Signed clearance [B, H] (m) of the footprint at each position; < 0 overlaps (as metrics.footprint_clearance)."""
+        nearest = self.half_size_b[:, None] - xy_bh2.abs().amax(dim=-1)
+        if self.obstacles_bk6.shape[1]:
+            o = self.obstacles_bk6[:, None]  # [B, 1, K, 6]
+            d = xy_bh2[:, :, None, :] - o[..., 1:3]  # [B, H, K, 2]
+            cos, sin = torch.cos(o[..., 3]), torch.sin(o[..., 3])
+            local = torch.stack([cos * d[..., 0] + sin * d[..., 1], -sin * d[..., 0] + cos * d[..., 1]], dim=-1)
+            q = local.abs() - o[..., 4:6]
+            box = q.clamp_min(0).pow(2).sum(-1).add(1e-12).sqrt() + q.amax(dim=-1).clamp_max(0)
+            cylinder = d.pow(2).sum(-1).add(1e-12).sqrt() - o[..., 4]
+            distance = torch.where(o[..., 0] > 0.5, box, cylinder)
+            distance = distance.masked_fill(~self.mask_bk[:, None, :], float("inf"))
+            nearest = torch.minimum(nearest, distance.amin(dim=-1))
+        return nearest - self.robot_radius_b[:, None]
 
 
 def relative_poses(start_b3: torch.Tensor, poses_bh3: torch.Tensor) -> torch.Tensor:
@@ -83,6 +115,20 @@ class WindowSet:
                 episode_of.append(np.full(len(local), index))
             offset += length
         self.offsets = np.cumsum([0] + [len(e) for e in episodes])
+        slots = max([len(a.obstacles) for a in self.arenas if a is not None] + [0])
+        self.arena_obstacles = torch.zeros(len(episodes), slots, 6)
+        self.arena_mask = torch.zeros(len(episodes), slots, dtype=torch.bool)
+        self.arena_half = torch.zeros(len(episodes))
+        self.arena_radius = torch.zeros(len(episodes))
+        self.arena_known = torch.zeros(len(episodes), dtype=torch.bool)
+        for index, arena in enumerate(self.arenas):
+            if arena is None:
+                continue
+            self.arena_known[index] = True
+            self.arena_half[index], self.arena_radius[index] = arena.half_size_m, arena.robot_radius_m
+            for slot, o in enumerate(arena.obstacles):
+                self.arena_obstacles[index, slot] = torch.tensor([float(o.kind == "box"), o.x, o.y, o.yaw, o.hx, o.hy])
+                self.arena_mask[index, slot] = True
         cat = (lambda parts, dtype: torch.from_numpy(np.concatenate(parts).astype(dtype))
                if parts else torch.zeros(0))
         self.images = torch.from_numpy(np.concatenate(images)) if images else torch.zeros(0, image_size, image_size, 3,
@@ -136,6 +182,8 @@ class WindowSet:
             future_twists_bk2=future_twists,
             episode_b=episode,
             start_b=g0 - torch.from_numpy(self.offsets[episode.numpy()]).long(),
+            arena=ArenaTensors(self.arena_obstacles[episode], self.arena_mask[episode], self.arena_half[episode],
+                               self.arena_radius[episode], self.arena_known[episode]),
         )
 
 
