@@ -95,13 +95,14 @@ def prefer_forward(actions_bh2: torch.Tensor) -> torch.Tensor:
 
 
 def collided_by_step(collision_prob_bh: torch.Tensor) -> torch.Tensor:
-    """P(at least one contact at or before step t) from per-step contact probabilities, [B, H].
+    """P(a contact at or before step t), [B, H]: the running maximum of the per-step probabilities.
 
-    Treats steps as independent, so a sequence that grazes an obstacle for many steps scores
-    close to one that hits it head on: both are collisions.
+    Contact at consecutive steps is strongly correlated (a robot touching a wall at t is likely
+    still touching it at t + 1), so the running maximum is the right bound, not the product
+    1 - prod(1 - p) of independent steps; that product also turns a model's small calibration
+    floor (say 0.05 everywhere) into near-certain collision over 20 steps for every sample.
     """
-    p = collision_prob_bh.clamp(0.0, 1.0)
-    return 1.0 - torch.cumprod(1.0 - p, dim=1)
+    return torch.cummax(collision_prob_bh.clamp(0.0, 1.0), dim=1).values
 
 
 def collision(collision_prob_bh: torch.Tensor) -> torch.Tensor:
