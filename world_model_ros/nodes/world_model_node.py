@@ -6,12 +6,21 @@ measured twist held), runs the world model's ``encode`` and ``rollout`` and publ
 prediction, a path and rviz markers stamped with the camera frame's stamp. Model math lives in
 core; this file converts, calls and publishes.
 
+One core class, two faces: ``WorldModelRuntime`` holds everything the node does (parameters,
+model loading and warm-up, subscriptions, the worker, diagnostics, live error, the shadow
+model, reload); ``WorldModelNode`` (a plain node, ready at start) and
+``WorldModelLifecycleNode`` (a managed node: configure loads and warms the model, activate
+starts publishing, deactivate stops without unloading, cleanup frees the model and device)
+only call its stages.
+
 Threading: subscription callbacks only validate headers and store the newest input (cheap);
 a dedicated worker thread runs the prediction cycles, woken as soon as a frame arrives. So a
 slow model never delays odometry or command callbacks (the odometry buffer stays current), and
 frames that arrive during inference replace each other (counted as dropped) instead of queueing.
 A worker thread rather than a timer in its own callback group: it starts a cycle the moment a
-frame lands, with no polling delay, and needs no multi-threaded executor.
+frame lands, with no polling delay. The shadow model has a worker of its own, so the primary
+never waits for it. The reload service runs in its own callback group on a two-thread
+executor, so loading a checkpoint never blocks the odometry callbacks.
 """
 from __future__ import annotations
 
@@ -21,32 +30,39 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import rclpy
 import torch
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Twist, TwistStamped
-from nav_msgs.msg import Odometry, Path
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from nav_msgs.msg import Odometry, Path as PathMsg
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.clock import Clock, ClockType
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.node import Node
 from sensor_msgs.msg import CompressedImage, Image
-from std_msgs.msg import Header
+from std_msgs.msg import Bool, Header
+from std_srvs.srv import Trigger
 from visualization_msgs.msg import MarkerArray
 
 from world_model_ros.core.contract import Observation, WorldModel
+from world_model_ros.core.fast_path import PRECISIONS, FastPathConfig, InferenceEngine
 from world_model_ros.core.images import ImageError
 from world_model_ros.core.input_checks import InputError, RejectionCounter, WarningThrottle, require_frame_id
 from world_model_ros.core.latency import LatencyMonitor, StageTimer
+from world_model_ros.core.live_error import LiveErrorTracker
 from world_model_ros.core.registry import MODEL_KINDS, ModelSpec, load_world_model
 from world_model_ros.core.sync import OdomBuffer, OdomSample, Plan, StampMonitor, StampOrder, SyncError, align_plan
-from world_model_ros.msg import WorldModelPrediction
+from world_model_ros.msg import LiveError, WorldModelPrediction
 from world_model_ros.nodes import conversions as conv
 from world_model_ros.nodes.qos import CAMERA_QOS, COMMAND_QOS, ODOM_QOS, OUTPUT_QOS, QOS_OVERRIDES
 
 NODE_NAME = "world_model_node"
+BACKENDS = ("torch", "onnxruntime")
 
 
 @dataclass(frozen=True)
@@ -56,6 +72,15 @@ class WorldModelNodeConfig:
     model: str = "kinematic"
     checkpoint: str = ""
     device: str = "auto"
+    device_fallback: str = ""
+    backend: str = "torch"
+    precision: str = "fp32"
+    cuda_graphs: bool = False
+    compile: bool = False
+    torch_threads: int = 1
+    warmup_iterations: int = 3
+    shadow_model: str = ""
+    shadow_checkpoint: str = ""
     horizon: int = 20
     dt: float = 0.1
     budget_ms: float = 200.0
@@ -67,10 +92,15 @@ class WorldModelNodeConfig:
     odom_history_s: float = 2.0
     max_input_age_s: float = 0.5
     time_reset_threshold_s: float = 1.0
+    odom_jump_m: float = 1.0
+    camera_timeout_s: float = 1.0
     max_image_pixels: int = 4096 * 4096
     diagnostics_period_s: float = 1.0
     warn_throttle_s: float = 5.0
     latency_window: int = 300
+    live_error_window: int = 100
+    live_error_sample_period_s: float = 0.2
+    collision_threshold: float = 0.5
     marker_sigma: float = 2.0
     marker_lifetime_s: float = 1.0
 
@@ -80,7 +110,19 @@ PARAMETERS: dict[str, tuple[str, tuple[float, float] | None]] = {
     "model": (f"predictor: one of {', '.join(MODEL_KINDS)}. A model that fails to load is an error, never swapped", None),
     "checkpoint": ("latent model only: checkpoint folder ('' = the checkpoint shipped with the package)", None),
     "device": ("torch device: 'auto' (CUDA when present), 'cpu', 'cuda', 'cuda:N'", None),
-    "horizon": ("predicted steps H (a learned model may fix its own; the node uses the loaded model's)", (1, 1000)),
+    "device_fallback": ("'' (never fall back: an unavailable or out-of-memory GPU is an error) or 'cpu' (load on "
+                        "the CPU instead, with an error in the log and on diagnostics)", None),
+    "backend": ("inference backend: 'torch', or 'onnxruntime' (learned model exported with "
+                "`world-model-ros export`; CPU only)", None),
+    "precision": ("CUDA autocast precision: fp32 | fp16 | bf16 (ignored, with a log line, on the CPU)", None),
+    "cuda_graphs": ("CUDA only: torch.compile(mode='reduce-overhead') of the network (CUDA graphs)", None),
+    "compile": ("CUDA only: torch.compile of the network", None),
+    "torch_threads": ("torch intra-op threads (0 = torch's default); 1 is fastest on a small shared CPU", (0, 256)),
+    "warmup_iterations": ("dummy encode + rollout passes before the node reports ready", (0, 1000)),
+    "shadow_model": ("second predictor run on the same inputs, driving nothing ('' = off; "
+                     f"{', '.join(MODEL_KINDS)})", None),
+    "shadow_checkpoint": ("checkpoint of the shadow model (latent; '' = the shipped one)", None),
+    "horizon": ("predicted steps H (at run time: at most the model's trained horizon)", (1, 1000)),
     "dt": ("seconds per predicted step (kinematic model; a learned model's dt comes from its checkpoint)", (0.001, 10.0)),
     "budget_ms": ("deadline per cycle: publish time - camera stamp above this counts as a deadline miss", (1.0, 60000.0)),
     "use_compressed": ("subscribe camera/image_raw/compressed (JPEG/PNG) instead of camera/image_raw", None),
@@ -92,13 +134,28 @@ PARAMETERS: dict[str, tuple[str, tuple[float, float] | None]] = {
     "max_input_age_s": ("frames older than this (node clock - stamp) are skipped and counted", (0.001, 3600.0)),
     "time_reset_threshold_s": ("a stamp this far behind the last one is a time reset (history cleared); "
                                "less far behind is rejected as out of order", (0.0, 3600.0)),
+    "odom_jump_m": ("odometry moving more than this between consecutive samples (< 1 s apart), or a new "
+                    "odometry frame_id, is an odometry reset: history cleared", (0.01, 1e6)),
+    "camera_timeout_s": ("diagnostics warn when no camera frame arrived for this long (0 = never)", (0.0, 3600.0)),
     "max_image_pixels": ("images with more pixels than this are rejected", (1, 1 << 30)),
-    "diagnostics_period_s": ("seconds between diagnostics messages (steady clock)", (0.05, 60.0)),
+    "diagnostics_period_s": ("seconds between diagnostics and live-error messages (steady clock)", (0.05, 60.0)),
     "warn_throttle_s": ("at most one warning per topic and reason every this many seconds", (0.0, 3600.0)),
     "latency_window": ("cycles in the rolling latency / stage-timing window", (1, 100000)),
+    "live_error_window": ("predictions in the rolling live-error window", (1, 100000)),
+    "live_error_sample_period_s": ("keep one prediction for live-error scoring per this many seconds", (0.0, 60.0)),
+    "collision_threshold": ("collision_probability at or above this counts as a predicted collision", (0.0, 1.0)),
     "marker_sigma": ("uncertainty disc radius in position standard deviations", (0.0, 10.0)),
     "marker_lifetime_s": ("rviz markers expire after this many seconds", (0.0, 3600.0)),
 }
+
+# Take effect at once through `ros2 param set`; every other parameter needs a reload or restart.
+RUNTIME_PARAMETERS = frozenset({
+    "horizon", "budget_ms", "cmd_timeout_s", "plan_timeout_s", "sync_slop_s", "max_input_age_s", "odom_jump_m",
+    "camera_timeout_s", "diagnostics_period_s", "warn_throttle_s", "live_error_window",
+    "live_error_sample_period_s", "collision_threshold", "marker_sigma", "marker_lifetime_s"})
+MODEL_PARAMETERS = frozenset({"model", "checkpoint", "device", "device_fallback", "backend", "precision",
+                              "cuda_graphs", "compile", "torch_threads", "warmup_iterations", "shadow_model",
+                              "shadow_checkpoint", "dt"})
 
 
 class ConfigError(RuntimeError):
@@ -109,40 +166,128 @@ class ModelLoadError(RuntimeError):
     """The chosen model could not be loaded; the message names the model, checkpoint and cause."""
 
 
-def declare_config(node: Node) -> WorldModelNodeConfig:
-    """Declare every parameter once (with description and range) and build the config from them."""
+def declare_parameters(node: Node) -> None:
+    """Declare every parameter once, with description and range."""
     defaults = WorldModelNodeConfig()
-    values = {}
     for field in dataclasses.fields(WorldModelNodeConfig):
         description, bounds = PARAMETERS[field.name]
         default = getattr(defaults, field.name)
-        descriptor = ParameterDescriptor(description=description, read_only=True)
+        descriptor = ParameterDescriptor(description=description + ("" if field.name in RUNTIME_PARAMETERS
+                                                                    else " [needs reload/restart]"))
         if bounds is not None and isinstance(default, int) and not isinstance(default, bool):
             descriptor.integer_range = [IntegerRange(from_value=int(bounds[0]), to_value=int(bounds[1]), step=1)]
         elif bounds is not None and isinstance(default, float):
             descriptor.floating_point_range = [FloatingPointRange(from_value=float(bounds[0]),
                                                                   to_value=float(bounds[1]), step=0.0)]
         try:
-            values[field.name] = node.declare_parameter(field.name, default, descriptor).value
+            node.declare_parameter(field.name, default, descriptor)
         except Exception as exc:  # rclpy: InvalidParameterTypeException / InvalidParameterValueException
             expected = type(default).__name__
             raise ConfigError(f"parameter '{field.name}' is invalid ({expected} expected"
                               f"{f' in [{bounds[0]}, {bounds[1]}]' if bounds else ''}): {exc}") from exc
-    config = WorldModelNodeConfig(**values)
+
+
+def validate_config(config: WorldModelNodeConfig) -> WorldModelNodeConfig:
     if config.model not in MODEL_KINDS:
         raise ConfigError(f"parameter 'model' is '{config.model}'; choose one of {', '.join(MODEL_KINDS)}")
+    if config.shadow_model not in ("", *MODEL_KINDS):
+        raise ConfigError(f"parameter 'shadow_model' is '{config.shadow_model}'; choose '' (off) or one of "
+                          f"{', '.join(MODEL_KINDS)}")
+    if config.device_fallback not in ("", "cpu"):
+        raise ConfigError(f"parameter 'device_fallback' is '{config.device_fallback}'; choose '' or 'cpu'")
+    if config.backend not in BACKENDS:
+        raise ConfigError(f"parameter 'backend' is '{config.backend}'; choose one of {', '.join(BACKENDS)}")
+    if config.precision not in PRECISIONS:
+        raise ConfigError(f"parameter 'precision' is '{config.precision}'; choose one of {', '.join(PRECISIONS)}")
     return config
 
 
-def load_model(config: WorldModelNodeConfig) -> WorldModel:
-    spec = ModelSpec(kind=config.model, checkpoint=config.checkpoint, device=config.device,
-                     dt_s=config.dt, horizon=config.horizon)
+def read_config(node: Node) -> WorldModelNodeConfig:
+    values = {field.name: node.get_parameter(field.name).value for field in dataclasses.fields(WorldModelNodeConfig)}
+    return validate_config(WorldModelNodeConfig(**values))
+
+
+def declare_config(node: Node) -> WorldModelNodeConfig:
+    """Declare every parameter and build the config from their values."""
+    declare_parameters(node)
+    return read_config(node)
+
+
+def _is_device_problem(exc: BaseException) -> bool:
+    text = str(exc)
+    return isinstance(exc, torch.cuda.OutOfMemoryError) or "CUDA" in text or "cuda" in text
+
+
+@dataclass
+class LoadedModel:
+    """One predictor ready for the hot path, and how it came to be."""
+
+    model: WorldModel
+    engine: object  # InferenceEngine or onnx_backend.OnnxEngine (same encode/set_actions/rollout/warm_up)
+    description: str
+    fallback: str = ""  # why the configured device was not used ('' = it was)
+    warmup_ms: float = float("nan")
+
+    @property
+    def max_horizon(self) -> int:
+        trained = getattr(getattr(self.model, "config", None), "horizon", None)
+        return int(trained) if trained else 1000
+
+
+def checkpoint_sha(kind: str, checkpoint: str) -> str:
+    """The weights' SHA-256 prefix from a checkpoint's config.json ('' for the kinematic model)."""
+    if kind != "latent":
+        return ""
     try:
-        return load_world_model(spec)
+        from world_model_ros.core.checkpoint import DEFAULT_CHECKPOINT, read_config as read_checkpoint_config
+
+        folder = Path(checkpoint) if checkpoint else DEFAULT_CHECKPOINT
+        return str(read_checkpoint_config(folder / "config.json").get("weights_sha256", ""))[:12]
+    except Exception:  # noqa: BLE001 - informational only; the loader reports real problems
+        return ""
+
+
+def load_model(config: WorldModelNodeConfig, kind: str | None = None, checkpoint: str | None = None,
+               horizon: int | None = None, log=None) -> LoadedModel:
+    """Load, wrap and warm one predictor; falls back to the CPU only when ``device_fallback: cpu``."""
+    kind = config.model if kind is None else kind
+    checkpoint = config.checkpoint if checkpoint is None else checkpoint
+    horizon = config.horizon if horizon is None else horizon
+    fast = FastPathConfig(precision=config.precision, cuda_graphs=config.cuda_graphs, compile=config.compile,
+                          warmup_iterations=config.warmup_iterations)
+
+    def attempt(device: str) -> LoadedModel:
+        spec = ModelSpec(kind=kind, checkpoint=checkpoint, device=device, dt_s=config.dt, horizon=horizon)
+        model = load_world_model(spec)
+        if config.backend == "onnxruntime" and kind == "latent":
+            from world_model_ros.core.onnx_backend import OnnxEngine
+
+            engine = OnnxEngine(model, horizon=horizon)
+        else:
+            engine = InferenceEngine(model, fast, horizon=horizon)
+        loaded = LoadedModel(model, engine, f"{model.model_id} on {model.device} ({config.backend})")
+        loaded.warmup_ms = engine.warm_up()
+        return loaded
+
+    where = checkpoint or "<checkpoint shipped with the package>"
+    try:
+        return attempt(config.device)
     except Exception as exc:
-        where = config.checkpoint or "<checkpoint shipped with the package>"
-        raise ModelLoadError(f"cannot load world model '{config.model}' (checkpoint: {where}, device: "
-                             f"{config.device}): {type(exc).__name__}: {exc}") from exc
+        if config.device_fallback == "cpu" and _is_device_problem(exc) and config.device != "cpu":
+            reason = f"device '{config.device}' unusable ({type(exc).__name__}: {exc}); fell back to the CPU " \
+                     f"(device_fallback: cpu)"
+            if log is not None:
+                log(reason)
+            try:
+                loaded = attempt("cpu")
+            except Exception as cpu_exc:
+                raise ModelLoadError(f"cannot load world model '{kind}' (checkpoint: {where}) on the CPU either "
+                                     f"after {reason}: {type(cpu_exc).__name__}: {cpu_exc}") from cpu_exc
+            loaded.fallback = reason
+            return loaded
+        hint = (" (set device_fallback: cpu to use the CPU instead)" if _is_device_problem(exc) else "")
+        raise ModelLoadError(f"cannot load world model '{kind}' (checkpoint: {where}, device: "
+                             f"{config.device}): {type(exc).__name__}: {exc}{hint}") from exc
 
 
 @dataclass
@@ -159,70 +304,253 @@ class _Command:
     received_s: float  # node clock
 
 
-class WorldModelNode(Node):
-    def __init__(self, **kwargs):
-        super().__init__(NODE_NAME, **kwargs)
-        self.config = declare_config(self)
-        self.model = load_model(self.config)
-        self.horizon = int(self.model.horizon)
-        self.dt_s = float(self.model.dt_s)
-        cfg = self.config
+@dataclass
+class _ShadowJob:
+    stamp: object  # builtin_interfaces/Time of the frame
+    stamp_s: float
+    frame_id: str
+    observation: Observation
+    actions_h2: np.ndarray
+    source: str
 
-        # Shared between the executor thread (callbacks) and the worker; held only briefly.
+
+class WorldModelRuntime:
+    """Everything the world-model node does, for a plain node and a lifecycle node alike.
+
+    Stages: ``configure`` (read parameters, load and warm the models, create interfaces),
+    ``activate`` / ``deactivate`` (publish or not), ``cleanup`` (stop workers, destroy
+    interfaces, free the models and the device memory).
+    """
+
+    def __init__(self, node: Node):
+        self.node = node
+        declare_parameters(node)
+        self.config = read_config(node)  # re-read at configure (a lifecycle node may change it before)
+        self.loaded = False
+        self.active = False
+        self.primary: LoadedModel | None = None
+        self.shadow: LoadedModel | None = None
+        self._reload_group = MutuallyExclusiveCallbackGroup()
+        node.add_on_set_parameters_callback(self._on_set_parameters)
+
+    # --- stages --------------------------------------------------------------------------------
+
+    def configure(self) -> None:
+        node = self.node
+        self.config = cfg = read_config(node)
+        if cfg.torch_threads > 0:
+            torch.set_num_threads(cfg.torch_threads)
+        warn = node.get_logger().error
+        self.primary = load_model(cfg, log=warn)
+        self.shadow = (load_model(cfg, cfg.shadow_model, cfg.shadow_checkpoint, log=warn)
+                       if cfg.shadow_model else None)
+        self.horizon = int(self.primary.model.horizon)
+        self.dt_s = float(self.primary.model.dt_s)
+        for loaded in (self.primary, self.shadow):
+            if loaded is not None:
+                for note in getattr(loaded.engine, "notes", []):
+                    node.get_logger().info(f"{loaded.model.model_id}: {note}")
+
+        # Shared between the executor thread (callbacks) and the workers; held only briefly.
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
+        self._shadow_wake = threading.Condition(self._lock)
         self._pending: _Frame | None = None
+        self._shadow_job: _ShadowJob | None = None
         self._stopping = False
-        self._odom = OdomBuffer(history_s=cfg.odom_history_s)
+        self._odom = OdomBuffer(history_s=max(cfg.odom_history_s, 0.5 + self.horizon * self.dt_s))
         self._command: _Command | None = None
         self._plan: Plan | None = None
         self._stamps = {name: StampMonitor(cfg.time_reset_threshold_s) for name in ("camera", "odom")}
         self._latency = LatencyMonitor(cfg.budget_ms, cfg.latency_window)
+        self._shadow_latency = LatencyMonitor(cfg.budget_ms, cfg.latency_window)
+        self._live = {"primary": self._tracker(cfg), "shadow": self._tracker(cfg)}
         self._rejected = RejectionCounter()  # bad messages, per (topic, reason)
         self._skipped = RejectionCounter()  # good frames not predicted on, per (topic, reason)
         self._throttle = WarningThrottle(cfg.warn_throttle_s)
         self._counts = {"frames_received": 0, "frames_processed": 0, "frames_dropped": 0, "odom_received": 0,
-                        "cmd_vel_received": 0, "plan_received": 0, "time_resets": 0, "internal_errors": 0}
+                        "cmd_vel_received": 0, "plan_received": 0, "contact_received": 0, "time_resets": 0,
+                        "odom_resets": 0, "internal_errors": 0, "reloads": 0, "reload_failures": 0,
+                        "shadow_processed": 0, "shadow_dropped": 0, "shadow_errors": 0}
         self._source_counts = {"plan": 0, "cmd_vel": 0, "odometry": 0, "none": 0}
         self._last_report = {"deadline_misses": 0, "rejected": 0, "skipped": 0, "processed": 0}
+        self._last_frame_monotonic: float | None = None
+        self._configured_monotonic = time.monotonic()
+        self._last_reload = "none"
 
+        # Interfaces (created here so a lifecycle node has none while unconfigured).
         if cfg.use_compressed:
-            self._camera_sub = self.create_subscription(CompressedImage, "camera/image_raw/compressed",
+            self._camera_sub = node.create_subscription(CompressedImage, "camera/image_raw/compressed",
                                                         self._on_camera, CAMERA_QOS,
                                                         qos_overriding_options=QOS_OVERRIDES)
         else:
-            self._camera_sub = self.create_subscription(Image, "camera/image_raw", self._on_camera, CAMERA_QOS,
+            self._camera_sub = node.create_subscription(Image, "camera/image_raw", self._on_camera, CAMERA_QOS,
                                                         qos_overriding_options=QOS_OVERRIDES)
-        self._odom_sub = self.create_subscription(Odometry, "odom", self._on_odom, ODOM_QOS,
+        self._odom_sub = node.create_subscription(Odometry, "odom", self._on_odom, ODOM_QOS,
                                                   qos_overriding_options=QOS_OVERRIDES)
-        self._cmd_sub = self.create_subscription(TwistStamped if cfg.cmd_vel_stamped else Twist, "cmd_vel",
+        self._cmd_sub = node.create_subscription(TwistStamped if cfg.cmd_vel_stamped else Twist, "cmd_vel",
                                                  self._on_cmd_vel, COMMAND_QOS,
                                                  qos_overriding_options=QOS_OVERRIDES)
-        self._plan_sub = self.create_subscription(WorldModelPrediction, "mpc_planner/plan", self._on_plan,
+        self._plan_sub = node.create_subscription(WorldModelPrediction, "mpc_planner/plan", self._on_plan,
                                                   COMMAND_QOS, qos_overriding_options=QOS_OVERRIDES)
-        self._prediction_pub = self.create_publisher(WorldModelPrediction, "world_model/prediction", OUTPUT_QOS)
-        self._path_pub = self.create_publisher(Path, "world_model/predicted_path", OUTPUT_QOS)
-        self._marker_pub = self.create_publisher(MarkerArray, "world_model/markers", OUTPUT_QOS)
-        self._diagnostics_pub = self.create_publisher(DiagnosticArray, "diagnostics", OUTPUT_QOS)
+        self._contact_sub = node.create_subscription(Bool, "ground_truth/contact", self._on_contact, ODOM_QOS)
+        self._prediction_pub = node.create_publisher(WorldModelPrediction, "world_model/prediction", OUTPUT_QOS)
+        self._path_pub = node.create_publisher(PathMsg, "world_model/predicted_path", OUTPUT_QOS)
+        self._marker_pub = node.create_publisher(MarkerArray, "world_model/markers", OUTPUT_QOS)
+        self._diagnostics_pub = node.create_publisher(DiagnosticArray, "diagnostics", OUTPUT_QOS)
+        self._live_pub = node.create_publisher(LiveError, "world_model/live_error", OUTPUT_QOS)
+        self._shadow_pub = self._shadow_live_pub = None
+        if self.shadow is not None:
+            self._shadow_pub = node.create_publisher(WorldModelPrediction, "world_model/shadow/prediction", OUTPUT_QOS)
+            self._shadow_live_pub = node.create_publisher(LiveError, "world_model/shadow/live_error", OUTPUT_QOS)
+        self._reload_srv = node.create_service(Trigger, "~/reload_model", self._on_reload,
+                                               callback_group=self._reload_group)
         # Diagnostics on the steady clock: they keep coming while a simulation is paused or reset.
-        self._diagnostics_timer = self.create_timer(cfg.diagnostics_period_s, self._publish_diagnostics,
+        self._diagnostics_timer = node.create_timer(cfg.diagnostics_period_s, self._publish_diagnostics,
                                                     clock=Clock(clock_type=ClockType.STEADY_TIME))
-        self._worker = threading.Thread(target=self._worker_loop, name="world_model_inference", daemon=True)
-        self._worker.start()
-        self.get_logger().info(
-            f"model '{self.model.model_id}' on {self.model.device}: H={self.horizon} x dt={self.dt_s:g} s, "
-            f"budget {cfg.budget_ms:g} ms; camera '{self._camera_sub.topic_name}', odometry "
+        self._workers = [threading.Thread(target=self._worker_loop, name="world_model_inference", daemon=True)]
+        if self.shadow is not None:
+            self._workers.append(threading.Thread(target=self._shadow_loop, name="world_model_shadow", daemon=True))
+        for worker in self._workers:
+            worker.start()
+        self.loaded = True
+        shadow = f"; shadow {self.shadow.description}" if self.shadow else ""
+        node.get_logger().info(
+            f"model {self.primary.description}: H={self.horizon} x dt={self.dt_s:g} s, budget {cfg.budget_ms:g} ms, "
+            f"warm-up {self.primary.warmup_ms:.1f} ms{shadow}; camera '{self._camera_sub.topic_name}', odometry "
             f"'{self._odom_sub.topic_name}', commands '{self._cmd_sub.topic_name}', plan '{self._plan_sub.topic_name}'")
+
+    def activate(self) -> None:
+        with self._lock:
+            self.active = True
+            self._pending = None
+
+    def deactivate(self) -> None:
+        with self._lock:
+            self.active = False
+            self._pending = None
+            self._shadow_job = None
+
+    def cleanup(self) -> None:
+        """Stop the workers, destroy every interface, free the models (and CUDA memory)."""
+        if not self.loaded:
+            return
+        self.deactivate()
+        with self._lock:
+            self._stopping = True
+            self._wake.notify_all()
+            self._shadow_wake.notify_all()
+        for worker in self._workers:
+            worker.join(timeout=5.0)
+        node = self.node
+        for sub in (self._camera_sub, self._odom_sub, self._cmd_sub, self._plan_sub, self._contact_sub):
+            node.destroy_subscription(sub)
+        for pub in (self._prediction_pub, self._path_pub, self._marker_pub, self._diagnostics_pub, self._live_pub,
+                    self._shadow_pub, self._shadow_live_pub):
+            if pub is not None:
+                node.destroy_publisher(pub)
+        node.destroy_service(self._reload_srv)
+        node.destroy_timer(self._diagnostics_timer)
+        on_cuda = any(m is not None and m.model.device.type == "cuda" for m in (self.primary, self.shadow))
+        self.primary = self.shadow = None
+        self.loaded = False
+        if on_cuda:
+            torch.cuda.empty_cache()
+
+    # --- parameters at run time ----------------------------------------------------------------
+
+    def _tracker(self, cfg: WorldModelNodeConfig) -> LiveErrorTracker:
+        return LiveErrorTracker(cfg.live_error_window, cfg.live_error_sample_period_s, cfg.collision_threshold)
+
+    def _on_set_parameters(self, params) -> SetParametersResult:
+        """Validate first, then apply all together; static parameters are refused with the reason."""
+        ours = [p for p in params if p.name in PARAMETERS]
+        if not ours:
+            return SetParametersResult(successful=True)
+        if not self.loaded:  # a lifecycle node before configure: everything is read at configure
+            return SetParametersResult(successful=True)
+        changes = {}
+        for param in ours:
+            if param.name not in RUNTIME_PARAMETERS:
+                if param.name in MODEL_PARAMETERS:
+                    why = ("changes the loaded model: restart the node, or (lifecycle node) deactivate, cleanup, "
+                           "set it and configure again; to re-read the same checkpoint path call ~/reload_model")
+                else:
+                    why = "fixes topics or buffers at start: restart the node (lifecycle node: cleanup, then configure)"
+                return SetParametersResult(successful=False, reason=f"parameter '{param.name}' cannot change at run "
+                                                                    f"time: it {why}")
+            changes[param.name] = param.value
+        if "horizon" in changes:
+            limit = self.primary.max_horizon
+            if self.shadow is not None:
+                limit = min(limit, self.shadow.max_horizon)
+            if not 1 <= int(changes["horizon"]) <= limit:
+                return SetParametersResult(successful=False, reason=f"horizon {changes['horizon']} is outside "
+                                           f"[1, {limit}] (the loaded model's trained horizon)")
+        new = dataclasses.replace(self.config, **changes)
+        with self._lock:
+            self.config = new
+            if "horizon" in changes:
+                self.horizon = int(new.horizon)
+                self._odom.history_s = max(new.odom_history_s, 0.5 + self.horizon * self.dt_s)
+            self._latency.budget_ms = self._shadow_latency.budget_ms = new.budget_ms
+            self._throttle.period_s = new.warn_throttle_s
+            for tracker in self._live.values():
+                tracker.set_window(new.live_error_window)
+                tracker.sample_period_s = new.live_error_sample_period_s
+                tracker.collision_threshold = new.collision_threshold
+        if "diagnostics_period_s" in changes:
+            self._diagnostics_timer.timer_period_ns = int(new.diagnostics_period_s * 1e9)
+        self.node.get_logger().info("parameters changed at run time: " +
+                                    ", ".join(f"{k}={v}" for k, v in changes.items()))
+        return SetParametersResult(successful=True)
+
+    # --- reload --------------------------------------------------------------------------------
+
+    def _on_reload(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
+        """Load the configured checkpoint(s) again and swap them in; on failure keep the old ones."""
+        cfg = self.config
+        log = self.node.get_logger()
+        try:
+            with self._lock:
+                horizon = self.horizon
+            primary = load_model(cfg, horizon=horizon, log=log.error)
+            shadow = load_model(cfg, cfg.shadow_model, cfg.shadow_checkpoint, horizon=horizon, log=log.error) \
+                if cfg.shadow_model else None
+        except Exception as exc:  # noqa: BLE001 - any failure keeps the running model
+            with self._lock:
+                self._counts["reload_failures"] += 1
+                self._last_reload = f"failed: {exc}"
+            response.success = False
+            response.message = f"reload failed, still running {self.primary.description}: {exc}"
+            log.error(response.message)
+            return response
+        with self._lock:
+            self.primary, self.shadow = primary, (shadow if self.shadow is not None else None)
+            self.dt_s = float(primary.model.dt_s)
+            for tracker in self._live.values():
+                tracker.reset()  # old predictions belong to the old weights
+            self._counts["reloads"] += 1
+        shas = [f"{name} {loaded.model.model_id}" + (f" sha256 {sha}" if (sha := checkpoint_sha(kind, ckpt)) else "")
+                for name, loaded, kind, ckpt in (("primary", primary, cfg.model, cfg.checkpoint),
+                                                  ("shadow", shadow, cfg.shadow_model, cfg.shadow_checkpoint))
+                if loaded is not None]
+        response.success = True
+        response.message = "reloaded " + "; ".join(shas)
+        with self._lock:
+            self._last_reload = response.message
+        log.info(response.message)
+        return response
 
     # --- bookkeeping ---------------------------------------------------------------------------
 
     def _now_s(self) -> float:
-        return self.get_clock().now().nanoseconds * 1e-9
+        return self.node.get_clock().now().nanoseconds * 1e-9
 
     def _warn(self, key: tuple, text: str) -> None:
         allowed, held = self._throttle.allow(key, time.monotonic())
         if allowed:
-            self.get_logger().warning(text + (f" ({held} more since the last warning)" if held else ""))
+            self.node.get_logger().warning(text + (f" ({held} more since the last warning)" if held else ""))
 
     def _reject(self, topic: str, reason: str, detail: str) -> None:
         """A message that cannot be used: counted per topic and reason, warned about (throttled)."""
@@ -257,7 +585,11 @@ class WorldModelNode(Node):
             self._command = None
             self._plan = None
             self._pending = None
+            self._shadow_job = None
             self._latency.clear_windows()
+            self._shadow_latency.clear_windows()
+            for tracker in self._live.values():
+                tracker.reset()
             self._counts["time_resets"] += 1
         self._warn(("time_reset",), f"time went backwards ({why}): cleared odometry, command, plan and "
                                     f"latency history (simulation reset?)")
@@ -275,6 +607,9 @@ class WorldModelNode(Node):
         if not self._check_stamp("camera", topic, stamp_s):
             return
         with self._wake:
+            self._last_frame_monotonic = time.monotonic()
+            if not self.active:
+                return  # a configured but inactive lifecycle node: no predictions
             self._counts["frames_received"] += 1
             if self._pending is not None:
                 self._counts["frames_dropped"] += 1  # replaced before the worker got to it
@@ -290,9 +625,26 @@ class WorldModelNode(Node):
             return
         if not self._check_stamp("odom", topic, sample.stamp_s):
             return
+        reset = None
         with self._lock:
+            last = self._odom.latest
+            if last is not None:
+                jump_m = float(np.hypot(*(sample.pose_xyyaw[:2] - last.pose_xyyaw[:2])))
+                if sample.frame_id != last.frame_id:
+                    reset = f"odometry frame changed from '{last.frame_id}' to '{sample.frame_id}'"
+                elif jump_m > self.config.odom_jump_m and sample.stamp_s - last.stamp_s < 1.0:
+                    reset = (f"pose jumped {jump_m:.2f} m in {sample.stamp_s - last.stamp_s:.3f} s "
+                             f"(odom_jump_m={self.config.odom_jump_m:g})")
+            if reset is not None:
+                self._odom.clear()
+                for tracker in self._live.values():
+                    tracker.reset()
+                self._counts["odom_resets"] += 1
             self._odom.add(sample)
             self._counts["odom_received"] += 1
+        if reset is not None:
+            self._warn(("odom_reset",), f"odometry reset on '{topic}': {reset}; cleared odometry history "
+                                        f"and pending live-error predictions")
 
     def _on_cmd_vel(self, msg: Twist | TwistStamped) -> None:
         topic = self._cmd_sub.topic_name
@@ -315,6 +667,14 @@ class WorldModelNode(Node):
             self._plan = plan
             self._counts["plan_received"] += 1
 
+    def _on_contact(self, msg: Bool) -> None:
+        """Contact ground truth (no header: stamped with the node clock on receipt)."""
+        now_s = self._now_s()
+        with self._lock:
+            for tracker in self._live.values():
+                tracker.add_contact(now_s, bool(msg.data))
+            self._counts["contact_received"] += 1
+
     # --- the prediction cycle (worker thread) --------------------------------------------------
 
     def _worker_loop(self) -> None:
@@ -324,19 +684,22 @@ class WorldModelNode(Node):
                 if self._stopping:
                     return
                 frame, self._pending = self._pending, None
+                primary, horizon = self.primary, self.horizon
             try:
-                self._cycle(frame)
+                self._cycle(frame, primary, horizon)
             except Exception as exc:  # a bug must not kill the node's only worker; it is counted and logged
                 with self._lock:
                     self._counts["internal_errors"] += 1
-                self.get_logger().error(f"prediction cycle failed: {type(exc).__name__}: {exc}",
-                                        throttle_duration_sec=5.0)
+                self.node.get_logger().error(f"prediction cycle failed: {type(exc).__name__}: {exc}",
+                                             throttle_duration_sec=5.0)
 
-    def _cycle(self, frame: _Frame) -> None:
+    def _cycle(self, frame: _Frame, primary: LoadedModel, horizon: int) -> None:
         cfg = self.config
         topic = self._camera_sub.topic_name
         timer = StageTimer()
         now_s = self._now_s()
+        engine = primary.engine
+        dt_s = float(primary.model.dt_s)
 
         with timer.stage("convert"):
             try:
@@ -366,52 +729,132 @@ class WorldModelNode(Node):
                 return
 
         with timer.stage("preprocess"):
-            actions_h2, source = self._select_actions(frame.stamp_s, now_s, odom, command, plan)
-            observation = Observation(frame.stamp_s, rgb_hw3, odom.pose_xyyaw.astype(np.float32),
-                                      odom.twist_vw.astype(np.float32))
-            actions_1h2 = torch.as_tensor(actions_h2, dtype=torch.float32).unsqueeze(0)
+            actions_h2, source = self._select_actions(frame.stamp_s, now_s, odom, command, plan, horizon, dt_s)
+            observation = Observation(frame.stamp_s, rgb_hw3, odom.pose_xyyaw, odom.twist_vw)
+            actions_1h2 = engine.set_actions(actions_h2)
         with timer.stage("encode"):
-            latent = self.model.encode(observation)
+            latent = engine.encode(observation)
         with timer.stage("rollout"):
-            rollout_np = self.model.rollout(latent, actions_1h2).to_numpy()
+            rollout_np = engine.rollout(latent, actions_1h2)
         with timer.stage("publish"):
-            header = Header(stamp=frame.msg.header.stamp, frame_id=odom.frame_id)
-            prediction = conv.rollout_to_prediction(header, self.model.model_id, self.dt_s, rollout_np,
-                                                    actions_h2, source)
-            start_pose = conv.pose_from_xyyaw(*odom.pose_xyyaw)
-            path = conv.prediction_to_path(prediction, start_pose)
-            markers = conv.prediction_to_markers(prediction, start_pose, cfg.marker_sigma, cfg.marker_lifetime_s)
-            latency_s = self._now_s() - frame.stamp_s
-            prediction.latency = conv.s_to_duration(latency_s)
-            self._prediction_pub.publish(prediction)
-            self._path_pub.publish(path)
-            self._marker_pub.publish(markers)
+            prediction, latency_s = self._publish_prediction(frame.msg.header.stamp, frame.stamp_s, odom,
+                                                             primary.model.model_id, dt_s, rollout_np,
+                                                             actions_h2, source)
         with self._lock:
             self._counts["frames_processed"] += 1
             self._source_counts[source] += 1
             missed = self._latency.record(1e3 * latency_s, timer.ms)
+            self._live["primary"].add_prediction(frame.stamp_s, dt_s, odom.frame_id, rollout_np["poses_bh3"][0],
+                                                 rollout_np["collision_prob_bh"][0])
+            if self.shadow is not None and self.active:
+                if self._shadow_job is not None:
+                    self._counts["shadow_dropped"] += 1
+                self._shadow_job = _ShadowJob(frame.msg.header.stamp, frame.stamp_s, odom.frame_id, observation,
+                                              actions_h2, source)
+                self._shadow_wake.notify()
+            self._score_live_errors()
         if missed:
             self._warn(("deadline",), f"deadline missed: latency {1e3 * latency_s:.1f} ms > budget_ms "
                                       f"{cfg.budget_ms:g} (stages: " +
                        ", ".join(f"{k} {v:.1f} ms" for k, v in timer.ms.items()) + ")")
 
+    def _publish_prediction(self, stamp, stamp_s: float, odom: OdomSample, model_id: str, dt_s: float,
+                            rollout_np: dict, actions_h2: np.ndarray, source: str, shadow: bool = False):
+        cfg = self.config
+        header = Header(stamp=stamp, frame_id=odom.frame_id)
+        prediction = conv.rollout_to_prediction(header, model_id, dt_s, rollout_np, actions_h2, source)
+        if shadow:
+            prediction.latency = conv.s_to_duration(self._now_s() - stamp_s)
+            self._shadow_pub.publish(prediction)
+            return prediction, self._now_s() - stamp_s
+        start_pose = conv.pose_from_xyyaw(*odom.pose_xyyaw)
+        path = conv.prediction_to_path(prediction, start_pose)
+        markers = conv.prediction_to_markers(prediction, start_pose, cfg.marker_sigma, cfg.marker_lifetime_s)
+        latency_s = self._now_s() - stamp_s
+        prediction.latency = conv.s_to_duration(latency_s)
+        if self.active:
+            self._prediction_pub.publish(prediction)
+            self._path_pub.publish(path)
+            self._marker_pub.publish(markers)
+        return prediction, latency_s
+
+    def _shadow_loop(self) -> None:
+        """The shadow model on the primary's inputs, at its own pace (the newest job only)."""
+        while True:
+            with self._shadow_wake:
+                self._shadow_wake.wait_for(lambda: self._shadow_job is not None or self._stopping)
+                if self._stopping:
+                    return
+                job, self._shadow_job = self._shadow_job, None
+                shadow = self.shadow
+            if shadow is None:
+                continue
+            try:
+                timer = StageTimer()
+                engine = shadow.engine
+                dt_s = float(shadow.model.dt_s)
+                with timer.stage("preprocess"):
+                    actions_1h2 = engine.set_actions(job.actions_h2)
+                with timer.stage("encode"):
+                    latent = engine.encode(job.observation)
+                with timer.stage("rollout"):
+                    rollout_np = engine.rollout(latent, actions_1h2)
+                odom = OdomSample(job.stamp_s, job.observation.pose_xyyaw, job.observation.twist_vw, job.frame_id)
+                with timer.stage("publish"):
+                    _, latency_s = self._publish_prediction(job.stamp, job.stamp_s, odom, shadow.model.model_id,
+                                                            dt_s, rollout_np, job.actions_h2, job.source, shadow=True)
+                with self._lock:
+                    self._counts["shadow_processed"] += 1
+                    self._shadow_latency.record(1e3 * latency_s, timer.ms)
+                    self._live["shadow"].add_prediction(job.stamp_s, dt_s, job.frame_id, rollout_np["poses_bh3"][0],
+                                                        rollout_np["collision_prob_bh"][0])
+            except Exception as exc:  # noqa: BLE001 - the shadow must never take the primary down
+                with self._lock:
+                    self._counts["shadow_errors"] += 1
+                self.node.get_logger().error(f"shadow cycle failed: {type(exc).__name__}: {exc}",
+                                             throttle_duration_sec=5.0)
+
+    def _score_live_errors(self) -> None:
+        """Score pending predictions against the odometry received so far (caller holds the lock)."""
+        for tracker in self._live.values():
+            tracker.score(self._odom, self.config.sync_slop_s)
+
     def _select_actions(self, stamp_s: float, now_s: float, odom: OdomSample, command: _Command | None,
-                        plan: Plan | None) -> tuple[np.ndarray, str]:
+                        plan: Plan | None, horizon: int, dt_s: float) -> tuple[np.ndarray, str]:
         """[H, 2] actions and their source: a fresh plan, else the fresh command held, else the measured twist held."""
         cfg = self.config
         if plan is not None and abs(stamp_s - plan.stamp_s) <= cfg.plan_timeout_s:
-            return align_plan(plan, stamp_s, self.horizon, self.dt_s), "plan"
+            return align_plan(plan, stamp_s, horizon, dt_s), "plan"
         # 0 <= age: a command received "in the future" belongs to a timeline the clock has left.
         if command is not None and 0.0 <= now_s - command.received_s <= cfg.cmd_timeout_s:
-            return np.repeat(command.vw[None, :], self.horizon, axis=0), "cmd_vel"
-        return np.repeat(odom.twist_vw[None, :], self.horizon, axis=0), "odometry"
+            return np.repeat(command.vw[None, :], horizon, axis=0), "cmd_vel"
+        return np.repeat(odom.twist_vw[None, :], horizon, axis=0), "odometry"
 
-    # --- diagnostics ---------------------------------------------------------------------------
+    # --- diagnostics and live error --------------------------------------------------------------
+
+    def _live_error_msg(self, name: str, loaded: LoadedModel, horizon: int, stamp) -> tuple[LiveError, dict]:
+        report = self._live[name].report(horizon)
+        msg = LiveError(header=Header(stamp=stamp, frame_id=report.frame_id), model_id=loaded.model.model_id,
+                        dt=float(loaded.model.dt_s),
+                        position_error_m=[float(v) for v in report.position_error_m],
+                        heading_error_rad=[float(v) for v in report.heading_error_rad],
+                        samples=[int(v) for v in report.samples],
+                        contradicted_share=float(report.contradicted_share),
+                        contact_samples=report.contact_samples)
+        values = {f"{name}.predictions_scored": str(report.predictions_scored),
+                  f"{name}.contradicted_share": f"{report.contradicted_share:.3f}",
+                  f"{name}.contact_samples": str(report.contact_samples)}
+        for label, index in (("first", 0), ("mid", horizon // 2), ("last", horizon - 1)):
+            values[f"{name}.position_error_m.step{index + 1}"] = f"{report.position_error_m[index]:.4f}"
+            values[f"{name}.heading_error_rad.step{index + 1}"] = f"{report.heading_error_rad[index]:.4f}"
+        return msg, values
 
     def _publish_diagnostics(self) -> None:
         cfg = self.config
         with self._lock:
+            self._score_live_errors()
             summary = self._latency.summary()
+            shadow_summary = self._shadow_latency.summary()
             counts = dict(self._counts)
             sources = dict(self._source_counts)
             misses, cycles = self._latency.deadline_misses, self._latency.cycles
@@ -419,10 +862,19 @@ class WorldModelNode(Node):
             skipped = dict(self._skipped.counts)
             rejected_by_reason = self._rejected.by_reason()
             skipped_by_reason = self._skipped.by_reason()
-        values: dict[str, str] = {"model_id": self.model.model_id, "device": str(self.model.device),
-                                  "horizon": str(self.horizon), "dt_s": f"{self.dt_s:g}",
+            primary, shadow, horizon = self.primary, self.shadow, self.horizon
+            last_frame = self._last_frame_monotonic
+            stamp = self.node.get_clock().now().to_msg()
+            live_msgs = {"primary": self._live_error_msg("primary", primary, horizon, stamp)}
+            if shadow is not None:
+                live_msgs["shadow"] = self._live_error_msg("shadow", shadow, horizon, stamp)
+            last_reload = self._last_reload
+        values: dict[str, str] = {"model_id": primary.model.model_id, "device": str(primary.model.device),
+                                  "horizon": str(horizon), "dt_s": f"{self.dt_s:g}",
                                   "budget_ms": f"{cfg.budget_ms:g}", "deadline_misses": str(misses),
-                                  "cycles": str(cycles)}
+                                  "cycles": str(cycles), "state": "active" if self.active else "inactive",
+                                  "backend": cfg.backend, "precision": cfg.precision,
+                                  "device_fallback": primary.fallback or "none", "last_reload": last_reload}
         values.update({key: (f"{value:.2f}" if math.isfinite(value) else "nan") for key, value in summary.items()})
         values.update({key: str(value) for key, value in counts.items()})
         values["frames_rejected"] = str(sum(rejected.get(k, 0) for k in rejected if k[0] == self._camera_sub.topic_name))
@@ -431,12 +883,16 @@ class WorldModelNode(Node):
         values.update({f"rejected.{reason}": str(n) for reason, n in rejected_by_reason.items()})
         values.update({f"rejected.{topic}.{reason}": str(n) for (topic, reason), n in rejected.items()})
         values.update({f"action_source.{source}": str(n) for source, n in sources.items()})
+        silent_s = None if last_frame is None else time.monotonic() - last_frame
+        values["camera_silent_s"] = "never received" if silent_s is None else f"{silent_s:.2f}"
 
         report = {"deadline_misses": misses, "rejected": sum(rejected.values()), "skipped": sum(skipped.values()),
                   "processed": counts["frames_processed"]}
         new = {key: report[key] - self._last_report[key] for key in report}
         self._last_report = report
         problems = []
+        if primary.fallback:
+            problems.append(primary.fallback)
         if new["deadline_misses"]:
             problems.append(f"{new['deadline_misses']} deadline misses")
         if new["rejected"]:
@@ -445,32 +901,105 @@ class WorldModelNode(Node):
             problems.append(f"{new['skipped']} frames skipped")
         if counts["internal_errors"]:
             problems.append(f"{counts['internal_errors']} internal errors")
+        if self.active and cfg.camera_timeout_s > 0 and silent_s is not None and silent_s > cfg.camera_timeout_s:
+            problems.append(f"no camera frame for {silent_s:.1f} s")
         if problems:
             level, message = DiagnosticStatus.WARN, "; ".join(problems) + " since the last report"
+        elif not self.active:
+            level, message = DiagnosticStatus.OK, "inactive (configured, not predicting)"
         elif not new["processed"]:
             level, message = DiagnosticStatus.OK, "waiting for camera frames"
         else:
             level, message = DiagnosticStatus.OK, (f"{new['processed']} predictions, latency p95 "
                                                    f"{summary['latency_p95_ms']:.1f} ms (budget {cfg.budget_ms:g} ms)")
-        status = DiagnosticStatus(level=level, name=f"{self.get_name()}: prediction", message=message,
-                                  hardware_id=self.model.model_id,
-                                  values=[KeyValue(key=k, value=v) for k, v in values.items()])
-        self._diagnostics_pub.publish(DiagnosticArray(header=Header(stamp=self.get_clock().now().to_msg()),
-                                                      status=[status]))
+        name = self.node.get_name()
+        statuses = [DiagnosticStatus(level=level, name=f"{name}: prediction", message=message,
+                                     hardware_id=primary.model.model_id,
+                                     values=[KeyValue(key=k, value=v) for k, v in values.items()])]
+        live_values = {}
+        for key, (_, part) in live_msgs.items():
+            live_values.update(part)
+        if shadow is not None:
+            live_values["shadow.model_id"] = shadow.model.model_id
+            live_values.update({f"shadow.{k}": (f"{v:.2f}" if math.isfinite(v) else "nan")
+                                for k, v in shadow_summary.items() if k.startswith("latency")})
+        statuses.append(DiagnosticStatus(level=DiagnosticStatus.OK, name=f"{name}: live error",
+                                         message=f"mean error per horizon step over the last {cfg.live_error_window} "
+                                                 f"scored predictions", hardware_id=primary.model.model_id,
+                                         values=[KeyValue(key=k, value=v) for k, v in live_values.items()]))
+        self._diagnostics_pub.publish(DiagnosticArray(header=Header(stamp=stamp), status=statuses))
+        self._live_pub.publish(live_msgs["primary"][0])
+        if "shadow" in live_msgs and self._shadow_live_pub is not None:
+            self._shadow_live_pub.publish(live_msgs["shadow"][0])
+
+
+class WorldModelNode(Node):
+    """The plain node: loads, warms and starts predicting in its constructor."""
+
+    def __init__(self, **kwargs):
+        super().__init__(NODE_NAME, **kwargs)
+        self.runtime = WorldModelRuntime(self)
+        self.runtime.configure()
+        self.runtime.activate()
+
+    @property
+    def config(self) -> WorldModelNodeConfig:
+        return self.runtime.config
 
     def shutdown(self) -> None:
-        with self._wake:
-            self._stopping = True
-            self._wake.notify_all()
-        self._worker.join(timeout=5.0)
+        self.runtime.cleanup()
 
 
-def main(args: list[str] | None = None) -> int:
-    rclpy.init(args=args)
+class WorldModelLifecycleNode(LifecycleNode):
+    """The managed node: configure loads and warms, activate publishes, deactivate pauses,
+    cleanup frees the model and the device, shutdown cleans up from any state."""
+
+    def __init__(self, **kwargs):
+        super().__init__(NODE_NAME, **kwargs)
+        self.runtime = WorldModelRuntime(self)
+
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        try:
+            self.runtime.configure()
+        except (ConfigError, ModelLoadError) as exc:
+            self.get_logger().error(f"configure failed: {exc}")
+            return TransitionCallbackReturn.FAILURE
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.runtime.activate()
+        self.get_logger().info("active: predicting")
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.runtime.deactivate()
+        self.get_logger().info("inactive: model loaded, not predicting")
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.runtime.cleanup()
+        self.get_logger().info("cleaned up: model unloaded")
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.runtime.cleanup()
+        return TransitionCallbackReturn.SUCCESS
+
+    def on_error(self, state: LifecycleState) -> TransitionCallbackReturn:
+        self.runtime.cleanup()
+        return TransitionCallbackReturn.SUCCESS
+
+    def shutdown(self) -> None:
+        self.runtime.cleanup()
+
+
+def _spin(factory) -> int:
     node = None
     try:
-        node = WorldModelNode()
-        executor = SingleThreadedExecutor()
+        node = factory()
+        # Two threads: the reload service (its own callback group) loads a checkpoint while the
+        # subscriptions keep running; every other callback shares the node's default group.
+        executor = MultiThreadedExecutor(num_threads=2)
         executor.add_node(node)
         executor.spin()
     except (ConfigError, ModelLoadError) as exc:
@@ -484,6 +1013,16 @@ def main(args: list[str] | None = None) -> int:
             node.destroy_node()
         rclpy.try_shutdown()
     return 0
+
+
+def main(args: list[str] | None = None) -> int:
+    rclpy.init(args=args)
+    return _spin(WorldModelNode)
+
+
+def lifecycle_main(args: list[str] | None = None) -> int:
+    rclpy.init(args=args)
+    return _spin(WorldModelLifecycleNode)
 
 
 if __name__ == "__main__":
