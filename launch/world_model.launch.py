@@ -4,16 +4,18 @@
     ros2 launch world_model_ros world_model.launch.py namespace:=robot1 use_sim_time:=true rviz:=true
     ros2 launch world_model_ros world_model.launch.py camera_topic:=/front/image_raw odom_topic:=/wheel/odom
 
-Arguments: config file, namespace, topic remappings, use_sim_time, rviz, log level. To change
+    ros2 launch world_model_ros world_model.launch.py managed:=true   # lifecycle node (starts unconfigured)
+
+Arguments: config file, namespace, topic remappings, use_sim_time, rviz, log level, managed. To change
 the model or any other parameter, pass your own copy of config/world_model.yaml as config:=...
 (its key ``/**/world_model_node`` applies in any namespace).
 """
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument
-from launch.conditions import IfCondition
+from launch.conditions import IfCondition, UnlessCondition
 from launch.substitutions import LaunchConfiguration, PathJoinSubstitution
-from launch_ros.actions import Node
+from launch_ros.actions import LifecycleNode, Node
 from launch_ros.parameter_descriptions import ParameterValue
 
 # (argument, default, description); each remaps the node's topic of the same default name.
@@ -27,6 +29,8 @@ TOPICS = [
     ("path_topic", "world_model/predicted_path", "nav_msgs/Path output"),
     ("markers_topic", "world_model/markers", "visualization_msgs/MarkerArray output"),
     ("diagnostics_topic", "diagnostics", "diagnostic_msgs/DiagnosticArray output"),
+    ("live_error_topic", "world_model/live_error", "LiveError output (the primary model's live error)"),
+    ("contact_topic", "ground_truth/contact", "std_msgs/Bool contact ground truth (optional input)"),
 ]
 
 
@@ -41,15 +45,17 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument("rviz_config", default_value=PathJoinSubstitution([share, "config", "world_model.rviz"]),
                               description="rviz2 configuration"),
         DeclareLaunchArgument("log_level", default_value="info", description="node log level"),
+        DeclareLaunchArgument("managed", default_value="false",
+                              description="start the lifecycle (managed) node world_model_lifecycle_node instead; "
+                                          "it waits unconfigured for `ros2 lifecycle set` (or a lifecycle manager)"),
     ]
     arguments += [DeclareLaunchArgument(name, default_value=default, description=text)
                   for name, default, text in TOPICS]
     use_sim_time = ParameterValue(LaunchConfiguration("use_sim_time"), value_type=bool)
     remappings = [(default, LaunchConfiguration(name)) for name, default, _ in TOPICS]
 
-    node = Node(
+    common = dict(
         package="world_model_ros",
-        executable="world_model_node",
         name="world_model_node",
         namespace=LaunchConfiguration("namespace"),
         parameters=[LaunchConfiguration("config"), {"use_sim_time": use_sim_time}],
@@ -58,6 +64,9 @@ def generate_launch_description() -> LaunchDescription:
         output="screen",
         emulate_tty=True,
     )
+    node = Node(executable="world_model_node", condition=UnlessCondition(LaunchConfiguration("managed")), **common)
+    managed = LifecycleNode(executable="world_model_lifecycle_node",
+                            condition=IfCondition(LaunchConfiguration("managed")), **common)
     rviz = Node(
         package="rviz2",
         executable="rviz2",
@@ -68,5 +77,5 @@ def generate_launch_description() -> LaunchDescription:
         condition=IfCondition(LaunchConfiguration("rviz")),
         output="screen",
     )
-    return LaunchDescription([*arguments, node, rviz])
+    return LaunchDescription([*arguments, node, managed, rviz])
 
