@@ -46,6 +46,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="sampler seed (runs are deterministic per seed)")
     parser.add_argument("--out", type=Path, default=None, help="output folder (default runs/demo/<UTC time>)")
     parser.add_argument("--no-bag", action="store_true", help="do not write the MCAP recording")
+    parser.add_argument("--ros", action="store_true",
+                        help="run sim_node, world_model_node and mpc_planner_node as processes over DDS, in real "
+                             "time (fresh processes per episode; no bag; use few --episodes)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -120,9 +123,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
     from tqdm import tqdm
 
-    from ..core.demo_metrics import summarise, summary_table
     from ..core.mppi import MppiPlanner
-    from ..sim.demo_plot import plot_paths
     from ..sim.demo_runner import DEMO_LAYOUT_SEED_START, DemoConfig, episode_setup, run_episode
     from ..sim.simulator import DiffDriveSim, SimConfig
 
@@ -145,6 +146,21 @@ def run(args: argparse.Namespace) -> int:
     for seed in seeds:
         setups[seed] = episode_setup(sim, seed, demo.goal_min_distance_m)
         arenas[seed] = sim.arena_map()
+
+    if args.ros:
+        if args.oracle:
+            raise SystemExit("demo: --oracle is lockstep only (the nodes cannot load the reference model)")
+        from .demo_ros import run_ros_episodes
+
+        results = {}
+        started = time.perf_counter()
+        for name, _ in models:
+            checkpoint = args.checkpoint if name != "kinematic" else ""
+            results[name] = run_ros_episodes(name, name, checkpoint, [setups[s] for s in seeds], demo, out, args.seed,
+                                             lambda it, n=name: tqdm(it, desc=f"MPPI on {name} (DDS)", unit="episode",
+                                                                     disable=args.no_progress))
+        return _report(args, out, seeds, arenas, models, results, mppi_config, demo, time.perf_counter() - started,
+                       bag_written=False)
 
     bag = None
     if not args.no_bag:
@@ -182,13 +198,19 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if bag is not None:
             bag.__exit__(None, None, None)
-    wall_s = time.perf_counter() - started
+    return _report(args, out, seeds, arenas, models, results, mppi_config, demo, time.perf_counter() - started,
+                   bag_written=bag is not None)
+
+
+def _report(args, out, seeds, arenas, models, results, mppi_config, demo, wall_s: float, bag_written: bool) -> int:
+    from ..core.demo_metrics import summarise, summary_table
+    from ..sim.demo_plot import plot_paths
 
     summaries = [summarise(name, episodes) for name, episodes in results.items()]
     table = summary_table(summaries)
     png = plot_paths(out / "paths.png", arenas, results, demo.tolerance.xy_m)
     report = {
-        "layout_seeds": seeds, "wall_s": wall_s, "mppi": asdict(mppi_config), "demo": asdict(demo),
+        "layout_seeds": seeds, "wall_s": wall_s, "mode": "ros" if args.ros else "lockstep", "mppi": asdict(mppi_config), "demo": asdict(demo),
         "models": {name: getattr(model, "model_id", name) for name, model in models},
         "summaries": [s.to_dict() for s in summaries],
         "episodes": [{"planner": r.planner, "layout_seed": r.setup.layout_seed, "start": r.setup.start_xyyaw,
@@ -203,7 +225,7 @@ def run(args: argparse.Namespace) -> int:
     print(table)
     print()
     print(f"paths:     {png}")
-    if bag is not None:
+    if bag_written:
         print(f"recording: {out / 'demo_bag'} (MCAP; open in Foxglove, or `ros2 bag play` with rviz2)")
     print(f"summary:   {out / 'summary.json'}  ({wall_s:.0f} s)")
     return 0
