@@ -6,8 +6,17 @@ the node started by its console script, and a recorder (bench/record_predictions
 timestamps every prediction on arrival. Optionally a fourth process saturates one CPU core.
 The node's CPU use and resident memory are sampled once a second with psutil.
 
-    .venv/bin/python bench/latency.py                      # the standard cases, ~4 minutes
-    .venv/bin/python bench/latency.py --cases latent-vga --seconds 3600   # one-hour soak
+    make bench                                             # = .venv/bin/python bench/latency.py, ~5 minutes
+    .venv/bin/python bench/latency.py --cases latent-vga --seconds 20     # a quick look
+    .venv/bin/python bench/latency.py --soak --seconds 3600               # one-hour soak (flat RSS, steady latency)
+
+Reported per case: end-to-end latency (camera stamp -> prediction received by another process)
+p50/p95/p99/max, deadline-miss rate against budget_ms, frames sent/predicted/skipped (and why,
+from the node's counters), the node's per-stage p50/p95 (convert, preprocess, encode, rollout,
+publish), its CPU use and RSS sampled every second, and the machine's load average before the
+run (figures taken on a busy machine say so). The learned model uses the shipped checkpoint,
+or --checkpoint; when neither exists, a freshly initialised model of the default architecture
+(the timing does not depend on the weights; the report says so).
 
 Results: bench/results/latency-<cpuN|gpu-name>[-tag].json and .md.
 """
@@ -44,7 +53,7 @@ class Case:
 CASES = {
     "kinematic-vga": Case("kinematic-vga", "kinematic", 640, 480),
     "latent-vga": Case("latent-vga", "latent", 640, 480),
-    "latent-native": Case("latent-native", "latent", 64, 64),
+    "latent-native": Case("latent-native", "latent", 0, 0),  # 0: the checkpoint's own image size
     "latent-vga-load": Case("latent-vga-load", "latent", 640, 480, cpu_load=True),
 }
 
@@ -64,7 +73,25 @@ def machine_description() -> dict:
             "memory_gib": round(psutil.virtual_memory().total / 2**30, 1), "python": platform.python_version(),
             "torch": torch.__version__, "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
             "rmw": os.environ.get("RMW_IMPLEMENTATION", "rmw_fastrtps_cpp"),
-            "fastdds_transports": os.environ.get("FASTDDS_BUILTIN_TRANSPORTS", "default")}
+            "fastdds_transports": os.environ.get("FASTDDS_BUILTIN_TRANSPORTS", "default"),
+            "load_average_before": [round(x, 2) for x in os.getloadavg()]}
+
+
+def resolve_checkpoint(requested: str, workdir: Path) -> tuple[str, str, int]:
+    """(checkpoint folder, description, image size) for the latent cases."""
+    from world_model_ros.core.checkpoint import DEFAULT_CHECKPOINT, load_checkpoint, save_checkpoint
+    from world_model_ros.core.latent_model import LatentDynamicsModel, LatentModelConfig
+
+    if requested:
+        model, _ = load_checkpoint(requested)
+        return requested, f"checkpoint {requested}", model.config.image_size
+    if DEFAULT_CHECKPOINT.is_dir():
+        model, _ = load_checkpoint(None)
+        return "", "the shipped checkpoint", model.config.image_size
+    folder = workdir / "untrained-default-architecture"
+    save_checkpoint(folder, LatentDynamicsModel(LatentModelConfig()))
+    return str(folder), "UNTRAINED weights of the default architecture (no shipped checkpoint; timing only)", \
+        LatentModelConfig().image_size
 
 
 def burn_one_core(stop_at: float) -> None:
@@ -82,18 +109,39 @@ def percentiles(values: list[float]) -> dict:
             "p99": float(np.percentile(array, 99)), "max": float(array.max()), "mean": float(array.mean())}
 
 
-def run_case(case: Case, seconds: float, warmup_s: float, budget_ms: float, workdir: Path, extra_params: list[str]) -> dict:
+def wait_for_ready(records: Path, node: subprocess.Popen, log: Path, timeout_s: float = 120.0) -> None:
+    """Until the recorder has the node's first diagnostics: the model is loaded and warmed up."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if node.poll() is not None:
+            raise SystemExit(f"the node exited with {node.returncode}; see {log}")
+        if records.exists() and '"diagnostics"' in records.read_text():
+            return
+        time.sleep(0.2)
+    raise SystemExit(f"the node did not report ready within {timeout_s:.0f} s; see {log}")
+
+
+def node_diagnostics(rows: list[dict]) -> list[dict]:
+    return [r for r in rows if r["kind"] == "diagnostics" and r["name"].endswith(": prediction")]
+
+
+def run_case(case: Case, seconds: float, warmup_s: float, budget_ms: float, workdir: Path, extra_params: list[str],
+             checkpoint: str = "") -> dict:
     env = {**os.environ, "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST",
            "ROS_DOMAIN_ID": os.environ.get("ROS_DOMAIN_ID", str(150 + os.getpid() % 50))}
     env.setdefault("HOME", "/tmp")
     records = workdir / f"{case.name}.jsonl"
-    node_log = open(workdir / f"{case.name}-node.log", "wb")
+    records.unlink(missing_ok=True)
+    log_path = workdir / f"{case.name}-node.log"
+    node_log = open(log_path, "wb")
+    if checkpoint and case.model == "latent":
+        extra_params = ["-p", f"checkpoint:={checkpoint}", *extra_params]
     node = subprocess.Popen([str(BIN / "world_model_node"), "--ros-args", "--params-file", str(REPO / "config/world_model.yaml"),
                              "-p", f"model:={case.model}", "-p", f"budget_ms:={budget_ms}", *extra_params],
                             env=env, stdout=node_log, stderr=subprocess.STDOUT, start_new_session=True)
     recorder = subprocess.Popen([sys.executable, str(REPO / "bench/record_predictions.py"), "--output", str(records)],
                                 env=env, start_new_session=True)
-    time.sleep(3.0)  # discovery and model warm-up; a benchmark, not a test: the warm-up window is discarded anyway
+    wait_for_ready(records, node, log_path)
     loader = None
     if case.cpu_load:
         loader = multiprocessing.Process(target=burn_one_core, args=(time.monotonic() + seconds + warmup_s + 5,), daemon=True)
@@ -133,9 +181,12 @@ def run_case(case: Case, seconds: float, warmup_s: float, budget_ms: float, work
     kept = [r for r in predictions if r["stamp_ns"] - first_stamp >= warmup_s * 1e9]
     latencies = [r["latency_ms"] for r in kept]
     quarter = max(1, len(latencies) // 4)
-    diagnostics = [r for r in rows if r["kind"] == "diagnostics"]
+    diagnostics = node_diagnostics(rows)
     steady = [s for s in samples if s["t_s"] > warmup_s]
     sent_after_warmup = sent["sent_images"] * seconds / (seconds + warmup_s)
+    last = diagnostics[-1]["values"] if diagnostics else {}
+    first_minute = [s["rss_mib"] for s in steady if s["t_s"] <= warmup_s + 60]
+    segments = np.array_split(np.asarray(latencies), min(10, len(latencies)))
     return {
         "case": asdict(case), "seconds": seconds, "warmup_s": warmup_s, "budget_ms": budget_ms,
         "latency_ms": percentiles(latencies),
@@ -145,19 +196,27 @@ def run_case(case: Case, seconds: float, warmup_s: float, budget_ms: float, work
         "later_than_200ms": int(np.sum(np.asarray(latencies) > 200.0)),
         "frames_sent": round(sent_after_warmup), "predictions": len(kept),
         "frames_skipped": max(0, round(sent_after_warmup) - len(kept)),
-        "node_diagnostics_last": diagnostics[-1]["values"] if diagnostics else {},
+        "node_diagnostics_last": last,
+        "node_frames": {key: int(last[key]) for key in ("frames_received", "frames_processed", "frames_dropped",
+                                                        "frames_skipped", "frames_rejected", "deadline_misses")
+                        if key in last},
+        "stages_ms": {stage: {q: float(last.get(f"stage_{stage}_{q}_ms", "nan")) for q in ("p50", "p95")}
+                      for stage in ("convert", "preprocess", "encode", "rollout", "publish")},
+        "latency_p95_by_segment_ms": [float(np.percentile(seg, 95)) for seg in segments if len(seg)],
+        "rss_mib_at_1_min": first_minute[-1] if first_minute else None,
         "cpu_percent": percentiles([s["cpu_percent"] for s in steady]),
-        "rss_mib_first_minute": float(np.mean([s["rss_mib"] for s in steady if s["t_s"] <= warmup_s + 60] or [0])),
+        "rss_mib_first_minute": float(np.mean(first_minute or [0])),
         "rss_mib_end": steady[-1]["rss_mib"] if steady else None,
         "rss_series": samples[:: max(1, len(samples) // 120)],
     }
 
 
-def markdown(machine: dict, results: list[dict]) -> str:
+def markdown(machine: dict, results: list[dict], checkpoint_note: str, command: str) -> str:
     lines = [f"# world_model_node end-to-end latency", "",
              f"Machine: {machine['cpu']}, {machine['logical_cores']} logical cores, {machine['memory_gib']} GiB, "
              f"GPU: {machine['gpu'] or 'none'}; torch {machine['torch']}, {machine['rmw']}, Fast DDS transports: "
-             f"{machine['fastdds_transports']}.", "",
+             f"{machine['fastdds_transports']}; load average before the run: {machine['load_average_before']}.", "",
+             f"Command: `{command}`. Learned model: {checkpoint_note}.", "",
              "| case | model | input | load | p50 ms | p95 ms | p99 ms | max ms | >200 ms | misses | predicted / sent | node CPU % p50 | RSS MiB first min → end |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
@@ -166,12 +225,22 @@ def markdown(machine: dict, results: list[dict]) -> str:
                      f"{lat['p50']:.1f} | {lat['p95']:.1f} | {lat['p99']:.1f} | {lat['max']:.1f} | {r['later_than_200ms']} | "
                      f"{100 * r['deadline_miss_rate']:.1f}% | {r['predictions']} / {r['frames_sent']} | "
                      f"{r['cpu_percent'].get('p50', float('nan')):.0f} | {r['rss_mib_first_minute']:.0f} → {r['rss_mib_end']:.0f} |")
-    stage_keys = sorted({k for r in results for k in r["node_diagnostics_last"] if "stage" in k or "ms" in k})
-    if stage_keys:
-        lines += ["", "Node diagnostics at the end of each case (per-stage timings as the node reports them):", ""]
-        for r in results:
-            values = r["node_diagnostics_last"]
-            lines.append(f"- **{r['case']['name']}**: " + ", ".join(f"{k}={values[k]}" for k in stage_keys if k in values))
+    lines += ["", "Per-stage time in the node (p50 / p95 ms over its last 300 cycles), frames as the node counted them "
+                  "(dropped = replaced by a newer frame before the worker took it: the newest-only policy):", "",
+              "| case | convert | preprocess | encode | rollout | publish | received | processed | dropped | skipped |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        st, fr = r["stages_ms"], r["node_frames"]
+        lines.append(f"| {r['case']['name']} | " + " | ".join(f"{st[s]['p50']:.2f} / {st[s]['p95']:.2f}" for s in st) +
+                     " | " + " | ".join(str(fr.get(k, "?")) for k in ("frames_received", "frames_processed",
+                                                                      "frames_dropped", "frames_skipped")) + " |")
+    lines += ["", "Over time (p95 latency per tenth of the run; RSS at 1 min after warm-up and at the end):", ""]
+    for r in results:
+        growth = (100 * (r["rss_mib_end"] / r["rss_mib_at_1_min"] - 1)) if r.get("rss_mib_at_1_min") else float("nan")
+        lines.append(f"- **{r['case']['name']}**: p95 ms " + ", ".join(f"{v:.0f}" for v in r["latency_p95_by_segment_ms"]) +
+                     f"; RSS {r['rss_mib_at_1_min'] or float('nan'):.1f} MiB at 1 min -> {r['rss_mib_end'] or float('nan'):.1f} "
+                     f"MiB at the end ({growth:+.1f}%); CPU p50/p95 {r['cpu_percent'].get('p50', float('nan')):.0f}/"
+                     f"{r['cpu_percent'].get('p95', float('nan')):.0f}%")
     return "\n".join(lines) + "\n"
 
 
@@ -185,24 +254,42 @@ def main() -> int:
     parser.add_argument("--tag", default="", help="suffix for the result files (e.g. 'soak')")
     parser.add_argument("--node-param", action="append", default=[], metavar="NAME:=VALUE",
                         help="extra world_model_node parameter, repeatable")
+    parser.add_argument("--checkpoint", default="", help="latent checkpoint folder (default: the shipped one)")
+    parser.add_argument("--soak", action="store_true",
+                        help="soak mode: latent-vga only, default one hour, results tagged 'soak'")
     args = parser.parse_args()
+    if args.soak:
+        if args.cases == list(CASES):
+            args.cases = ["latent-vga"]
+        if "--seconds" not in sys.argv:
+            args.seconds = 3600.0
+        args.tag = args.tag or "soak"
+    if os.getloadavg()[0] > 1.5:
+        print(f"[latency] WARNING: load average {os.getloadavg()[0]:.2f} > 1.5: other work is running; "
+              f"figures will be pessimistic (recorded in the report)", flush=True)
 
     machine = machine_description()
     workdir = args.results / "raw"
     workdir.mkdir(parents=True, exist_ok=True)
     extra = [token for p in args.node_param for token in ("-p", p)]
+    checkpoint, checkpoint_note, native = resolve_checkpoint(args.checkpoint, workdir)
     results = []
     for name in args.cases:
+        case = CASES[name]
+        if case.width == 0:
+            case = Case(case.name, case.model, native, native, case.cpu_load)
         print(f"[latency] {name}: {args.seconds:.0f} s ...", flush=True)
-        result = run_case(CASES[name], args.seconds, args.warmup, args.budget_ms, workdir, extra)
+        result = run_case(case, args.seconds, args.warmup, args.budget_ms, workdir, extra, checkpoint)
         lat = result["latency_ms"]
         print(f"[latency] {name}: p50 {lat['p50']:.1f} ms, p95 {lat['p95']:.1f} ms, p99 {lat['p99']:.1f} ms, "
               f"max {lat['max']:.1f} ms, {result['predictions']}/{result['frames_sent']} frames predicted", flush=True)
         results.append(result)
     label = ("gpu-" + machine["gpu"].split()[-1].lower()) if machine["gpu"] else f"cpu{machine['logical_cores']}"
     stem = f"latency-{label}{('-' + args.tag) if args.tag else ''}"
-    (args.results / f"{stem}.json").write_text(json.dumps({"machine": machine, "results": results}, indent=1))
-    (args.results / f"{stem}.md").write_text(markdown(machine, results))
+    command = "bench/latency.py " + " ".join(sys.argv[1:])
+    (args.results / f"{stem}.json").write_text(json.dumps({"machine": machine, "command": command,
+                                                           "checkpoint": checkpoint_note, "results": results}, indent=1))
+    (args.results / f"{stem}.md").write_text(markdown(machine, results, checkpoint_note, command))
     print(f"[latency] wrote {args.results / (stem + '.md')}")
     return 0
 
