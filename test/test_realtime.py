@@ -162,6 +162,8 @@ def test_live_error_against_a_scripted_trajectory(rig: Rig):
     assert live.contradicted_share == pytest.approx(0.4) and live.contact_samples == HORIZON
     shadow = scored(rig.shadow_live)
     assert shadow.model_id == "latent:shadow_a" and all(math.isfinite(e) for e in shadow.position_error_m)
+    assert rig.diag()["backend"] == "torch"  # the kinematic primary; the latent shadow runs on onnxruntime
+    assert "latent:shadow_a on cpu (onnxruntime)" in rig.node.output()
     assert rig.diag()  # and the diagnostics carry the live error too
     live_status = rig.diagnostics[-1].status[1]
     assert live_status.name == "world_model_node: live error"
@@ -320,3 +322,27 @@ def test_cuda_requested_without_a_gpu_is_a_clear_error_or_an_announced_fallback(
     finally:
         plain.stop()
         assert fallback.stop() == 0, fallback.output()[-3000:]
+
+
+# --- the onnxruntime backend (no DDS) ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("horizon", [3, SHADOW_HORIZON])
+def test_onnxruntime_engine_matches_torch(tmp_path, horizon):
+    import numpy as np
+
+    from world_model_ros.core.checkpoint import load_latent_model
+    from world_model_ros.core.contract import Observation
+    from world_model_ros.core.fast_path import InferenceEngine
+    from world_model_ros.core.onnx_backend import OnnxEngine
+
+    predictor = load_latent_model(write_checkpoint(tmp_path / "ckpt", seed=3), torch.device("cpu"), horizon=horizon)
+    rng = np.random.default_rng(0)
+    observation = Observation(0.0, rng.integers(0, 255, (48, 64, 3), dtype=np.uint8), np.array([1.0, -2.0, 3.0]),
+                              np.array([0.4, -0.2]))
+    actions = rng.normal(size=(horizon, 2)).astype(np.float32)
+    reference = predictor.rollout(predictor.encode(observation), torch.as_tensor(actions)[None]).to_numpy()
+    for engine in (InferenceEngine(predictor, horizon=horizon), OnnxEngine(predictor, horizon, warmup_iterations=1)):
+        out = engine.rollout(engine.encode(observation), engine.set_actions(actions))
+        for key, expected in reference.items():
+            assert out[key].shape == expected.shape and np.allclose(out[key], expected, atol=1e-5), key

@@ -62,7 +62,7 @@ from world_model_ros.nodes import conversions as conv
 from world_model_ros.nodes.qos import CAMERA_QOS, COMMAND_QOS, ODOM_QOS, OUTPUT_QOS, QOS_OVERRIDES
 
 NODE_NAME = "world_model_node"
-BACKENDS = ("torch", "onnxruntime")
+BACKENDS = ("auto", "torch", "onnxruntime")
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ class WorldModelNodeConfig:
     checkpoint: str = ""
     device: str = "auto"
     device_fallback: str = ""
-    backend: str = "torch"
+    backend: str = "auto"
     precision: str = "fp32"
     cuda_graphs: bool = False
     compile: bool = False
@@ -112,8 +112,8 @@ PARAMETERS: dict[str, tuple[str, tuple[float, float] | None]] = {
     "device": ("torch device: 'auto' (CUDA when present), 'cpu', 'cuda', 'cuda:N'", None),
     "device_fallback": ("'' (never fall back: an unavailable or out-of-memory GPU is an error) or 'cpu' (load on "
                         "the CPU instead, with an error in the log and on diagnostics)", None),
-    "backend": ("inference backend: 'torch', or 'onnxruntime' (learned model exported with "
-                "`world-model-ros export`; CPU only)", None),
+    "backend": ("inference backend: 'auto' (onnxruntime for a learned model on the CPU, where it was measured "
+                "faster; torch otherwise), 'torch', or 'onnxruntime' (learned model on the CPU only)", None),
     "precision": ("CUDA autocast precision: fp32 | fp16 | bf16 (ignored, with a log line, on the CPU)", None),
     "cuda_graphs": ("CUDA only: torch.compile(mode='reduce-overhead') of the network (CUDA graphs)", None),
     "compile": ("CUDA only: torch.compile of the network", None),
@@ -226,6 +226,7 @@ class LoadedModel:
     engine: object  # InferenceEngine or onnx_backend.OnnxEngine (same encode/set_actions/rollout/warm_up)
     description: str
     fallback: str = ""  # why the configured device was not used ('' = it was)
+    backend: str = "torch"
     warmup_ms: float = float("nan")
 
     @property
@@ -259,13 +260,23 @@ def load_model(config: WorldModelNodeConfig, kind: str | None = None, checkpoint
     def attempt(device: str) -> LoadedModel:
         spec = ModelSpec(kind=kind, checkpoint=checkpoint, device=device, dt_s=config.dt, horizon=horizon)
         model = load_world_model(spec)
-        if config.backend == "onnxruntime" and kind == "latent":
+        engine, backend = None, "torch"
+        learned_on_cpu = kind == "latent" and model.device.type == "cpu"
+        if config.backend == "onnxruntime" or (config.backend == "auto" and learned_on_cpu):
             from world_model_ros.core.onnx_backend import OnnxEngine
 
-            engine = OnnxEngine(model, horizon=horizon)
-        else:
+            try:
+                engine = OnnxEngine(model, horizon=horizon, threads=max(1, config.torch_threads),
+                                    warmup_iterations=config.warmup_iterations)
+                backend = "onnxruntime"
+            except Exception as exc:  # noqa: BLE001
+                if config.backend == "onnxruntime" and kind == "latent":
+                    raise RuntimeError(f"backend 'onnxruntime' unusable: {type(exc).__name__}: {exc}") from exc
+                if log is not None and kind == "latent":
+                    log(f"backend auto: onnxruntime unusable ({type(exc).__name__}: {exc}); using torch")
+        if engine is None:
             engine = InferenceEngine(model, fast, horizon=horizon)
-        loaded = LoadedModel(model, engine, f"{model.model_id} on {model.device} ({config.backend})")
+        loaded = LoadedModel(model, engine, f"{model.model_id} on {model.device} ({backend})", backend=backend)
         loaded.warmup_ms = engine.warm_up()
         return loaded
 
@@ -873,7 +884,7 @@ class WorldModelRuntime:
                                   "horizon": str(horizon), "dt_s": f"{self.dt_s:g}",
                                   "budget_ms": f"{cfg.budget_ms:g}", "deadline_misses": str(misses),
                                   "cycles": str(cycles), "state": "active" if self.active else "inactive",
-                                  "backend": cfg.backend, "precision": cfg.precision,
+                                  "backend": primary.backend, "precision": cfg.precision,
                                   "device_fallback": primary.fallback or "none", "last_reload": last_reload}
         values.update({key: (f"{value:.2f}" if math.isfinite(value) else "nan") for key, value in summary.items()})
         values.update({key: str(value) for key, value in counts.items()})
