@@ -75,6 +75,7 @@ def save_checkpoint(folder: str | Path, model: LatentDynamicsModel, training: di
     tensors = {name: tensor.detach().to("cpu", torch.float32).contiguous() for name, tensor in model.state_dict().items()}
     temporary = weights.with_suffix(".tmp")
     save_file(tensors, str(temporary), metadata={"format": FORMAT, "format_version": str(FORMAT_VERSION)})
+    temporary.chmod(0o644)  # safetensors writes 0600; a shipped checkpoint must be readable by all
     temporary.replace(weights)  # never leave a half-written weights file under the real name
     config = {
         "format": FORMAT,
