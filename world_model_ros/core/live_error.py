@@ -69,11 +69,12 @@ class LiveErrorTracker:
     """Keeps recent predictions, scores them as odometry (and contact reports) arrive."""
 
     def __init__(self, window: int = 100, sample_period_s: float = 0.2, collision_threshold: float = 0.5,
-                 max_contacts: int = 5000):
+                 max_contacts: int = 5000, max_pending: int = 1000):
         self.window = window
         self.sample_period_s = sample_period_s
         self.collision_threshold = collision_threshold
-        self._pending: deque[_Pending] = deque()
+        # Bounded: if odometry stops, pending predictions must not grow for hours.
+        self._pending: deque[_Pending] = deque(maxlen=max_pending)
         self._done: deque[_Pending] = deque(maxlen=window)
         self._contact_t: deque[float] = deque(maxlen=max_contacts)
         self._contact_v: deque[bool] = deque(maxlen=max_contacts)
@@ -100,6 +101,8 @@ class LiveErrorTracker:
         if last is not None and 0.0 <= stamp_s - last < self.sample_period_s:
             return False
         self._last_kept_stamp_s = stamp_s
+        if len(self._pending) == self._pending.maxlen:
+            self.dropped += 1  # the oldest is pushed out unscored
         self._pending.append(_Pending(stamp_s, float(dt_s), frame_id, np.array(poses_h3, dtype=np.float64),
                                       np.asarray(collision_prob_h) >= self.collision_threshold))
         return True

@@ -173,3 +173,89 @@ def prediction_to_markers(prediction: WorldModelPrediction, start_pose: Pose | N
         disc.color = collision_colour(state.collision_probability, 0.35)
         markers.append(disc)
     return MarkerArray(markers=markers)
+
+
+class PredictionMessages:
+    """Preallocated prediction, path and marker messages, refilled in place for every frame.
+
+    The same content as ``rollout_to_prediction`` + ``prediction_to_path`` +
+    ``prediction_to_markers`` without building ~130 nested message objects per frame (measured
+    here: 1.2 ms -> see bench/results). Safe because rclpy serialises in ``publish()``: once it
+    returns, the objects may be refilled. One instance per publishing thread; resized when the
+    horizon changes.
+    """
+
+    def __init__(self, namespace: str = "world_model"):
+        self.namespace = namespace
+        self.horizon = -1
+        self.prediction = WorldModelPrediction()
+        self.path = Path()
+        self.markers = MarkerArray()
+
+    def _resize(self, horizon: int) -> None:
+        self.horizon = horizon
+        self.prediction.states = [PredictedState() for _ in range(horizon)]
+        self.prediction.actions = [Twist() for _ in range(horizon)]
+        self.path.poses = [PoseStamped() for _ in range(horizon + 1)]
+        line = Marker(ns=f"{self.namespace}/path", id=0, type=Marker.LINE_STRIP, action=Marker.ADD)
+        line.pose.orientation.w = 1.0
+        line.scale.x = 0.03
+        line.color = ColorRGBA(r=0.1, g=0.4, b=1.0, a=1.0)
+        line.points = [Point(z=0.02) for _ in range(horizon + 1)]
+        discs = [Marker(ns=f"{self.namespace}/uncertainty", id=i + 1, type=Marker.CYLINDER, action=Marker.ADD)
+                 for i in range(horizon)]
+        self.markers.markers = [line, *discs]
+
+    def fill(self, stamp: Time, frame_id: str, model_id: str, dt_s: float, rollout_np: dict[str, np.ndarray],
+             actions_h2: np.ndarray, action_source: str, start_xyyaw: np.ndarray, sigma: float,
+             lifetime_s: float) -> tuple[WorldModelPrediction, Path, MarkerArray]:
+        poses = rollout_np["poses_bh3"][0].tolist()
+        twists = rollout_np["twists_bh2"][0].tolist()
+        position_var = rollout_np["position_var_bh"][0].tolist()
+        yaw_var = rollout_np["yaw_var_bh"][0].tolist()
+        collision = rollout_np["collision_prob_bh"][0].tolist()
+        actions = np.asarray(actions_h2, dtype=np.float64).tolist()
+        horizon = len(poses)
+        if horizon != self.horizon:
+            self._resize(horizon)
+        header = Header(stamp=stamp, frame_id=frame_id)
+        stamp_ns = time_to_ns(stamp)
+        lifetime = s_to_duration(lifetime_s)
+        prediction, path = self.prediction, self.path
+        prediction.header, prediction.model_id, prediction.dt = header, model_id, float(dt_s)
+        prediction.action_source = action_source
+        line, discs = self.markers.markers[0], self.markers.markers[1:]
+        line.header, line.lifetime = header, lifetime
+        start = path.poses[0]
+        start.header = header
+        _set_pose(start.pose, *start_xyyaw)
+        line.points[0].x, line.points[0].y = start.pose.position.x, start.pose.position.y
+        path.header = header
+        for i in range(horizon):
+            state = prediction.states[i]
+            state.time_from_stamp = s_to_duration((i + 1) * dt_s)
+            _set_pose(state.pose, *poses[i])
+            state.twist.linear.x, state.twist.angular.z = twists[i]
+            state.position_variance, state.yaw_variance = position_var[i], yaw_var[i]
+            state.collision_probability = collision[i]
+            action = prediction.actions[i]
+            action.linear.x, action.angular.z = actions[i]
+            stamped = path.poses[i + 1]
+            stamped.header = Header(frame_id=frame_id, stamp=ns_to_time(stamp_ns + time_to_ns(state.time_from_stamp)))
+            stamped.pose = state.pose
+            point = line.points[i + 1]
+            point.x, point.y = state.pose.position.x, state.pose.position.y
+            disc = discs[i]
+            disc.header, disc.lifetime, disc.pose = header, lifetime, state.pose
+            diameter = max(0.01, 2.0 * sigma * math.sqrt(max(0.0, position_var[i])))
+            disc.scale.x = disc.scale.y = diameter
+            disc.scale.z = 0.01
+            p = min(1.0, max(0.0, collision[i]))
+            disc.color.r, disc.color.g, disc.color.b, disc.color.a = p, 1.0 - p, 0.0, 0.35
+        return prediction, path, self.markers
+
+
+def _set_pose(pose: Pose, x: float, y: float, yaw: float) -> None:
+    pose.position.x, pose.position.y, pose.position.z = float(x), float(y), 0.0
+    qx, qy, qz, qw = yaw_to_quaternion(yaw)
+    pose.orientation.x, pose.orientation.y, pose.orientation.z, pose.orientation.w = qx, qy, qz, qw

@@ -385,8 +385,9 @@ class WorldModelRuntime:
                         "shadow_processed": 0, "shadow_dropped": 0, "shadow_errors": 0}
         self._source_counts = {"plan": 0, "cmd_vel": 0, "odometry": 0, "none": 0}
         self._last_report = {"deadline_misses": 0, "rejected": 0, "skipped": 0, "processed": 0}
+        self._messages = conv.PredictionMessages()  # worker thread only
+        self._shadow_messages = conv.PredictionMessages("world_model/shadow")  # shadow thread only
         self._last_frame_monotonic: float | None = None
-        self._configured_monotonic = time.monotonic()
         self._last_reload = "none"
 
         # Interfaces (created here so a lifecycle node has none while unconfigured).
@@ -698,6 +699,8 @@ class WorldModelRuntime:
                 primary, horizon = self.primary, self.horizon
             try:
                 self._cycle(frame, primary, horizon)
+            except torch.cuda.OutOfMemoryError as exc:
+                self._on_out_of_memory(primary, exc)
             except Exception as exc:  # a bug must not kill the node's only worker; it is counted and logged
                 with self._lock:
                     self._counts["internal_errors"] += 1
@@ -769,21 +772,42 @@ class WorldModelRuntime:
                                       f"{cfg.budget_ms:g} (stages: " +
                        ", ".join(f"{k} {v:.1f} ms" for k, v in timer.ms.items()) + ")")
 
+    def _on_out_of_memory(self, primary: LoadedModel, exc: BaseException) -> None:
+        """CUDA ran out of memory mid-run: move to the CPU when configured, else say what to do."""
+        log = self.node.get_logger()
+        with self._lock:
+            self._counts["internal_errors"] += 1
+        if self.config.device_fallback != "cpu":
+            log.error(f"CUDA out of memory during inference on {primary.model.device} ({exc}); frames are failing. "
+                      f"Free GPU memory or set device_fallback: cpu", throttle_duration_sec=5.0)
+            return
+        log.error(f"CUDA out of memory during inference ({exc}); reloading on the CPU (device_fallback: cpu)")
+        torch.cuda.empty_cache()
+        cpu_config = dataclasses.replace(self.config, device="cpu")
+        with self._lock:
+            horizon = self.horizon
+        try:
+            loaded = load_model(cpu_config, horizon=horizon, log=log.error)
+        except ModelLoadError as load_exc:
+            log.error(f"CPU fallback failed: {load_exc}")
+            return
+        loaded.fallback = f"CUDA out of memory on {primary.model.device} at run time; fell back to the CPU " \
+                          f"(device_fallback: cpu)"
+        with self._lock:
+            self.primary = loaded
+
     def _publish_prediction(self, stamp, stamp_s: float, odom: OdomSample, model_id: str, dt_s: float,
                             rollout_np: dict, actions_h2: np.ndarray, source: str, shadow: bool = False):
+        """Fill the thread's preallocated messages in place and publish them; returns (prediction, latency s)."""
         cfg = self.config
-        header = Header(stamp=stamp, frame_id=odom.frame_id)
-        prediction = conv.rollout_to_prediction(header, model_id, dt_s, rollout_np, actions_h2, source)
-        if shadow:
-            prediction.latency = conv.s_to_duration(self._now_s() - stamp_s)
-            self._shadow_pub.publish(prediction)
-            return prediction, self._now_s() - stamp_s
-        start_pose = conv.pose_from_xyyaw(*odom.pose_xyyaw)
-        path = conv.prediction_to_path(prediction, start_pose)
-        markers = conv.prediction_to_markers(prediction, start_pose, cfg.marker_sigma, cfg.marker_lifetime_s)
+        messages = self._shadow_messages if shadow else self._messages
+        prediction, path, markers = messages.fill(stamp, odom.frame_id, model_id, dt_s, rollout_np, actions_h2, source,
+                                                  odom.pose_xyyaw, cfg.marker_sigma, cfg.marker_lifetime_s)
         latency_s = self._now_s() - stamp_s
         prediction.latency = conv.s_to_duration(latency_s)
-        if self.active:
+        if shadow:
+            self._shadow_pub.publish(prediction)
+        elif self.active:
             self._prediction_pub.publish(prediction)
             self._path_pub.publish(path)
             self._marker_pub.publish(markers)
