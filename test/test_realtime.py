@@ -346,3 +346,28 @@ def test_onnxruntime_engine_matches_torch(tmp_path, horizon):
         out = engine.rollout(engine.encode(observation), engine.set_actions(actions))
         for key, expected in reference.items():
             assert out[key].shape == expected.shape and np.allclose(out[key], expected, atol=1e-5), key
+
+
+def test_preallocated_messages_equal_the_plain_conversions():
+    import numpy as np
+    from builtin_interfaces.msg import Time as TimeMsg
+    from std_msgs.msg import Header
+
+    from world_model_ros.nodes import conversions as conv
+
+    cache = conv.PredictionMessages()
+    rng = np.random.default_rng(1)
+    for horizon in (4, 7, 4):  # refilled, grown, shrunk
+        rollout = {"poses_bh3": rng.normal(size=(1, horizon, 3)).astype(np.float32),
+                   "twists_bh2": rng.normal(size=(1, horizon, 2)).astype(np.float32),
+                   "position_var_bh": rng.random((1, horizon)).astype(np.float32),
+                   "yaw_var_bh": rng.random((1, horizon)).astype(np.float32),
+                   "collision_prob_bh": rng.random((1, horizon)).astype(np.float32)}
+        actions, start = rng.normal(size=(horizon, 2)), rng.normal(size=3)
+        stamp = TimeMsg(sec=12, nanosec=345)
+        expected = conv.rollout_to_prediction(Header(stamp=stamp, frame_id="odom"), "m", 0.1, rollout, actions, "plan")
+        start_pose = conv.pose_from_xyyaw(*start)
+        prediction, path, markers = cache.fill(stamp, "odom", "m", 0.1, rollout, actions, "plan", start, 2.0, 1.0)
+        assert prediction == expected
+        assert path == conv.prediction_to_path(expected, start_pose)
+        assert markers == conv.prediction_to_markers(expected, start_pose, 2.0, 1.0)
