@@ -371,3 +371,50 @@ def test_preallocated_messages_equal_the_plain_conversions():
         assert prediction == expected
         assert path == conv.prediction_to_path(expected, start_pose)
         assert markers == conv.prediction_to_markers(expected, start_pose, 2.0, 1.0)
+
+
+# --- the live-error tracker alone (no DDS) ---------------------------------------------------------
+
+
+def _odom(samples):
+    import numpy as np
+
+    from world_model_ros.core.sync import OdomBuffer, OdomSample
+
+    buffer = OdomBuffer(history_s=10.0)
+    for t, x, y, yaw, frame in samples:
+        buffer.add(OdomSample(t, np.array([x, y, yaw]), np.zeros(2), frame))
+    return buffer
+
+
+def test_live_error_tracker_steps_contacts_and_frames():
+    import numpy as np
+
+    from world_model_ros.core.live_error import LiveErrorTracker
+
+    tracker = LiveErrorTracker(window=10, sample_period_s=0.0)
+    poses = np.array([[0.1 * (k + 1), 0.0, 0.0] for k in range(3)])
+    tracker.add_prediction(0.0, 0.1, "odom", poses, np.array([0.9, 0.1, 0.1]))  # predicts a collision at step 1
+    tracker.add_contact(0.0, False)
+    tracker.add_contact(0.15, True)  # contact during step 2 only
+    tracker.add_contact(0.2, False)
+    tracker.add_contact(0.35, False)
+    # odometry: the robot is 0.2 m left of the prediction and 0.1 rad off at every step
+    buffer = _odom([(0.1 * (k + 1), 0.1 * (k + 1), 0.2, 0.1, "odom") for k in range(3)])
+    assert tracker.score(buffer, 0.05) == 1
+    report = tracker.report(3)
+    assert np.allclose(report.position_error_m, 0.2) and np.allclose(report.heading_error_rad, 0.1)
+    assert list(report.samples) == [1, 1, 1]
+    # step 1: predicted collision, no contact -> contradicted; step 2: predicted free, contact -> contradicted;
+    # step 3: predicted free, the state at its start is "no contact" -> confirmed
+    assert report.contradicted_share == pytest.approx(2 / 3) and report.contact_samples == 3
+
+    # Partly scored predictions wait; a new odometry frame drops what cannot be compared.
+    tracker.add_prediction(1.0, 0.1, "odom", poses, np.zeros(3))
+    assert tracker.score(_odom([(1.1, 0.1, 0.0, 0.0, "odom")]), 0.05) == 0
+    assert tracker.score(_odom([(2.0, 0.0, 0.0, 0.0, "odom_new")]), 0.05) == 0 and tracker.dropped == 1
+    assert tracker.report(3).predictions_scored == 1
+    # One prediction per sample period.
+    slow = LiveErrorTracker(sample_period_s=0.2)
+    assert [slow.add_prediction(t, 0.1, "odom", poses, np.zeros(3)) for t in (0.0, 0.1, 0.2, 0.25)] == \
+        [True, False, True, False]

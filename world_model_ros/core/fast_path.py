@@ -66,6 +66,7 @@ class InferenceEngine:
         self._network = getattr(model, "model", None)  # the nn.Module of a learned model (LatentPredictor)
         self._image_size = getattr(getattr(model, "config", None), "image_size", None)
         self._uses_camera = bool(getattr(model, "uses_camera", False)) and self._network is not None
+        self._cuda_graphs = False
         if config.cuda_graphs or config.compile:
             if not self.on_cuda:
                 self.notes.append(f"cuda_graphs/compile requested on {self.device}: ignored (CUDA only)")
@@ -73,6 +74,7 @@ class InferenceEngine:
                 self.notes.append("cuda_graphs/compile requested for a model without a network: ignored")
             else:
                 mode = "reduce-overhead" if config.cuda_graphs else "default"
+                self._cuda_graphs = config.cuda_graphs
                 self._network.encode = torch.compile(self._network.encode, mode=mode, dynamic=False)
                 self._network.imagine = torch.compile(self._network.imagine, mode=mode, dynamic=False)
                 self.notes.append(f"torch.compile(mode='{mode}') on the encoder and dynamics")
@@ -105,6 +107,8 @@ class InferenceEngine:
     def encode(self, observation: Observation) -> LatentState:
         if self._network is None or not hasattr(self._network, "encode"):
             return self.model.encode(observation)  # the kinematic model: nothing to speed up
+        if self._cuda_graphs:
+            torch.compiler.cudagraph_mark_step_begin()  # a new frame: earlier graph outputs may be reused
         state = self._state_host_5.numpy()
         state[:3] = observation.pose_xyyaw
         state[3:] = observation.twist_vw
@@ -123,7 +127,8 @@ class InferenceEngine:
             self._image_dev_1ss3.copy_(self._image_host_ss3.unsqueeze(0), non_blocking=True)
             images = self._image_dev_1ss3
         with self._autocast():
-            features = self._network.encode(images, self._twist_12)[0].float()
+            # clone: with CUDA graphs the output buffer belongs to the graph and is reused next replay
+            features = self._network.encode(images, self._twist_12)[0].float().clone()
         return LatentState(pose_3=self._pose_3.clone(), twist_2=self._twist_12[0].clone(), features=features)
 
     def set_actions(self, actions_h2: np.ndarray) -> torch.Tensor:
