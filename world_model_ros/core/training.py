@@ -55,7 +55,7 @@ class TrainConfig:
 
     model: LatentModelConfig = field(default_factory=LatentModelConfig)
     loss: LossWeights = field(default_factory=LossWeights)
-    steps: int = 7000
+    steps: int = 4000
     batch_size: int = 64
     learning_rate: float = 1e-3
     min_learning_rate_fraction: float = 0.05
