@@ -13,7 +13,6 @@ integrated, core/kinematic.py) and, when given, the no-camera ablation checkpoin
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -184,7 +183,7 @@ def write_report(results: dict[str, Any], targets: dict[str, Any], out_dir: str 
     serialisable = {"header": header, "eval_config": asdict(config), "windows": results["windows"],
                     "subsets": results["subsets"], "targets": targets["rows"]}
     paths["json"].write_text(json.dumps(serialisable, indent=2, default=_json_default) + "\n")
-    plot_error_vs_horizon(results, windows, dt_s, paths["horizon_plot"])
+    plot_error_vs_horizon(results, windows, dt_s, paths["horizon_plot"], learned)
     plot_example_rollouts(results, windows, config, dt_s, paths["rollout_plot"], learned)
     paths["markdown"].write_text(markdown(results, targets, header, config, dt_s))
     return paths
@@ -250,7 +249,7 @@ def _style(name: str, learned: str | None = None) -> tuple[str, str]:
     return ("tab:blue", "-") if name == learned or learned is None else ("tab:purple", "-.")
 
 
-def plot_error_vs_horizon(results: dict[str, Any], windows: WindowSet, dt_s: float, path: Path) -> None:
+def plot_error_vs_horizon(results: dict[str, Any], windows: WindowSet, dt_s: float, path: Path, learned: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -259,14 +258,13 @@ def plot_error_vs_horizon(results: dict[str, Any], windows: WindowSet, dt_s: flo
     everything = windows.gather(torch.arange(len(windows)))
     true = everything.poses_bh3.numpy()
     contact = (everything.contacts_bh.numpy() > 0.5).any(axis=1)
-    names = list(results["predictions"])
     t = dt_s * np.arange(1, windows.horizon + 1)
     figure, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
     for axis, (mask, title) in zip(axes, ((np.ones(len(true), bool), "all windows"), (contact, "contact windows"))):
         for name, pred in results["predictions"].items():
             if mask.any():
                 error = position_errors(pred.poses_bh3[mask], true[mask]).mean(axis=0)
-                colour, line = _style(name, _learned_name(names))
+                colour, line = _style(name, learned)
                 axis.plot(t, error, line, color=colour, label=name)
         axis.set_title(f"{title} (n={int(mask.sum())})")
         axis.set_xlabel("horizon (s)")
@@ -276,11 +274,6 @@ def plot_error_vs_horizon(results: dict[str, Any], windows: WindowSet, dt_s: flo
     figure.tight_layout()
     figure.savefig(path, dpi=80)
     plt.close(figure)
-
-
-def _learned_name(names: Sequence[str]) -> str | None:
-    learned = [n for n in names if n not in (CONSTANT_VELOCITY, KINEMATIC)]
-    return learned[0] if learned else None
 
 
 def plot_example_rollouts(results: dict[str, Any], windows: WindowSet, config: EvalConfig, dt_s: float, path: Path,
@@ -298,11 +291,13 @@ def plot_example_rollouts(results: dict[str, Any], windows: WindowSet, config: E
     contact = (everything.contacts_bh.numpy() > 0.5).any(axis=1)
     episode = everything.episode_b.numpy()
     kinematic = results["predictions"].get(KINEMATIC)
-    # The most telling examples: contact windows where the kinematic model is most wrong, one per episode.
+    # The most telling examples: contact windows in which the robot really drives (>= 0.25 m) and
+    # the kinematic model is most wrong, one per episode.
     order = np.argsort(-(position_errors(kinematic.poses_bh3, true)[:, -1] if kinematic else np.zeros(len(true))))
+    moved = np.linalg.norm(true[:, -1, :2] - start[:, :2], axis=1) >= 0.25
     chosen, seen = [], set()
     for index in order:
-        if contact[index] and episode[index] not in seen and windows.arenas[episode[index]] is not None:
+        if contact[index] and moved[index] and episode[index] not in seen and windows.arenas[episode[index]] is not None:
             chosen.append(int(index))
             seen.add(episode[index])
         if len(chosen) == config.example_rollouts:
@@ -336,9 +331,11 @@ def plot_example_rollouts(results: dict[str, Any], windows: WindowSet, config: E
             if name == learned and pred.position_var_bh is not None:
                 sigma = np.sqrt(pred.position_var_bh[index, -1])
                 axis.add_patch(Circle(pred.poses_bh3[index, -1, :2], 2 * sigma, fill=False, color=colour, ls=":"))
-        centre = np.vstack([path_true, start[index:index + 1, :2]]).mean(axis=0)
-        axis.set_xlim(centre[0] - 1.5, centre[0] + 1.5)
-        axis.set_ylim(centre[1] - 1.5, centre[1] + 1.5)
+        everything_xy = np.vstack([path_true] + [p.poses_bh3[index, :, :2] for p in results["predictions"].values()])
+        centre = 0.5 * (everything_xy.min(axis=0) + everything_xy.max(axis=0))
+        half = max(0.6, 0.5 * float((everything_xy.max(axis=0) - everything_xy.min(axis=0)).max()) + 0.3)
+        axis.set_xlim(centre[0] - half, centre[0] + half)
+        axis.set_ylim(centre[1] - half, centre[1] + half)
         axis.set_aspect("equal")
         source = windows.episodes_meta[episode[index]]
         axis.set_title(f"layout {source['layout_seed']}, step {int(everything.start_b[index])}", fontsize=9)
