@@ -418,3 +418,29 @@ def test_live_error_tracker_steps_contacts_and_frames():
     slow = LiveErrorTracker(sample_period_s=0.2)
     assert [slow.add_prediction(t, 0.1, "odom", poses, np.zeros(3)) for t in (0.0, 0.1, 0.2, 0.25)] == \
         [True, False, True, False]
+
+
+# --- the benchmark's soak mode, short (figures come from bench/, so only its report is checked) ------
+
+
+@pytest.mark.slow
+def test_soak_benchmark_reports_latency_stages_and_memory(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    env = {**os.environ, "ROS_DOMAIN_ID": str((int(os.environ["ROS_DOMAIN_ID"]) + 57) % 232)}
+    run = subprocess.run([sys.executable, str(REPO / "bench/latency.py"), "--soak", "--seconds", "8", "--warmup", "2",
+                          "--results", str(tmp_path)], env=env, capture_output=True, text=True, timeout=180)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    report = json.loads(next(tmp_path.glob("latency-*-soak.json")).read_text())
+    (result,) = report["results"]
+    assert result["case"]["name"] == "latent-vga" and result["predictions"] > 0
+    assert set(result["latency_ms"]) >= {"p50", "p95", "p99", "max"} and 0.0 <= result["deadline_miss_rate"] <= 1.0
+    assert set(result["stages_ms"]) == {"convert", "preprocess", "encode", "rollout", "publish"}
+    assert all(math.isfinite(v["p50"]) for v in result["stages_ms"].values())
+    assert result["rss_mib_at_1_min"] > 0 and result["rss_mib_end"] > 0 and result["rss_series"]
+    assert result["node_frames"]["frames_processed"] > 0 and "load_average_before" in report["machine"]
+    assert (next(tmp_path.glob("latency-*-soak.md"))).read_text().startswith("# world_model_node end-to-end latency")
