@@ -25,7 +25,7 @@ from std_srvs.srv import Trigger
 
 from conftest import NodeProcess, wait_until
 from ros_harness import RosTestNode
-from test_world_model_node import CONFIG, ODOM_FRAME, Rig, image_msg, odom_msg, stamp_s, to_time
+from test_world_model_node import CONFIG, ODOM_FRAME, Rig, image_msg, odom_msg, stamp_s
 from world_model_ros.core.checkpoint import save_checkpoint
 from world_model_ros.core.latent_model import LatentDynamicsModel, LatentModelConfig
 from world_model_ros.msg import LiveError, WorldModelPrediction
