@@ -444,3 +444,25 @@ def test_soak_benchmark_reports_latency_stages_and_memory(tmp_path):
     assert result["rss_mib_at_1_min"] > 0 and result["rss_mib_end"] > 0 and result["rss_series"]
     assert result["node_frames"]["frames_processed"] > 0 and "load_average_before" in report["machine"]
     assert (next(tmp_path.glob("latency-*-soak.md"))).read_text().startswith("# world_model_node end-to-end latency")
+
+
+def test_cuda_options_are_announced_no_ops_on_the_cpu(tmp_path):
+    import numpy as np
+
+    from world_model_ros.core.checkpoint import load_latent_model
+    from world_model_ros.core.contract import Observation
+    from world_model_ros.core.fast_path import FastPathConfig, InferenceEngine
+
+    predictor = load_latent_model(write_checkpoint(tmp_path / "ckpt", seed=4), torch.device("cpu"), horizon=4)
+    observation = Observation(0.0, np.full((30, 40, 3), 90, np.uint8), np.zeros(3), np.array([0.2, 0.0]))
+    plain = InferenceEngine(predictor, horizon=4)
+    tuned = InferenceEngine(predictor, FastPathConfig(precision="fp16", cuda_graphs=True, compile=True), horizon=4)
+    assert any("precision 'fp16' requested on cpu: ignored" in n for n in tuned.notes)
+    assert any("cuda_graphs/compile requested on cpu: ignored" in n for n in tuned.notes) and not plain.notes
+    actions = np.full((4, 2), 0.3, np.float32)
+    a = plain.rollout(plain.encode(observation), plain.set_actions(actions))
+    b = tuned.rollout(tuned.encode(observation), tuned.set_actions(actions))
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+    assert tuned.warm_up((48, 64)) > 0.0
+    with pytest.raises(ValueError, match="precision 'fp8'"):
+        FastPathConfig(precision="fp8")
