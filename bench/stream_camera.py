@@ -57,6 +57,12 @@ def main() -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
 
+    # A camera driver on a robot runs long before the node; here both start together, so wait until
+    # the node's subscription has matched (the first frames would otherwise measure DDS discovery).
+    match_deadline = time.monotonic() + 30.0
+    while image_pub.get_subscription_count() == 0 and time.monotonic() < match_deadline and not stop:
+        time.sleep(0.05)
+
     sent_images = sent_odom = 0
     start = time.monotonic()
     next_image = next_odom = start
