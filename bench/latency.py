@@ -228,6 +228,24 @@ def markdown(machine: dict, results: list[dict], checkpoint_note: str, command: 
                      f"{lat['p50']:.1f} | {lat['p95']:.1f} | {lat['p99']:.1f} | {lat['max']:.1f} | {r['later_than_200ms']} | "
                      f"{100 * r['deadline_miss_rate']:.1f}% | {r['predictions']} / {r['frames_sent']} | "
                      f"{r['cpu_percent'].get('p50', float('nan')):.0f} | {r['rss_mib_first_minute']:.0f} → {r['rss_mib_end']:.0f} |")
+    lines += ["", "Targets (issue 6) on this machine:", "", "| target | figure | met |", "|---|---|---|"]
+    by_name = {r["case"]["name"]: r for r in results}
+    checks = []
+    if "latent-vga" in by_name:
+        r = by_name["latent-vga"]
+        checks += [("learned model, VGA 30 Hz: e2e p95 <= 60 ms", f"{r['latency_ms']['p95']:.1f} ms", r["latency_ms"]["p95"] <= 60),
+                   ("learned model, VGA 30 Hz: e2e p99 <= 100 ms", f"{r['latency_ms']['p99']:.1f} ms", r["latency_ms"]["p99"] <= 100),
+                   ("no frame later than 200 ms (warm-up included)", f"{r['including_warmup']['later_than_200ms']} of "
+                    f"{r['including_warmup']['predictions']}", r["including_warmup"]["later_than_200ms"] == 0)]
+        if r["seconds"] >= 600 and r.get("rss_mib_at_1_min"):
+            growth = 100 * (r["rss_mib_end"] / r["rss_mib_at_1_min"] - 1)
+            checks.append((f"RSS at the end of {r['seconds'] / 60:.0f} min within 5 % of RSS at 1 min",
+                           f"{growth:+.1f} %", abs(growth) <= 5))
+    if "latent-vga-load" in by_name:
+        r = by_name["latent-vga-load"]
+        checks.append(("same, one core saturated by another process: p95 <= 150 ms", f"{r['latency_ms']['p95']:.1f} ms",
+                       r["latency_ms"]["p95"] <= 150))
+    lines += [f"| {what} | {figure} | {'yes' if ok else 'NO'} |" for what, figure, ok in checks]
     lines += ["", "Per-stage time in the node (p50 / p95 ms over its last 300 cycles), frames as the node counted them "
                   "(dropped = replaced by a newer frame before the worker took it: the newest-only policy):", "",
               "| case | convert | preprocess | encode | rollout | publish | received | processed | dropped | skipped |",
