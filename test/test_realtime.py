@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -122,6 +123,13 @@ def test_parameters_valid_and_rejected_at_run_time(rig: Rig):
     assert set_parameter(ros, "world_model_node", "horizon", HORIZON).successful
     assert len(rig.cycle(command=(0.5, 0.0)).states) == HORIZON
     assert set_parameter(ros, "world_model_node", "budget_ms", 200.0).successful
+    # The diagnostics rate: 0.5 s between messages, then back to 0.1 s.
+    assert set_parameter(ros, "world_model_node", "diagnostics_period_s", 0.5).successful
+    seen, start = len(rig.diagnostics), time.monotonic()
+    rig.wait(lambda: len(rig.diagnostics) >= seen + 3, "diagnostics at the new rate")
+    assert time.monotonic() - start >= 0.8  # three messages need two new periods (at 0.1 s they take ~0.3 s)
+    assert "diagnostics_period_s=0.5" in rig.node.output()
+    assert set_parameter(ros, "world_model_node", "diagnostics_period_s", 0.1).successful
 
 
 # --- live error and the shadow model -----------------------------------------------------------
