@@ -157,7 +157,7 @@ def run_case(case: Case, seconds: float, warmup_s: float, budget_ms: float, work
         time.sleep(1.0)
         try:
             samples.append({"t_s": time.monotonic() - started, "cpu_percent": process.cpu_percent(None),
-                            "rss_mib": process.memory_info().rss / 2**20})
+                            "rss_mib": process.memory_info().rss / 2**20, "load_1min": os.getloadavg()[0]})
         except psutil.NoSuchProcess:
             break
     sent = json.loads(streamer.stdout.read().decode().strip().splitlines()[-1])
@@ -208,6 +208,7 @@ def run_case(case: Case, seconds: float, warmup_s: float, budget_ms: float, work
         "latency_p95_by_segment_ms": [float(np.percentile(seg, 95)) for seg in segments if len(seg)],
         "rss_mib_at_1_min": first_minute[-1] if first_minute else None,
         "cpu_percent": percentiles([s["cpu_percent"] for s in steady]),
+        "machine_load_1min": percentiles([s["load_1min"] for s in steady]),
         "rss_mib_first_minute": float(np.mean(first_minute or [0])),
         "rss_mib_end": steady[-1]["rss_mib"] if steady else None,
         "rss_series": samples[:: max(1, len(samples) // 120)],
@@ -220,14 +221,15 @@ def markdown(machine: dict, results: list[dict], checkpoint_note: str, command: 
              f"GPU: {machine['gpu'] or 'none'}; torch {machine['torch']}, {machine['rmw']}, Fast DDS transports: "
              f"{machine['fastdds_transports']}; load average before the run: {machine['load_average_before']}.", "",
              f"Command: `{command}`. Learned model: {checkpoint_note}.", "",
-             "| case | model | input | load | p50 ms | p95 ms | p99 ms | max ms | >200 ms | misses | predicted / sent | node CPU % p50 | RSS MiB first min → end |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| case | model | input | load | p50 ms | p95 ms | p99 ms | max ms | >200 ms | misses | predicted / sent | node CPU % p50 | RSS MiB first min → end | machine load (1-min avg) during, max |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         c, lat = r["case"], r["latency_ms"]
         lines.append(f"| {c['name']} | {c['model']} | {c['width']}×{c['height']} | {'1 core busy' if c['cpu_load'] else '-'} | "
                      f"{lat['p50']:.1f} | {lat['p95']:.1f} | {lat['p99']:.1f} | {lat['max']:.1f} | {r['later_than_200ms']} | "
                      f"{100 * r['deadline_miss_rate']:.1f}% | {r['predictions']} / {r['frames_sent']} | "
-                     f"{r['cpu_percent'].get('p50', float('nan')):.0f} | {r['rss_mib_first_minute']:.0f} → {r['rss_mib_end']:.0f} |")
+                     f"{r['cpu_percent'].get('p50', float('nan')):.0f} | {r['rss_mib_first_minute']:.0f} → {r['rss_mib_end']:.0f} | "
+                     f"{r.get('machine_load_1min', {}).get('max', float('nan')):.1f} |")
     lines += ["", "Targets (issue 6) on this machine:", "", "| target | figure | met |", "|---|---|---|"]
     by_name = {r["case"]["name"]: r for r in results}
     checks = []
