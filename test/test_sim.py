@@ -163,3 +163,37 @@ def test_odometry_noise_drifts_from_truth_only_when_enabled():
 def test_invalid_config_is_rejected_naming_the_field():
     with pytest.raises(ValueError, match="camera_fovy_deg"):
         DiffDriveSim(SimConfig(camera_fovy_deg=200.0))
+
+
+def test_exploration_policy_stops_starts_from_rest_and_is_deterministic():
+    """Stop-and-go: zero commands held for a while, followed by starts from rest; same rng, same commands."""
+    from world_model_ros.sim.explore import ExploreConfig, ExplorationPolicy
+
+    def commands(seed: int) -> np.ndarray:
+        policy = ExplorationPolicy(ExploreConfig(), np.random.default_rng(seed))
+        return np.array([policy.command(0.1) for _ in range(6000)])  # 10 simulated minutes
+
+    vw = commands(3)
+    np.testing.assert_array_equal(vw, commands(3))
+    config = ExploreConfig()
+    assert np.all(vw[:, 0] <= config.max_v_mps + 1e-9) and np.all(vw[:, 0] >= config.min_v_mps - 1e-9)
+    assert np.all(np.abs(vw[:, 1]) <= config.max_w_radps + 1e-9)
+    at_rest = np.all(vw == 0.0, axis=1)
+    assert 0.03 < at_rest.mean() < 0.2  # at rest in free space is common, not dominant
+    starts = np.flatnonzero(at_rest[:-1] & ~at_rest[1:])  # last zero command before a non-zero one
+    forward_starts = [k for k in starts if vw[k + 1, 0] > 0.1]
+    assert len(forward_starts) >= 10
+    creeping = (vw[:, 0] > 0.0) & (vw[:, 0] < 0.12) & (np.abs(vw[:, 1]) < 1.0)
+    assert creeping.mean() > 0.03
+    braking = np.flatnonzero((np.diff(vw[:, 0]) < 0) & (vw[1:, 0] > 0) & at_rest[np.minimum(np.arange(1, len(vw)) + 15, len(vw) - 1)])
+    assert len(braking) > 0  # ramps down to rest
+
+
+def test_exploration_policy_backs_off_after_pushing():
+    from world_model_ros.sim.explore import ExploreConfig, ExplorationPolicy
+
+    config = ExploreConfig()
+    policy = ExplorationPolicy(config, np.random.default_rng(0))
+    steps = int(round(config.back_off_after_s / 0.1))
+    vw = [policy.command(0.1, touching=True) for _ in range(steps)]
+    assert vw[-1][0] == pytest.approx(config.min_v_mps)

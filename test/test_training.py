@@ -137,3 +137,15 @@ def test_train_and_eval_verbs_end_to_end(tiny_bags, tmp_path, capsys):
     assert "model.safetensors" in capsys.readouterr().err
     assert main(["train", str(tmp_path / "no-such-bag"), "--out", str(tmp_path / "x"), *common]) == 2
     assert "no such bag" in capsys.readouterr().err
+
+
+def test_twist_jitter_is_seeded_small_and_off_by_default():
+    from world_model_ros.core.training import jitter_twists
+
+    twists = torch.zeros(4096, 2)
+    assert jitter_twists(twists, 0.0, 0.0, torch.Generator().manual_seed(0)) is twists
+    a = jitter_twists(twists, 0.02, 0.05, torch.Generator().manual_seed(0))
+    b = jitter_twists(twists, 0.02, 0.05, torch.Generator().manual_seed(0))
+    torch.testing.assert_close(a, b)
+    assert a.std(0).tolist() == pytest.approx([0.02, 0.05], rel=0.1)
+    assert TrainConfig().twist_noise_v_mps == 0.0 and TrainConfig.from_yaml("config/train.yaml").twist_noise_v_mps > 0

@@ -65,6 +65,10 @@ class TrainConfig:
     consistency_steps: tuple[int, ...] = (5, 10, 20)
     collision_pos_weight: float = 3.0  # contacts are rare: weight positives in the BCE
     augment_shift_px: int = 2  # random image shift (DrQ-style), 0 = off
+    # Gaussian noise on the measured (v, w) the encoder sees (not on targets): the model must
+    # lean on the image and the commands, not on "measured v is exactly 0" (0 = off)
+    twist_noise_v_mps: float = 0.0
+    twist_noise_w_radps: float = 0.0
     validation_fraction: float = 0.1
     validate_every: int = 250
     validation_windows: int = 2048
@@ -138,6 +142,14 @@ def compute_normalisation(windows: WindowSet, config: LatentModelConfig) -> Norm
     return Normalisation(twist_mean, twist_std, action_mean, action_std, delta_mean, delta_std)
 
 
+def jitter_twists(twist_b2: torch.Tensor, std_v: float, std_w: float, generator: torch.Generator) -> torch.Tensor:
+    """Measured (v, w) plus Gaussian noise of std (``std_v`` m/s, ``std_w`` rad/s); unchanged when both are 0."""
+    if std_v <= 0 and std_w <= 0:
+        return twist_b2
+    noise = torch.randn(twist_b2.shape, generator=generator, dtype=twist_b2.dtype)
+    return twist_b2 + noise * torch.tensor([std_v, std_w], dtype=twist_b2.dtype)
+
+
 def shift_images(images_bss3: torch.Tensor, max_shift: int, generator: torch.Generator) -> torch.Tensor:
     """Random translation by up to ``max_shift`` pixels with edge padding (DrQ), per image."""
     if max_shift <= 0:
@@ -153,13 +165,17 @@ def shift_images(images_bss3: torch.Tensor, max_shift: int, generator: torch.Gen
 
 
 def compute_losses(model: LatentDynamicsModel, batch: WindowBatch, config: TrainConfig,
-                   images_bss3: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
-    """Total weighted loss and its parts (floats, plus the window ADE at the horizon in metres)."""
+                   images_bss3: torch.Tensor | None = None,
+                   twist_b2: torch.Tensor | None = None) -> tuple[torch.Tensor, dict[str, float]]:
+    """Total weighted loss and its parts (floats, plus the window ADE at the horizon in metres).
+
+    ``images_bss3`` / ``twist_b2`` replace the batch's encoder inputs (augmented copies).
+    """
     device = model.delta_std.device
     mc = config.model
     images = (images_bss3 if images_bss3 is not None else batch.images_bss3).to(device)
     actions = batch.actions_bh2.to(device)
-    z0 = model.encode(images, batch.twist_b2.to(device))
+    z0 = model.encode(images, (twist_b2 if twist_b2 is not None else batch.twist_b2).to(device))
     imagined = model.imagine(z0, actions, keep_latents=config.loss.consistency > 0 and bool(config.consistency_steps))
 
     target_residual = batch.deltas_bh3.to(device)
@@ -373,7 +389,8 @@ def train(train_windows: WindowSet, val_windows: WindowSet | None, config: Train
             batch = train_windows.gather(index, config.consistency_steps)
             images = (shift_images(batch.images_bss3, config.augment_shift_px, generator)
                       if config.model.use_camera else None)
-            loss, parts = compute_losses(model, batch, config, images)
+            twists = jitter_twists(batch.twist_b2, config.twist_noise_v_mps, config.twist_noise_w_radps, generator)
+            loss, parts = compute_losses(model, batch, config, images, twists)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
