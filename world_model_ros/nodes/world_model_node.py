@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import sys
 import threading
 import time
@@ -78,6 +79,7 @@ class WorldModelNodeConfig:
     cuda_graphs: bool = False
     compile: bool = False
     torch_threads: int = 1
+    worker_priority: int = 0
     warmup_iterations: int = 3
     shadow_model: str = ""
     shadow_checkpoint: str = ""
@@ -118,6 +120,8 @@ PARAMETERS: dict[str, tuple[str, tuple[float, float] | None]] = {
     "cuda_graphs": ("CUDA only: torch.compile(mode='reduce-overhead') of the network (CUDA graphs)", None),
     "compile": ("CUDA only: torch.compile of the network", None),
     "torch_threads": ("torch intra-op threads (0 = torch's default); 1 is fastest on a small shared CPU", (0, 256)),
+    "worker_priority": ("0 = normal scheduling; 1-99 = SCHED_FIFO real-time priority of the inference thread "
+                        "(Linux, needs CAP_SYS_NICE or an rtprio limit; refused with a warning otherwise)", (0, 99)),
     "warmup_iterations": ("dummy encode + rollout passes before the node reports ready", (0, 1000)),
     "shadow_model": ("second predictor run on the same inputs, driving nothing ('' = off; "
                      f"{', '.join(MODEL_KINDS)})", None),
@@ -154,7 +158,7 @@ RUNTIME_PARAMETERS = frozenset({
     "camera_timeout_s", "diagnostics_period_s", "warn_throttle_s", "live_error_window",
     "live_error_sample_period_s", "collision_threshold", "marker_sigma", "marker_lifetime_s"})
 MODEL_PARAMETERS = frozenset({"model", "checkpoint", "device", "device_fallback", "backend", "precision",
-                              "cuda_graphs", "compile", "torch_threads", "warmup_iterations", "shadow_model",
+                              "cuda_graphs", "compile", "torch_threads", "worker_priority", "warmup_iterations", "shadow_model",
                               "shadow_checkpoint", "dt"})
 
 
@@ -689,7 +693,22 @@ class WorldModelRuntime:
 
     # --- the prediction cycle (worker thread) --------------------------------------------------
 
+    def _set_worker_priority(self) -> None:
+        """SCHED_FIFO for the calling (inference) thread when configured: other processes on a busy
+        robot computer then cannot delay a cycle that has started. Refused loudly, never silently."""
+        priority = self.config.worker_priority
+        if priority <= 0:
+            return
+        try:
+            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(priority))  # 0: this thread (Linux)
+        except (AttributeError, OSError) as exc:
+            self.node.get_logger().warning(f"worker_priority {priority}: cannot use SCHED_FIFO ({exc}); running at "
+                                           f"normal priority (grant CAP_SYS_NICE or an rtprio limit)")
+            return
+        self.node.get_logger().info(f"inference thread runs SCHED_FIFO priority {priority}")
+
     def _worker_loop(self) -> None:
+        self._set_worker_priority()
         while True:
             with self._wake:
                 self._wake.wait_for(lambda: self._pending is not None or self._stopping)
