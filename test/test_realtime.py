@@ -85,7 +85,7 @@ def shadow_checkpoint(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def rig(ros_module, tmp_path_factory, shadow_checkpoint):
-    params = ["use_sim_time:=true", "diagnostics_period_s:=0.1", "warn_throttle_s:=0.0", "cmd_timeout_s:=5.0",
+    params = ["model:=kinematic", "use_sim_time:=true", "diagnostics_period_s:=0.1", "warn_throttle_s:=0.0", "cmd_timeout_s:=5.0",
               f"horizon:={HORIZON}", "shadow_model:=latent", f"shadow_checkpoint:={shadow_checkpoint}",
               "live_error_window:=1", "live_error_sample_period_s:=0.0", "warmup_iterations:=1"]
     args = ["--ros-args", "--params-file", str(CONFIG), *[t for p in params for t in ("-p", p)]]

@@ -183,6 +183,8 @@ def ros_module():
 
 
 def start(tmp_dir: Path, name: str, *params: str, params_file: Path = CONFIG, extra: tuple[str, ...] = ()) -> NodeProcess:
+    # The kinematic model unless a test says otherwise: these tests check exact geometry.
+    params = ("model:=kinematic", *params)
     args = ["--ros-args", "--params-file", str(params_file), *[t for p in params for t in ("-p", p)], *extra]
     return NodeProcess("world_model_node", args, tmp_dir / f"{name}.log")
 

@@ -70,7 +70,7 @@ BACKENDS = ("auto", "torch", "onnxruntime")
 class WorldModelNodeConfig:
     """Every setting of the node; each field is a declared ROS parameter of the same name."""
 
-    model: str = "kinematic"
+    model: str = "latent"  # the shipped learned checkpoint; "kinematic" is the explicit baseline
     checkpoint: str = ""
     device: str = "auto"
     device_fallback: str = ""
