@@ -37,6 +37,7 @@ from std_srvs.srv import Trigger
 
 from world_model_ros.core.geometry import yaw_to_quaternion
 from world_model_ros.core.images import encode_raw
+from world_model_ros.nodes.qos import COMMAND_QOS
 from world_model_ros.sim.simulator import DiffDriveSim, SimConfig
 
 try:  # not on PyPI; present in every ROS 2 distribution
@@ -49,8 +50,6 @@ NODE_NAME = "sim_node"
 # Like ros_gz_bridge's defaults (reliable): matches reliable and best-effort subscribers alike.
 SENSOR_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=5, reliability=ReliabilityPolicy.RELIABLE,
                         durability=DurabilityPolicy.VOLATILE)
-COMMAND_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=10, reliability=ReliabilityPolicy.BEST_EFFORT,
-                         durability=DurabilityPolicy.VOLATILE)
 STATIC_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE,
                         durability=DurabilityPolicy.TRANSIENT_LOCAL)
 
