@@ -393,8 +393,16 @@ def test_parameters_from_yaml_compressed_camera_and_odometry_that_never_arrives(
         late_odom = ros_module.publisher(Odometry, "/yaml/odom_late", QoSProfile(depth=10))
         rig.wait(lambda: late_odom.get_subscription_count() > 0, "the node to match the odometry publisher")
         t = stamp_s(ros_module.now_msg())
-        late_odom.publish(odom_msg(t))
-        rig.wait_count("odom_received", 1)
+        sent: list[float] = []
+
+        def publish_until_heard() -> bool:
+            # Discovery may match our side before the node's (best-effort) subscription is ready to
+            # receive: keep publishing, 1 ms apart, until the node counts one.
+            sent.append(t + 0.001 * len(sent))
+            late_odom.publish(odom_msg(sent[-1]))
+            return rig.count("odom_received") >= 1
+
+        rig.wait(publish_until_heard, "the node to receive the late odometry")
         camera.publish(frame(t))
         prediction = rig.prediction_at(t)
         assert len(prediction.states) == 7 and prediction.dt == pytest.approx(0.2)
