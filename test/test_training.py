@@ -149,3 +149,21 @@ def test_twist_jitter_is_seeded_small_and_off_by_default():
     torch.testing.assert_close(a, b)
     assert a.std(0).tolist() == pytest.approx([0.02, 0.05], rel=0.1)
     assert TrainConfig().twist_noise_v_mps == 0.0 and TrainConfig.from_yaml("config/train.yaml").twist_noise_v_mps > 0
+
+
+def test_rest_start_windows_are_weighted_only_in_free_space(episodes):
+    from world_model_ros.core.training import window_sampling_weights
+
+    windows = WindowSet(episodes, 16, 5)
+    assert window_sampling_weights(windows, 1.0) is None
+    g0 = windows.starts
+    windows.twists[g0, 0] = 0.3  # all rolling ...
+    windows.twists[g0[:3], 0] = 0.0  # ... but three at rest under a forward command, one of them pinned
+    windows.commands[g0[:3], 0] = 0.4
+    windows.contacts[g0[:3]] = 0.0
+    windows.contacts[g0[2]] = 1.0
+    weights = window_sampling_weights(windows, 4.0)
+    assert weights.shape == (len(windows),)
+    assert weights[:2].tolist() == [4.0, 4.0] and weights[2:].eq(1.0).all()
+    with pytest.raises(ValueError, match="rest_start_weight"):
+        window_sampling_weights(windows, 0.0)

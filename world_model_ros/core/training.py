@@ -69,6 +69,11 @@ class TrainConfig:
     # lean on the image and the commands, not on "measured v is exactly 0" (0 = off)
     twist_noise_v_mps: float = 0.0
     twist_noise_w_radps: float = 0.0
+    # Windows that start at rest (|v| < 0.05 m/s), not in contact, under a forward command
+    # (> 0.05 m/s) are drawn this many times as often: starts from rest in free space are what a
+    # planner asks about first, and in the data they are rare next to the same measured state
+    # pinned against a wall (1 = uniform sampling)
+    rest_start_weight: float = 1.0
     validation_fraction: float = 0.1
     validate_every: int = 250
     validation_windows: int = 2048
@@ -140,6 +145,17 @@ def compute_normalisation(windows: WindowSet, config: LatentModelConfig) -> Norm
     action_mean, action_std = stats(commands, 0.05)
     delta_mean, delta_std = stats(residual, 5e-3)
     return Normalisation(twist_mean, twist_std, action_mean, action_std, delta_mean, delta_std)
+
+
+def window_sampling_weights(windows: WindowSet, rest_start_weight: float) -> torch.Tensor | None:
+    """Per-window sampling weights, or None for uniform sampling (``rest_start_weight`` 1)."""
+    if rest_start_weight == 1.0 or len(windows) == 0:
+        return None
+    if rest_start_weight <= 0:
+        raise ValueError(f"rest_start_weight must be positive; got {rest_start_weight}")
+    at_rest = (windows.twists[windows.starts, 0].abs() < 0.05) & (windows.commands[windows.starts, 0] > 0.05)
+    free = windows.contacts[windows.starts] < 0.5  # not already pressed against something
+    return torch.where(at_rest & free, rest_start_weight, 1.0).double()
 
 
 def jitter_twists(twist_b2: torch.Tensor, std_v: float, std_w: float, generator: torch.Generator) -> torch.Tensor:
@@ -369,6 +385,10 @@ def train(train_windows: WindowSet, val_windows: WindowSet | None, config: Train
         history.append(record)
         save_state()
 
+    sampling_weights = window_sampling_weights(train_windows, config.rest_start_weight)
+    if sampling_weights is not None:
+        log(f"windows starting at rest, free, under a forward command: {int((sampling_weights > 1).sum())} of "
+            f"{len(train_windows)}, drawn {config.rest_start_weight:g}x as often")
     start = time.monotonic()
     budget_s = config.max_minutes * 60.0
     stopped_by = "steps"
@@ -385,7 +405,9 @@ def train(train_windows: WindowSet, val_windows: WindowSet | None, config: Train
                 progress_fraction = max(progress_fraction, elapsed / budget_s)
             for group in optimiser.param_groups:
                 group["lr"] = learning_rate(config, progress_fraction, step)
-            index = torch.randint(0, len(train_windows), (config.batch_size,), generator=generator)
+            index = (torch.randint(0, len(train_windows), (config.batch_size,), generator=generator)
+                     if sampling_weights is None else
+                     torch.multinomial(sampling_weights, config.batch_size, replacement=True, generator=generator))
             batch = train_windows.gather(index, config.consistency_steps)
             images = (shift_images(batch.images_bss3, config.augment_shift_px, generator)
                       if config.model.use_camera else None)

@@ -54,6 +54,8 @@ class ExploreConfig:
     stop_duration_s: tuple[float, float] = (0.5, 3.0)
     go_duration_s: tuple[float, float] = (1.0, 3.0)
     go_speed_mps: tuple[float, float] = (0.15, 0.5)   # forward start from rest
+    go_full_speed_probability: float = 0.4  # share of forward starts at max_v_mps: planners start at full speed,
+                                            # and a dash pinned against a wall must not be the only "0.5 m/s at rest"
     go_turn_probability: float = 0.3        # share of starts that turn (arc or in place)
     creep_rate_per_s: float = 0.03
     creep_duration_s: tuple[float, float] = (1.5, 4.0)
@@ -135,7 +137,8 @@ class ExplorationPolicy:
             go = np.array([self.rng.uniform(0.0, c.go_speed_mps[1] * 0.6),
                            self.rng.choice([-1.0, 1.0]) * self.rng.uniform(0.5, c.max_w_radps * 0.75)])
         else:
-            go = np.array([self.rng.uniform(*c.go_speed_mps), self.rng.normal(0.0, 0.3)])
+            speed = c.max_v_mps if self.rng.random() < c.go_full_speed_probability else self.rng.uniform(*c.go_speed_mps)
+            go = np.array([speed, self.rng.normal(0.0, 0.3)])
         bursts.append(self._constant("go", c.go_duration_s, go))
         return bursts
 
