@@ -262,7 +262,8 @@ def test_odometry_reset_clears_history_and_keeps_serving(rig: Rig):
 def test_lifecycle_transitions_over_dds(ros_module, tmp_path):
     node = NodeProcess("world_model_lifecycle_node", ["--ros-args", "--params-file", str(CONFIG), "-p",
                                                       "diagnostics_period_s:=0.1", "-p", "warmup_iterations:=1",
-                                                      "-r", "__ns:=/lc"], tmp_path / "lifecycle.log")
+                                                      # wall-clock stamps: a slow machine must not age them out
+                                                      "-p", "max_input_age_s:=30.0", "-r", "__ns:=/lc"], tmp_path / "lifecycle.log")
     ros = ros_module
     try:
         def state() -> int:
@@ -286,7 +287,9 @@ def test_lifecycle_transitions_over_dds(ros_module, tmp_path):
 
         change(Transition.TRANSITION_ACTIVATE)
         assert state() == State.PRIMARY_STATE_ACTIVE
-        rig.wait(lambda: ros.node.count_subscribers("/lc/camera/image_raw") > 0, "the camera subscription")
+        # Our (reliable) camera publisher matched to the node's reader, not just the reader discovered:
+        # only then is a frame published now delivered.
+        rig.wait(lambda: rig.camera.get_subscription_count() > 0, "the camera subscription to match")
         t = stamp_s(ros.now_msg())
         rig.feed(t, command=(0.5, 0.0))
         rig.camera.publish(image_msg(t))
