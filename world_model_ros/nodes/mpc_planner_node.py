@@ -28,7 +28,7 @@ import numpy as np
 import rclpy
 import torch
 from geometry_msgs.msg import Point, PoseStamped, Twist, TwistStamped, Vector3
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
@@ -48,6 +48,7 @@ from world_model_ros.core.registry import MODEL_KINDS, ModelSpec, load_world_mod
 from world_model_ros.core.sync import OdomBuffer, SyncError
 from world_model_ros.nodes.conversions import (image_to_rgb, odometry_to_sample, rollout_to_prediction,
                                                s_to_duration, time_to_s)
+from world_model_ros.nodes.parameters import describe
 from world_model_ros.nodes.qos import CAMERA_QOS, ODOM_QOS, OUTPUT_QOS
 
 NODE_NAME = "mpc_planner_node"
@@ -95,13 +96,8 @@ DETOUR_DESCRIPTIONS = {
 
 def _descriptor(description: str, low: float | None = None, high: float | None = None,
                 integer: bool = False) -> ParameterDescriptor:
-    descriptor = ParameterDescriptor(description=description)
-    if low is not None and high is not None:
-        if integer:
-            descriptor.integer_range = [IntegerRange(from_value=int(low), to_value=int(high), step=1)]
-        else:
-            descriptor.floating_point_range = [FloatingPointRange(from_value=float(low), to_value=float(high))]
-    return descriptor
+    bounds = (low, high) if low is not None and high is not None else None
+    return describe(description, bounds, 0 if integer else 0.0)
 
 
 class MpcPlannerNode(Node):

@@ -25,7 +25,6 @@ import numpy as np
 import rclpy
 from geometry_msgs.msg import Point, Pose, PoseWithCovariance, Quaternion, Twist, TwistStamped, TwistWithCovariance, Vector3
 from nav_msgs.msg import Odometry
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.clock import Clock, ClockType
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
@@ -37,6 +36,7 @@ from std_srvs.srv import Trigger
 
 from world_model_ros.core.geometry import yaw_to_quaternion
 from world_model_ros.core.images import encode_raw
+from world_model_ros.nodes.parameters import describe
 from world_model_ros.nodes.qos import COMMAND_QOS
 from world_model_ros.sim.simulator import DiffDriveSim, SimConfig
 
@@ -99,12 +99,7 @@ def declare_config(node: Node) -> SimNodeConfig:
     for field in fields(SimNodeConfig):
         description, bounds = PARAMETERS[field.name]
         default = getattr(defaults, field.name)
-        descriptor = ParameterDescriptor(description=description, read_only=True)
-        if bounds is not None and isinstance(default, int) and not isinstance(default, bool):
-            descriptor.integer_range = [IntegerRange(from_value=int(bounds[0]), to_value=int(bounds[1]), step=1)]
-        elif bounds is not None and isinstance(default, float):
-            descriptor.floating_point_range = [FloatingPointRange(from_value=float(bounds[0]), to_value=float(bounds[1]),
-                                                                  step=0.0)]
+        descriptor = describe(description, bounds, default, read_only=True)
         values[field.name] = node.declare_parameter(field.name, default, descriptor).value
     return SimNodeConfig(**values)
 

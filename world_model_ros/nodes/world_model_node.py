@@ -39,7 +39,7 @@ import torch
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Twist, TwistStamped
 from nav_msgs.msg import Odometry, Path as PathMsg
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
+from rcl_interfaces.msg import SetParametersResult
 from rclpy.clock import Clock, ClockType
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
@@ -59,6 +59,7 @@ from world_model_ros.core.registry import MODEL_KINDS, ModelSpec, load_world_mod
 from world_model_ros.core.sync import OdomBuffer, OdomSample, Plan, StampMonitor, StampOrder, SyncError, align_plan
 from world_model_ros.msg import LiveError, WorldModelPrediction
 from world_model_ros.nodes import conversions as conv
+from world_model_ros.nodes.parameters import describe
 from world_model_ros.nodes.qos import CAMERA_QOS, COMMAND_QOS, ODOM_QOS, OUTPUT_QOS, QOS_OVERRIDES
 
 NODE_NAME = "world_model_node"
@@ -175,13 +176,8 @@ def declare_parameters(node: Node) -> None:
     for field in dataclasses.fields(WorldModelNodeConfig):
         description, bounds = PARAMETERS[field.name]
         default = getattr(defaults, field.name)
-        descriptor = ParameterDescriptor(description=description + ("" if field.name in RUNTIME_PARAMETERS
-                                                                    else " [needs reload/restart]"))
-        if bounds is not None and isinstance(default, int) and not isinstance(default, bool):
-            descriptor.integer_range = [IntegerRange(from_value=int(bounds[0]), to_value=int(bounds[1]), step=1)]
-        elif bounds is not None and isinstance(default, float):
-            descriptor.floating_point_range = [FloatingPointRange(from_value=float(bounds[0]),
-                                                                  to_value=float(bounds[1]), step=0.0)]
+        suffix = "" if field.name in RUNTIME_PARAMETERS else " [needs reload/restart]"
+        descriptor = describe(description + suffix, bounds, default)
         try:
             node.declare_parameter(field.name, default, descriptor)
         except Exception as exc:  # rclpy: InvalidParameterTypeException / InvalidParameterValueException
