@@ -95,9 +95,7 @@ def rig(ros_module, tmp_path_factory, shadow_checkpoint):
     rig.shadow_live = ros_module.subscribe(LiveError, "/world_model/shadow/live_error", 50)
     rig.shadow_predictions = ros_module.subscribe(WorldModelPrediction, "/world_model/shadow/prediction", 50)
     rig.contact = ros_module.publisher(Bool, "/ground_truth/contact", RELIABLE)
-    for topic in ("camera/image_raw", "odom", "cmd_vel", "ground_truth/contact", "/clock"):
-        rig.wait(lambda: ros_module.node.count_subscribers(topic) > 0, f"the node's subscription to {topic}", 30.0)
-    rig.wait(lambda: bool(rig.diagnostics), "the first diagnostics", 30.0)
+    rig.wait_ready(("camera/image_raw", "odom", "cmd_vel", "ground_truth/contact", "/clock"))
     yield rig
     assert node.stop() == 0, node.output()[-3000:]
 

@@ -117,6 +117,12 @@ class Rig:
     def wait_count(self, key: str, at_least: int) -> None:
         self.wait(lambda: self.count(key) >= at_least, f"diagnostics {key} >= {at_least} (now {self.count(key)})")
 
+    def wait_ready(self, topics: tuple[str, ...], timeout_s: float = 30.0) -> None:
+        """Until the node has subscribed to every topic and published its first diagnostics."""
+        for topic in topics:
+            self.wait(lambda: self.ros.node.count_subscribers(topic) > 0, f"the node's subscription to {topic}", timeout_s)
+        self.wait(lambda: bool(self.diagnostics), "the first diagnostics", timeout_s)
+
     def set_clock(self, t_s: float) -> None:
         """Publish /clock = t_s until a diagnostics message stamped t_s shows the node's clock has it."""
         msg = Clock(clock=to_time(t_s))
@@ -194,9 +200,7 @@ def rig(ros_module, tmp_path_factory):
     node = start(tmp_path_factory.mktemp("world_model_node"), "sim-time", "use_sim_time:=true",
                  "diagnostics_period_s:=0.1", "warn_throttle_s:=0.0", "max_image_pixels:=1000000", "cmd_timeout_s:=5.0", "plan_timeout_s:=0.5")
     rig = Rig(ros_module, node)
-    for topic in ("camera/image_raw", "odom", "cmd_vel", "mpc_planner/plan", "/clock"):
-        rig.wait(lambda: ros_module.node.count_subscribers(topic) > 0, f"the node's subscription to {topic}", 30.0)
-    rig.wait(lambda: bool(rig.diagnostics), "the first diagnostics", 30.0)
+    rig.wait_ready(("camera/image_raw", "odom", "cmd_vel", "mpc_planner/plan", "/clock"))
     yield rig
     assert node.stop() == 0, node.output()[-3000:]
 
@@ -382,7 +386,9 @@ def test_parameters_from_yaml_compressed_camera_and_odometry_that_never_arrives(
             msg.header.stamp, msg.header.frame_id = to_time(t), "camera"
             return msg
 
-        rig.wait(lambda: ros_module.node.count_subscribers("/yaml/camera/image_raw/compressed") > 0
+        # Our reliable camera publisher matched to the node's reader (not only discovered): a frame
+        # published now is then delivered.
+        rig.wait(lambda: camera.get_subscription_count() > 0
                  and ros_module.node.count_subscribers("/yaml/odom_late") > 0, "the node's subscriptions", 30.0)
         before = rig.count("frames_skipped.no_odometry")
         camera.publish(frame(stamp_s(ros_module.now_msg())))
