@@ -38,6 +38,7 @@ class CostConfig:
     prefer_forward_weight: float = 1.0  # mean reverse speed: the camera looks forward
     collision_weight: float = 40.0  # mean probability of having collided by each step
     collision_terminal_weight: float = 20.0  # probability of having collided by the end
+    collision_floor: float = 0.2  # probabilities up to this count as 0 (a learned model's noise floor)
     uncertainty_weight: float = 0.5  # mean predicted position variance (m^2)
 
     def __post_init__(self) -> None:
@@ -45,6 +46,8 @@ class CostConfig:
             value = getattr(self, f.name)
             if isinstance(value, float) and (not math.isfinite(value) or value < 0.0):
                 raise ValueError(f"cost parameter '{f.name}' must be finite and >= 0; got {value}")
+        if not self.collision_floor < 1.0:
+            raise ValueError(f"cost parameter 'collision_floor' must be < 1; got {self.collision_floor}")
 
 
 def goal_distance(poses_bh3: torch.Tensor, goal_3: torch.Tensor) -> torch.Tensor:
@@ -92,6 +95,19 @@ def smoothness(actions_bh2: torch.Tensor, previous_command_2: torch.Tensor) -> t
 def prefer_forward(actions_bh2: torch.Tensor) -> torch.Tensor:
     """Mean reverse speed (m/s): the camera, so the model's view, only covers what is ahead."""
     return torch.relu(-actions_bh2[..., 0]).mean(dim=1)
+
+
+def above_floor(collision_prob_bh: torch.Tensor, floor: float) -> torch.Tensor:
+    """Probabilities rescaled so that ``floor`` maps to 0 and 1 stays 1.
+
+    A learned collision head is never exactly 0: with a wall or an obstacle in view it says a
+    few percent even for plans that stop well short of it. Times a collision weight of 40 that
+    noise outweighs the last metre to a goal near a wall, and the robot circles short of it.
+    Probabilities at or below the floor carry no cost; above it the cost still grows linearly.
+    """
+    if floor <= 0.0:
+        return collision_prob_bh
+    return ((collision_prob_bh - floor) / (1.0 - floor)).clamp(0.0, 1.0)
 
 
 def collided_by_step(collision_prob_bh: torch.Tensor) -> torch.Tensor:
@@ -142,10 +158,11 @@ def total_cost(config: CostConfig, rollout: Rollout, actions_bh2: torch.Tensor, 
         terms["smoothness"] = config.smoothness_weight * smoothness(actions_bh2, previous_command_2)
     if config.prefer_forward_weight:
         terms["prefer_forward"] = config.prefer_forward_weight * prefer_forward(actions_bh2)
+    collision_prob = above_floor(rollout.collision_prob_bh, config.collision_floor)
     if config.collision_weight:
-        terms["collision"] = config.collision_weight * collision(rollout.collision_prob_bh)
+        terms["collision"] = config.collision_weight * collision(collision_prob)
     if config.collision_terminal_weight:
-        terms["collision_terminal"] = config.collision_terminal_weight * collision_terminal(rollout.collision_prob_bh)
+        terms["collision_terminal"] = config.collision_terminal_weight * collision_terminal(collision_prob)
     if config.uncertainty_weight:
         terms["uncertainty"] = config.uncertainty_weight * uncertainty(rollout.position_var_bh)
     total = torch.zeros(actions_bh2.shape[0], device=actions_bh2.device, dtype=actions_bh2.dtype)

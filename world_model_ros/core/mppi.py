@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 import torch
 
+from .contact_memory import ContactMemory, ContactMemoryConfig
 from .contract import LatentState, Rollout, WorldModel
 from .costs import CostConfig, total_cost
 from .geometry import wrap_angle_np
@@ -48,6 +49,7 @@ class MppiConfig:
     num_visualised: int = 32  # sampled rollouts returned for display (lowest cost first)
     seed: int | None = None  # None: nondeterministic sampling
     costs: CostConfig = field(default_factory=CostConfig)
+    memory: ContactMemoryConfig = field(default_factory=ContactMemoryConfig)
 
     def __post_init__(self) -> None:
         problems = []
@@ -74,22 +76,26 @@ class MppiConfig:
 
     @classmethod
     def from_dict(cls, values: dict, where: str = "MPPI configuration") -> "MppiConfig":
-        """Build from a flat mapping (YAML, ROS parameters); cost keys may sit under ``costs``.
+        """Build from a flat mapping (YAML, ROS parameters); cost keys may sit under ``costs``,
+        contact-memory keys under ``memory``.
 
         Unknown keys are an error naming them and ``where`` they came from, so a typo in a
         config file is not silently ignored.
         """
         values = dict(values)
         cost_values = dict(values.pop("costs", {}) or {})
-        own = {f.name for f in fields(cls)} - {"costs"}
+        memory_values = dict(values.pop("memory", {}) or {})
+        own = {f.name for f in fields(cls)} - {"costs", "memory"}
         cost_names = {f.name for f in fields(CostConfig)}
+        memory_names = {f.name for f in fields(ContactMemoryConfig)}
         for key in list(values):
             if key in cost_names:
                 cost_values[key] = values.pop(key)
-        unknown = sorted(set(values) - own) + sorted(set(cost_values) - cost_names)
+        unknown = (sorted(set(values) - own) + sorted(set(cost_values) - cost_names)
+                   + [f"memory.{name}" for name in sorted(set(memory_values) - memory_names)])
         if unknown:
             raise ValueError(f"{where}: unknown MPPI parameter(s) {', '.join(unknown)}")
-        return cls(**values, costs=CostConfig(**cost_values))
+        return cls(**values, costs=CostConfig(**cost_values), memory=ContactMemoryConfig(**memory_values))
 
 
 @dataclass
@@ -147,13 +153,16 @@ class MppiPlanner:
         self._rate_2 = torch.tensor([config.a_max, config.alpha_max], device=self.device) * self.dt_s
         self._mean_h2 = torch.zeros(h, 2, device=self.device)
         self._last_command_2 = torch.zeros(2, device=self.device)
+        self.memory = ContactMemory(config.memory, self.device)
 
     # -- warm start ------------------------------------------------------------------------
 
     def reset(self) -> None:
-        """Forget the previous plan (new goal after a stop, or the robot was moved)."""
+        """Forget the previous plan and the remembered contacts (new goal after a stop, an
+        odometry reset, or the robot was moved)."""
         self._mean_h2 = torch.zeros(self.config.horizon, 2, device=self.device)
         self._last_command_2 = torch.zeros(2, device=self.device)
+        self.memory.clear()
 
     @property
     def plan_h2(self) -> torch.Tensor:
@@ -161,7 +170,9 @@ class MppiPlanner:
         return self._mean_h2.clone()
 
     def shift(self, steps: int = 1) -> None:
-        """Advance the warm start by ``steps`` executed steps, holding the last command."""
+        """Advance the warm start by ``steps`` executed steps, holding the last command; the
+        remembered contacts age by as much."""
+        self.memory.age(max(0, int(steps)) * self.dt_s)
         steps = max(0, min(int(steps), self.config.horizon))
         if steps == 0:
             return
@@ -209,6 +220,14 @@ class MppiPlanner:
                                 f"collision_prob {tuple(rollout.collision_prob_bh.shape)} for actions {(n, h, 2)}")
         return rollout
 
+    def _with_memory(self, rollout: Rollout, latent: LatentState) -> Rollout:
+        """The rollout as the critics see it: per step, the larger of the model's collision
+        probability and the remembered contacts' (core/contact_memory.py)."""
+        remembered = self.memory.collision_prob(rollout.poses_bh3, latent.pose_3[:2])
+        if remembered is None:
+            return rollout
+        return replace(rollout, collision_prob_bh=torch.maximum(rollout.collision_prob_bh, remembered))
+
     @torch.inference_mode()
     def plan(self, latent: LatentState, goal_xyyaw: np.ndarray | torch.Tensor,
              previous_command_2: np.ndarray | torch.Tensor | None = None) -> MppiResult:
@@ -227,7 +246,7 @@ class MppiPlanner:
         for _ in range(cfg.iterations):
             actions = self.sample(mean, previous)
             rollout = self._rollout(latent, actions)
-            cost, _ = total_cost(cfg.costs, rollout, actions, goal_3, previous)
+            cost, _ = total_cost(cfg.costs, self._with_memory(rollout, latent), actions, goal_3, previous)
             if not torch.isfinite(cost).all():
                 bad = int((~torch.isfinite(cost)).sum())
                 raise PlanningError(f"{bad} of {cost.numel()} sampled costs are NaN/inf "
@@ -238,7 +257,9 @@ class MppiPlanner:
         rollout_started = time.perf_counter()
         plan_rollout = self._rollout(latent, mean.unsqueeze(0))
         plan_rollout_s = time.perf_counter() - rollout_started
-        _, plan_terms = total_cost(cfg.costs, plan_rollout, mean.unsqueeze(0), goal_3, previous)
+        _, plan_terms = total_cost(cfg.costs, self._with_memory(plan_rollout, latent), mean.unsqueeze(0), goal_3,
+                                   previous)
+        self.memory.add_from_rollouts(rollout.poses_bh3, rollout.collision_prob_bh)
         order = torch.argsort(cost)
         self._mean_h2 = mean.clone()
         self._last_command_2 = mean[0].clone()

@@ -37,6 +37,7 @@ from nav_msgs.msg import Odometry
 from std_msgs.msg import ColorRGBA, Header, String
 from visualization_msgs.msg import Marker, MarkerArray
 
+from world_model_ros.core.contact_memory import ContactMemoryConfig
 from world_model_ros.core.contract import Observation
 from world_model_ros.core.costs import CostConfig
 from world_model_ros.core.escape import Detour, DetourConfig
@@ -80,9 +81,19 @@ COST_DESCRIPTIONS = {
     "prefer_forward_weight": "weight of the mean reverse speed",
     "collision_weight": "weight of the mean probability of having collided by each step",
     "collision_terminal_weight": "weight of the probability of any collision in the horizon",
+    "collision_floor": "collision probabilities up to this count as 0 (the learned model's noise floor)",
     "uncertainty_weight": "weight of the mean predicted position variance (m^2)",
 }
 
+MEMORY_DESCRIPTIONS = {
+    "enabled": "remember where the model predicted contact and keep rollouts away once out of view",
+    "probability": "a sampled rollout's first step with P(collision) above this is remembered",
+    "inner_m": "rollouts within this of a remembered contact (m) count as colliding",
+    "radius_m": "beyond this (m) a remembered contact costs nothing (linear in between)",
+    "cell_m": "grid (m) on which remembered contacts are merged",
+    "lifetime_s": "forget a contact not predicted again for this long (s)",
+    "max_points": "remember at most this many contact positions (newest kept)",
+}
 
 DETOUR_DESCRIPTIONS = {
     "enabled": "escape local minima (an obstacle squarely in the way) with a temporary side sub-goal",
@@ -120,6 +131,7 @@ class MpcPlannerNode(Node):
         if self.p["torch_threads"] > 0:
             torch.set_num_threads(self.p["torch_threads"])
         self.model, self.model_error = None, ""
+        self.planner: MppiPlanner | None = None
         try:
             self.model = load_world_model(ModelSpec(kind=self.p["model"], checkpoint=self.p["checkpoint"],
                                                     device=self.p["device"], dt_s=self.p["dt"],
@@ -181,6 +193,9 @@ class MpcPlannerNode(Node):
             self.declare_parameter(name, getattr(mppi_defaults, name), d(description))
         for name, description in COST_DESCRIPTIONS.items():
             self.declare_parameter(f"costs.{name}", getattr(cost_defaults, name), d(description))
+        memory_defaults = ContactMemoryConfig()
+        for name, description in MEMORY_DESCRIPTIONS.items():
+            self.declare_parameter(f"memory.{name}", getattr(memory_defaults, name), d(description))
         detour_defaults = DetourConfig()
         for name, description in DETOUR_DESCRIPTIONS.items():
             self.declare_parameter(f"detour.{name}", getattr(detour_defaults, name), d(description))
@@ -191,13 +206,15 @@ class MpcPlannerNode(Node):
             raise ValueError(f"parameter use_camera: '{p['use_camera']}' is not one of auto, true, false")
         values = {name: self.get_parameter(name).value for name in MPPI_DESCRIPTIONS}
         values["costs"] = {name: self.get_parameter(f"costs.{name}").value for name in COST_DESCRIPTIONS}
+        values["memory"] = {name: self.get_parameter(f"memory.{name}").value for name in MEMORY_DESCRIPTIONS}
         values["seed"] = None if p["seed"] < 0 else p["seed"]
         for f in fields(MppiConfig):  # YAML integers for float fields are fine; make them floats
             if f.name in values and f.type == "float":
                 values[f.name] = float(values[f.name])
-        for f in fields(CostConfig):
-            if f.type == "float":
-                values["costs"][f.name] = float(values["costs"][f.name])
+        for group, config_class in (("costs", CostConfig), ("memory", ContactMemoryConfig)):
+            for f in fields(config_class):
+                if f.type == "float":
+                    values[group][f.name] = float(values[group][f.name])
         p["mppi"] = MppiConfig.from_dict(values, where="mpc_planner parameters")
         p["detour"] = DetourConfig(**{name: self.get_parameter(f"detour.{name}").value for name in DETOUR_DESCRIPTIONS})
         p["tolerance"] = GoalTolerance(p["xy_goal_tolerance"], p["yaw_goal_tolerance"])
@@ -218,6 +235,8 @@ class MpcPlannerNode(Node):
             sample = odometry_to_sample(msg)
             if self._odom.latest is not None and sample.stamp_s < self._odom.latest.stamp_s - 1.0:
                 self._odom.clear()  # time jumped back (simulation reset): start over
+                if self.planner is not None:  # the warm start and remembered contacts are of the old run
+                    self.planner.reset()
             self._odom.add(sample)
         except (InputError, ValueError) as exc:
             self._warn("odom", f"odometry rejected: {exc}")
