@@ -29,14 +29,27 @@ def test_remembers_each_rollouts_first_confident_contact():
     assert sorted(memory.points_m2[:, 0].tolist()) == pytest.approx([0.55, 0.80])
 
 
-def test_ramp_is_one_inside_and_zero_beyond_the_radius_and_ignores_the_robots_own_spot():
+def test_ramp_is_one_inside_and_zero_beyond_the_radius():
     memory = ContactMemory(ContactMemoryConfig(inner_m=0.05, radius_m=0.15))
     memory._insert(torch.tensor([[20, 0]]))  # (1.0, 0.0) on the 5 cm grid
     poses = torch.zeros(1, 4, 3)
     poses[0, :, 0] = torch.tensor([1.0, 1.04, 1.10, 1.2])
     p = memory.collision_prob(poses, start_xy_2=torch.tensor([0.0, 0.0]))
     assert p[0].tolist() == pytest.approx([1.0, 1.0, 0.5, 0.0], abs=1e-5)
-    assert memory.collision_prob(poses, start_xy_2=torch.tensor([1.05, 0.0])) is None
+
+
+def test_near_a_remembered_contact_only_getting_closer_costs():
+    """A robot stopped 10 cm from a remembered contact may stay or leave; approaching costs."""
+    memory = ContactMemory(ContactMemoryConfig(inner_m=0.05, radius_m=0.15))
+    memory._insert(torch.tensor([[20, 0]]))  # (1.0, 0.0)
+    start = torch.tensor([0.9, 0.0])
+    poses = torch.zeros(3, 1, 3)
+    poses[:, 0, 0] = torch.tensor([0.8, 0.9, 0.95])  # away, stay, closer
+    poses[1, 0, 1] = 0.0
+    p = memory.collision_prob(poses, start_xy_2=start)[:, 0]
+    assert p[0] == 0.0 and p[1] == 0.0 and p[2] > 0.5
+    # Standing on a remembered position says nothing about where to go.
+    assert memory.collision_prob(poses, start_xy_2=torch.tensor([1.0, 0.0])) is None
 
 
 def test_forgets_after_its_lifetime_and_keeps_the_newest_when_full():

@@ -14,7 +14,7 @@ charged for coming near remembered positions: a collision probability of 1 withi
 ``inner_m``, falling linearly to 0 at ``radius_m``. The planner takes, per step, the larger of
 the model's and the memory's probability, so the same collision critics apply to both.
 
-Cost: one [B*H, M] distance matrix per cycle (M <= ``max_points``), ~2 ms for 512 x 20 x 256
+Cost: one [B*H, M] distance matrix per cycle (M <= ``max_points``), a few ms for 512 x 20 x 256
 on one CPU core.
 """
 from __future__ import annotations
@@ -104,19 +104,27 @@ class ContactMemory:
     def collision_prob(self, poses_bh3: torch.Tensor, start_xy_2: torch.Tensor | None = None) -> torch.Tensor | None:
         """P(contact) per rollout step from the remembered positions, [B, H]; None when empty.
 
-        Positions within ``radius_m`` of ``start_xy_2`` (where the robot is now) are ignored:
-        no command can move away from them faster than "now", so they would only flatten the
-        cost of every sample alike, and a robot wrongly remembered as touching must not freeze.
+        Proximity is charged only as far as it is an *approach*: for a remembered position that
+        lies closer than ``radius_m`` to ``start_xy_2`` (where the robot is now), the ramp
+        shrinks to end at that distance, so staying as close as now or moving away costs
+        nothing and only getting closer does. Otherwise a robot that stopped beside an obstacle
+        (or a position remembered next to it by mistake) is walled in: every first step
+        would enter some remembered position's inner circle.
         """
         if not self.config.enabled or not len(self):
             return None
-        points = self.points_m2
+        c = self.config
+        points = self.points_m2.to(poses_bh3.device)
+        radius_m = torch.full((points.shape[0],), c.radius_m, device=points.device)
         if start_xy_2 is not None:
-            far = torch.linalg.vector_norm(points - start_xy_2.reshape(1, 2).to(points), dim=-1) > self.config.radius_m
-            points = points[far]
+            radius_m = torch.minimum(radius_m, torch.linalg.vector_norm(points - start_xy_2.reshape(1, 2).to(points),
+                                                                        dim=-1))
+            keep = radius_m > 0.2 * c.cell_m  # a position the robot stands on says nothing about where to go
+            points, radius_m = points[keep], radius_m[keep]
             if not points.shape[0]:
                 return None
+        inner_m = radius_m * (c.inner_m / c.radius_m)
         b, h = poses_bh3.shape[:2]
-        distance = torch.cdist(poses_bh3[..., :2].reshape(b * h, 2).to(points), points).amin(dim=1)
-        ramp = (self.config.radius_m - distance) / (self.config.radius_m - self.config.inner_m)
-        return ramp.clamp(0.0, 1.0).reshape(b, h).to(poses_bh3.dtype)
+        distance = torch.cdist(poses_bh3[..., :2].reshape(b * h, 2).to(points), points)  # [B*H, M]
+        ramp = ((radius_m - distance) / (radius_m - inner_m)).clamp(0.0, 1.0).amax(dim=1)
+        return ramp.reshape(b, h).to(poses_bh3.dtype)
