@@ -65,6 +65,9 @@ def measure(model, samples: int, horizon: int, cycles: int, warmup: int) -> dict
     rng = np.random.default_rng(0)
     image = rng.integers(0, 255, size=(64, 64, 3), dtype=np.uint8)
     goal = np.array([2.0, 1.0, 0.0])
+    # The contact memory's worst case: full (max_points remembered contacts) on every cycle.
+    grid = torch.stack(torch.meshgrid(torch.linspace(0.4, 2.0, 16), torch.linspace(-0.8, 0.8, 16), indexing="ij"), -1)
+    hazards = grid.reshape(-1, 2)[: planner.config.memory.max_points]
     times_ms = []
     for i in range(warmup + cycles):
         observation = Observation(0.1 * i, image, np.array([0.1 * (i % 10), 0.0, 0.0], np.float32),
@@ -72,6 +75,8 @@ def measure(model, samples: int, horizon: int, cycles: int, warmup: int) -> dict
         if model.device.type == "cuda":
             torch.cuda.synchronize(model.device)
         tic = time.perf_counter()
+        planner.memory.clear()
+        planner.memory.remember(hazards)
         latent = model.encode(observation)
         planner.shift(1)
         result = planner.plan(latent, goal)
@@ -122,7 +127,8 @@ def main() -> None:
              f"({machine['torch_threads']} threads), device {machine['device']}"
              + (f" ({machine['gpu']})" if machine["gpu"] else "") + ".",
              f"Load average before / after: {machine['load_average_before']} / {machine['load_average_after']}.",
-             f"One cycle = encode one 64x64 frame + sample + one batched rollout + score + the plan's rollout; "
+             f"One cycle = encode one 64x64 frame + sample + one batched rollout + score (with a full contact "
+             f"memory) + the plan's rollout; "
              f"{args.cycles} cycles after {args.warmup} warm-up.", "",
              "| model | samples x steps | p50 ms | p95 ms | max ms |", "|---|---|---|---|---|"]
     lines += [f"| {r['model']} | {r['samples']} x {r['horizon']} | {r['p50_ms']:.2f} | {r['p95_ms']:.2f} | "

@@ -31,7 +31,7 @@ def test_remembers_each_rollouts_first_confident_contact():
 
 def test_ramp_is_one_inside_and_zero_beyond_the_radius():
     memory = ContactMemory(ContactMemoryConfig(inner_m=0.05, radius_m=0.15))
-    memory._insert(torch.tensor([[20, 0]]))  # (1.0, 0.0) on the 5 cm grid
+    memory.remember(torch.tensor([[1.0, 0.0]]))
     poses = torch.zeros(1, 4, 3)
     poses[0, :, 0] = torch.tensor([1.0, 1.04, 1.10, 1.2])
     p = memory.collision_prob(poses, start_xy_2=torch.tensor([0.0, 0.0]))
@@ -41,7 +41,7 @@ def test_ramp_is_one_inside_and_zero_beyond_the_radius():
 def test_near_a_remembered_contact_only_getting_closer_costs():
     """A robot stopped 10 cm from a remembered contact may stay or leave; approaching costs."""
     memory = ContactMemory(ContactMemoryConfig(inner_m=0.05, radius_m=0.15))
-    memory._insert(torch.tensor([[20, 0]]))  # (1.0, 0.0)
+    memory.remember(torch.tensor([[1.0, 0.0]]))
     start = torch.tensor([0.9, 0.0])
     poses = torch.zeros(3, 1, 3)
     poses[:, 0, 0] = torch.tensor([0.8, 0.9, 0.95])  # away, stay, closer
@@ -54,11 +54,11 @@ def test_near_a_remembered_contact_only_getting_closer_costs():
 
 def test_forgets_after_its_lifetime_and_keeps_the_newest_when_full():
     memory = ContactMemory(ContactMemoryConfig(lifetime_s=1.0, max_points=2))
-    memory._insert(torch.tensor([[0, 0]]))
+    memory.remember(torch.tensor([[0.0, 0.0]]))
     memory.age(0.6)
-    memory._insert(torch.tensor([[1, 0], [2, 0]]))  # three points, room for two: the oldest goes
+    memory.remember(torch.tensor([[0.05, 0.0], [0.10, 0.0]]))  # three points, room for two: the oldest goes
     assert sorted(memory.points_m2[:, 0].tolist()) == pytest.approx([0.05, 0.10])
-    memory._insert(torch.tensor([[1, 0]]))  # seen again: refreshed, not duplicated
+    memory.remember(torch.tensor([[0.05, 0.0]]))  # seen again: refreshed, not duplicated
     assert len(memory) == 2
     memory.age(0.7)
     assert len(memory) == 2
@@ -119,3 +119,20 @@ def test_memory_keeps_the_plan_away_from_an_obstacle_no_longer_in_view():
 
     assert clearance(plan_after_looking_away(memory_enabled=False)) < 0.3
     assert clearance(plan_after_looking_away(memory_enabled=True)) >= 0.3
+
+
+def test_a_remembered_contact_the_model_now_sees_free_is_cleared_only_when_in_view():
+    memory = ContactMemory(ContactMemoryConfig(view_half_angle_rad=0.6, clear_below=0.05, cell_m=0.05))
+    memory.remember(torch.tensor([[0.5, 0.0], [-0.5, 0.0]]))  # ahead and behind
+    poses = torch.zeros(2, 20, 3)
+    poses[0, :, 0] = torch.linspace(0.05, 1.0, 20)  # drives through the one ahead...
+    poses[1, :, 0] = -torch.linspace(0.05, 1.0, 20)  # ...and reverses through the one behind
+    free = torch.full((2, 20), 0.02)
+    assert memory.clear_seen_free(poses, free, torch.tensor([0.0, 0.0, 0.0])) == 1
+    assert memory.points_m2.tolist() == [[-0.5, 0.0]]  # behind the camera: kept
+    # In view but the model predicts a contact before reaching it: kept.
+    memory.remember(torch.tensor([[0.5, 0.0]]))
+    blocked = free.clone()
+    blocked[0, 5:] = 0.95
+    assert memory.clear_seen_free(poses, blocked, torch.tensor([0.0, 0.0, 0.0])) == 0
+    assert len(memory) == 2

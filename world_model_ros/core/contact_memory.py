@@ -9,7 +9,8 @@ own predictions, the way nav2's obstacle layer remembers a sensor's returns.
 Every planning cycle, each sampled rollout whose predicted collision probability crosses
 ``probability`` contributes its first such position (where the robot's centre would be at
 contact). Positions are kept on a ``cell_m`` grid in the odometry frame, refreshed when seen
-again and forgotten after ``lifetime_s`` (odometry drifts; obstacles move). Rollouts are
+again, forgotten after ``lifetime_s`` (odometry drifts; obstacles move) and cleared when the
+camera looks at them again and the model now predicts free passage there. Rollouts are
 charged for coming near remembered positions: a collision probability of 1 within
 ``inner_m``, falling linearly to 0 at ``radius_m``. The planner takes, per step, the larger of
 the model's and the memory's probability, so the same collision critics apply to both.
@@ -19,9 +20,12 @@ on one CPU core.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
+
+from .geometry import wrap_angle
 
 
 @dataclass(frozen=True)
@@ -33,6 +37,8 @@ class ContactMemoryConfig:
     cell_m: float = 0.05  # positions are merged on a grid this fine
     lifetime_s: float = 20.0  # forget a position not predicted again for this long
     max_points: int = 256  # keep the newest this many
+    view_half_angle_rad: float = 0.6  # the camera's half horizontal field of view; 0 = never clear
+    clear_below: float = 0.05  # a rollout in view passing a remembered position below this clears it
 
     def __post_init__(self) -> None:
         problems = []
@@ -40,6 +46,10 @@ class ContactMemoryConfig:
             problems.append(f"probability must be in (0, 1) (got {self.probability})")
         if not 0.0 <= self.inner_m < self.radius_m:
             problems.append(f"need 0 <= inner_m < radius_m (got {self.inner_m}, {self.radius_m})")
+        if not 0.0 <= self.view_half_angle_rad <= math.pi:
+            problems.append(f"view_half_angle_rad must be in [0, pi] (got {self.view_half_angle_rad})")
+        if not 0.0 <= self.clear_below < self.probability:
+            problems.append(f"need 0 <= clear_below < probability (got {self.clear_below}, {self.probability})")
         if not (self.cell_m > 0 and self.lifetime_s > 0 and self.max_points >= 1):
             problems.append(f"cell_m, lifetime_s, max_points must be > 0 (got {self.cell_m}, "
                             f"{self.lifetime_s}, {self.max_points})")
@@ -76,6 +86,44 @@ class ContactMemory:
         keep = self._age_s_m <= self.config.lifetime_s
         self._cells_m2, self._age_s_m = self._cells_m2[keep], self._age_s_m[keep]
 
+    def update(self, poses_bh3: torch.Tensor, collision_prob_bh: torch.Tensor, start_pose_3: torch.Tensor) -> None:
+        """One planning cycle's sampled rollouts from ``start_pose_3``: clear what the model now
+        sees free, then remember the new confident contacts."""
+        self.clear_seen_free(poses_bh3, collision_prob_bh, start_pose_3)
+        self.add_from_rollouts(poses_bh3, collision_prob_bh)
+
+    def clear_seen_free(self, poses_bh3: torch.Tensor, collision_prob_bh: torch.Tensor,
+                        start_pose_3: torch.Tensor) -> int:
+        """Forget remembered positions inside the camera's view that a rollout now passes
+        through (within ``cell_m``) while the model still says ``clear_below`` or less, before
+        any predicted contact; returns how many were forgotten.
+
+        Why: the model is sometimes "sure" of a contact 20-40 cm short of any obstacle; such a
+        remembered position walls the robot in for ``lifetime_s`` although the camera now sees
+        free floor there. This is a costmap's clearing by ray tracing, with the model's
+        current prediction as the ray. Positions out of view are kept: there the model's
+        "free" means "cannot see", which is what the memory is for.
+        """
+        c = self.config
+        if not c.enabled or not len(self) or c.view_half_angle_rad <= 0.0:
+            return 0
+        points = self.points_m2.to(poses_bh3.device)
+        start = start_pose_3.to(points)
+        offset = points - start[:2]
+        bearing = torch.atan2(offset[:, 1], offset[:, 0])
+        in_view = wrap_angle(bearing - start[2]).abs() <= c.view_half_angle_rad
+        if not bool(in_view.any()):
+            return 0
+        free_bh = torch.cummax(collision_prob_bh, dim=1).values <= c.clear_below
+        free_xy = poses_bh3[..., :2][free_bh].to(points)  # [K, 2] positions predicted free
+        if not free_xy.shape[0]:
+            return 0
+        passed = torch.cdist(points[in_view], free_xy).amin(dim=1) <= c.cell_m
+        forget = torch.zeros_like(in_view)
+        forget[in_view] = passed
+        self._cells_m2, self._age_s_m = self._cells_m2[~forget], self._age_s_m[~forget]
+        return int(forget.sum())
+
     def add_from_rollouts(self, poses_bh3: torch.Tensor, collision_prob_bh: torch.Tensor) -> int:
         """Remember each rollout's first position with P(collision) >= ``probability``;
         returns how many rollouts contributed one."""
@@ -86,9 +134,15 @@ class ContactMemory:
         if not bool(rows.any()):
             return 0
         first = hit_bh[rows].to(torch.int8).argmax(dim=1)
-        xy = poses_bh3[rows, first, :2].to(self.device, torch.float32)
-        self._insert(torch.round(xy / self.config.cell_m).to(torch.int64))
+        xy = poses_bh3[rows, first, :2]
+        self.remember(xy)
         return int(xy.shape[0])
+
+    def remember(self, xy_n2: torch.Tensor) -> None:
+        """Remember positions (odometry frame, metres) directly: tests, benchmarks, a user's
+        known hazards."""
+        xy = torch.as_tensor(xy_n2, dtype=torch.float32, device=self.device).reshape(-1, 2)
+        self._insert(torch.round(xy / self.config.cell_m).to(torch.int64))
 
     def _insert(self, cells_n2: torch.Tensor) -> None:
         cells = torch.cat([cells_n2, self._cells_m2])  # new first: unique keeps the first seen

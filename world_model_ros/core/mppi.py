@@ -259,7 +259,7 @@ class MppiPlanner:
         plan_rollout_s = time.perf_counter() - rollout_started
         _, plan_terms = total_cost(cfg.costs, self._with_memory(plan_rollout, latent), mean.unsqueeze(0), goal_3,
                                    previous)
-        self.memory.add_from_rollouts(rollout.poses_bh3, rollout.collision_prob_bh)
+        self.memory.update(rollout.poses_bh3, rollout.collision_prob_bh, latent.pose_3)
         order = torch.argsort(cost)
         self._mean_h2 = mean.clone()
         self._last_command_2 = mean[0].clone()

@@ -93,6 +93,8 @@ MEMORY_DESCRIPTIONS = {
     "cell_m": "grid (m) on which remembered contacts are merged",
     "lifetime_s": "forget a contact not predicted again for this long (s)",
     "max_points": "remember at most this many contact positions (newest kept)",
+    "view_half_angle_rad": "the camera's half horizontal field of view (rad); remembered contacts in it are re-checked (0: never)",
+    "clear_below": "a remembered contact in view that a rollout now passes below this probability is forgotten",
 }
 
 DETOUR_DESCRIPTIONS = {
