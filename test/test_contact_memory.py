@@ -136,3 +136,27 @@ def test_a_remembered_contact_the_model_now_sees_free_is_cleared_only_when_in_vi
     blocked[0, 5:] = 0.95
     assert memory.clear_seen_free(poses, blocked, torch.tensor([0.0, 0.0, 0.0])) == 0
     assert len(memory) == 2
+
+
+def test_a_stall_is_felt_as_a_contact_ahead_that_the_models_view_does_not_clear():
+    memory = ContactMemory(ContactMemoryConfig(stall_after_s=0.5, stall_distance_m=0.1))
+    pose = torch.tensor([1.0, 2.0, math.pi / 2])
+    # Accelerating (measured catching up with the command) or turning in place: no stall.
+    for commanded, measured in [(0.4, 0.05), (0.4, 0.2), (0.4, 0.35), (0.0, 0.0), (0.05, 0.0)] * 3:
+        assert not memory.observe_motion(commanded, measured, pose, 0.1)
+    assert len(memory) == 0
+    # Told to drive at 0.4 m/s, measured 0.02 m/s: felt after 0.5 s, 10 cm ahead.
+    felt = [memory.observe_motion(0.4, 0.02, pose, 0.1) for _ in range(5)]
+    assert felt == [False, False, False, False, True]
+    assert memory.points_m2.tolist() == [pytest.approx([1.0, 2.1])]
+    assert memory.felt_m.tolist() == [True]
+    # The model says the way ahead (through the felt contact, in view) is free: it stays.
+    poses = torch.zeros(1, 20, 3)
+    poses[0, :, 0] = 1.0
+    poses[0, :, 1] = torch.linspace(2.0, 2.5, 20)
+    assert memory.clear_seen_free(poses, torch.zeros(1, 20), pose) == 0 and len(memory) == 1
+    # Reversing into something unseen: felt behind.
+    memory.clear()
+    for _ in range(5):
+        memory.observe_motion(-0.1, 0.0, pose, 0.1)
+    assert memory.points_m2.tolist() == [pytest.approx([1.0, 1.9])]

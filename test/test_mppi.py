@@ -14,8 +14,8 @@ from world_model_ros.core.kinematic import KinematicPredictor
 from world_model_ros.core.mppi import GoalTolerance, MppiConfig, MppiPlanner, PlanningError, goal_reached
 
 
-def start(model, pose=(0.0, 0.0, 0.0)) -> LatentState:
-    return model.encode(Observation(0.0, None, np.array(pose, dtype=np.float32), np.zeros(2, dtype=np.float32)))
+def start(model, pose=(0.0, 0.0, 0.0), twist=(0.0, 0.0)) -> LatentState:
+    return model.encode(Observation(0.0, None, np.array(pose, dtype=np.float32), np.array(twist, dtype=np.float32)))
 
 
 class DiskObstacleModel(KinematicPredictor):
@@ -44,8 +44,10 @@ def drive(model, planner, pose, goal, steps, tolerance=GoalTolerance(), on_step=
     """Closed loop on the unicycle itself; returns the visited poses and whether the goal was reached."""
     pose = np.asarray(pose, dtype=np.float64)
     visited = [pose]
+    twist = np.zeros(2)  # the unicycle follows its command exactly: the measured twist is the last command
     for _ in range(steps):
-        result = planner.plan(start(model, pose), goal)
+        result = planner.plan(start(model, pose, twist), goal)
+        twist = result.command_2
         if on_step:
             on_step(result)
         command = torch.as_tensor(result.command_2, dtype=torch.float32).reshape(1, 1, 2)

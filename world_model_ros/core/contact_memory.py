@@ -15,6 +15,13 @@ charged for coming near remembered positions: a collision probability of 1 withi
 ``inner_m``, falling linearly to 0 at ``radius_m``. The planner takes, per step, the larger of
 the model's and the memory's probability, so the same collision critics apply to both.
 
+Contacts are also *felt*: when the robot is told to move but its measured speed stays below a
+quarter of the command for ``stall_after_s``, something it cannot see (a box corner against
+its flank, a wall behind) holds it, and a contact ``stall_distance_m`` ahead in the commanded
+direction is remembered. Felt contacts are never cleared by the model's view (the model is
+what missed them); they age like the others. Without this the demo's robot pushed forward
+against a box beside it for ten seconds while the model predicted free driving.
+
 Cost: one [B*H, M] distance matrix per cycle (M <= ``max_points``), a few ms for 512 x 20 x 256
 on one CPU core.
 """
@@ -39,6 +46,9 @@ class ContactMemoryConfig:
     max_points: int = 256  # keep the newest this many
     view_half_angle_rad: float = 0.6  # the camera's half horizontal field of view; 0 = never clear
     clear_below: float = 0.05  # a rollout in view passing a remembered position below this clears it
+    stall_after_s: float = 0.5  # commanded motion but measured speed < 1/4 of it this long: felt contact (0: off)
+    stall_min_speed_mps: float = 0.1  # commands slower than this never count as stalled
+    stall_distance_m: float = 0.1  # a felt contact is remembered this far ahead in the commanded direction
 
     def __post_init__(self) -> None:
         problems = []
@@ -50,6 +60,9 @@ class ContactMemoryConfig:
             problems.append(f"view_half_angle_rad must be in [0, pi] (got {self.view_half_angle_rad})")
         if not 0.0 <= self.clear_below < self.probability:
             problems.append(f"need 0 <= clear_below < probability (got {self.clear_below}, {self.probability})")
+        if self.stall_after_s < 0 or self.stall_min_speed_mps <= 0 or self.stall_distance_m <= 0:
+            problems.append(f"need stall_after_s >= 0, stall_min_speed_mps > 0, stall_distance_m > 0 (got "
+                            f"{self.stall_after_s}, {self.stall_min_speed_mps}, {self.stall_distance_m})")
         if not (self.cell_m > 0 and self.lifetime_s > 0 and self.max_points >= 1):
             problems.append(f"cell_m, lifetime_s, max_points must be > 0 (got {self.cell_m}, "
                             f"{self.lifetime_s}, {self.max_points})")
@@ -69,6 +82,8 @@ class ContactMemory:
         """Forget everything (new goal after a stop, odometry reset, robot moved by hand)."""
         self._cells_m2 = torch.zeros(0, 2, dtype=torch.int64, device=self.device)
         self._age_s_m = torch.zeros(0, device=self.device)
+        self._felt_m = torch.zeros(0, dtype=torch.bool, device=self.device)
+        self._stalled_s = 0.0
 
     def __len__(self) -> int:
         return int(self._cells_m2.shape[0])
@@ -78,13 +93,39 @@ class ContactMemory:
         """Remembered positions (cell centres), [M, 2] metres."""
         return self._cells_m2.to(torch.float32) * self.config.cell_m
 
+    @property
+    def felt_m(self) -> torch.Tensor:
+        """Which remembered positions were felt (a stall), not predicted, [M] bool."""
+        return self._felt_m.clone()
+
+    def _keep(self, keep_m: torch.Tensor) -> None:
+        self._cells_m2, self._age_s_m, self._felt_m = self._cells_m2[keep_m], self._age_s_m[keep_m], self._felt_m[keep_m]
+
     def age(self, seconds: float) -> None:
         """Let ``seconds`` pass: positions older than ``lifetime_s`` are dropped."""
         if seconds <= 0 or not len(self):
             return
         self._age_s_m = self._age_s_m + seconds
-        keep = self._age_s_m <= self.config.lifetime_s
-        self._cells_m2, self._age_s_m = self._cells_m2[keep], self._age_s_m[keep]
+        self._keep(self._age_s_m <= self.config.lifetime_s)
+
+    def observe_motion(self, commanded_v_mps: float, measured_v_mps: float, pose_3: torch.Tensor,
+                       elapsed_s: float) -> bool:
+        """Feed the command in force and the measured forward speed once per cycle; returns
+        True when this call remembered a felt contact (see the module docstring)."""
+        c = self.config
+        if not c.enabled or c.stall_after_s <= 0:
+            return False
+        commanded, measured = float(commanded_v_mps), float(measured_v_mps)
+        if abs(commanded) >= c.stall_min_speed_mps and commanded * measured < 0.25 * commanded * commanded:
+            self._stalled_s += elapsed_s
+        else:
+            self._stalled_s = 0.0
+        if self._stalled_s < c.stall_after_s:
+            return False
+        pose = pose_3.detach().to(self.device, torch.float32)
+        ahead = math.copysign(c.stall_distance_m, commanded)
+        self.remember(pose[:2] + ahead * torch.stack([torch.cos(pose[2]), torch.sin(pose[2])]), felt=True)
+        return True
 
     def update(self, poses_bh3: torch.Tensor, collision_prob_bh: torch.Tensor, start_pose_3: torch.Tensor) -> None:
         """One planning cycle's sampled rollouts from ``start_pose_3``: clear what the model now
@@ -121,7 +162,8 @@ class ContactMemory:
         passed = torch.cdist(points[in_view], free_xy).amin(dim=1) <= c.cell_m
         forget = torch.zeros_like(in_view)
         forget[in_view] = passed
-        self._cells_m2, self._age_s_m = self._cells_m2[~forget], self._age_s_m[~forget]
+        forget &= ~self._felt_m  # the model's view is what missed a felt contact
+        self._keep(~forget)
         return int(forget.sum())
 
     def add_from_rollouts(self, poses_bh3: torch.Tensor, collision_prob_bh: torch.Tensor) -> int:
@@ -138,22 +180,23 @@ class ContactMemory:
         self.remember(xy)
         return int(xy.shape[0])
 
-    def remember(self, xy_n2: torch.Tensor) -> None:
+    def remember(self, xy_n2: torch.Tensor, felt: bool = False) -> None:
         """Remember positions (odometry frame, metres) directly: tests, benchmarks, a user's
-        known hazards."""
+        known hazards (``felt``: never cleared by the model's view)."""
         xy = torch.as_tensor(xy_n2, dtype=torch.float32, device=self.device).reshape(-1, 2)
-        self._insert(torch.round(xy / self.config.cell_m).to(torch.int64))
-
-    def _insert(self, cells_n2: torch.Tensor) -> None:
-        cells = torch.cat([cells_n2, self._cells_m2])  # new first: unique keeps the first seen
-        ages = torch.cat([torch.zeros(cells_n2.shape[0], device=self.device), self._age_s_m])
-        unique, inverse = torch.unique(cells, dim=0, return_inverse=True)
+        cells = torch.round(xy / self.config.cell_m).to(torch.int64)
+        merged = torch.cat([cells, self._cells_m2])
+        ages = torch.cat([torch.zeros(cells.shape[0], device=self.device), self._age_s_m])
+        felts = torch.cat([torch.full((cells.shape[0],), felt, device=self.device), self._felt_m])
+        unique, inverse = torch.unique(merged, dim=0, return_inverse=True)
         youngest = torch.full((unique.shape[0],), float("inf"), device=self.device)
         youngest = youngest.scatter_reduce(0, inverse, ages, reduce="amin")
+        any_felt = torch.zeros(unique.shape[0], dtype=torch.int64, device=self.device)
+        any_felt = any_felt.scatter_reduce(0, inverse, felts.to(torch.int64), reduce="amax").bool()
         if unique.shape[0] > self.config.max_points:
             keep = torch.argsort(youngest)[: self.config.max_points]
-            unique, youngest = unique[keep], youngest[keep]
-        self._cells_m2, self._age_s_m = unique, youngest
+            unique, youngest, any_felt = unique[keep], youngest[keep], any_felt[keep]
+        self._cells_m2, self._age_s_m, self._felt_m = unique, youngest, any_felt
 
     def collision_prob(self, poses_bh3: torch.Tensor, start_xy_2: torch.Tensor | None = None) -> torch.Tensor | None:
         """P(contact) per rollout step from the remembered positions, [B, H]; None when empty.

@@ -242,6 +242,7 @@ class MppiPlanner:
         goal_3 = torch.as_tensor(goal_xyyaw, dtype=torch.float32, device=self.device).reshape(3)
         previous = (self._last_command_2 if previous_command_2 is None else
                     torch.as_tensor(previous_command_2, dtype=torch.float32, device=self.device).reshape(2))
+        self.memory.observe_motion(float(previous[0]), float(latent.twist_2[0]), latent.pose_3, self.dt_s)
         mean = self._mean_h2
         for _ in range(cfg.iterations):
             actions = self.sample(mean, previous)

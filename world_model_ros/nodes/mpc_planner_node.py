@@ -95,6 +95,9 @@ MEMORY_DESCRIPTIONS = {
     "max_points": "remember at most this many contact positions (newest kept)",
     "view_half_angle_rad": "the camera's half horizontal field of view (rad); remembered contacts in it are re-checked (0: never)",
     "clear_below": "a remembered contact in view that a rollout now passes below this probability is forgotten",
+    "stall_after_s": "told to move but measured speed under a quarter of it this long (s): a felt contact (0: off)",
+    "stall_min_speed_mps": "commands slower than this (m/s) never count as stalled",
+    "stall_distance_m": "a felt contact is remembered this far (m) ahead in the commanded direction",
 }
 
 DETOUR_DESCRIPTIONS = {
