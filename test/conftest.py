@@ -53,7 +53,8 @@ class NodeProcess:
                                         start_new_session=True)
 
     def output(self) -> str:
-        self._log.flush()
+        if not self._log.closed:  # also readable after stop(), for the failure message
+            self._log.flush()
         return self.log_path.read_text(errors="replace")
 
     def alive(self) -> bool:

@@ -288,10 +288,8 @@ def test_lifecycle_transitions_over_dds(ros_module, tmp_path):
         # Our (reliable) camera publisher matched to the node's reader, not just the reader discovered:
         # only then is a frame published now delivered.
         rig.wait(lambda: rig.camera.get_subscription_count() > 0, "the camera subscription to match")
-        t = stamp_s(ros.now_msg())
-        rig.feed(t, command=(0.5, 0.0))
-        rig.camera.publish(image_msg(t))
-        assert len(rig.prediction_at(t).states) == 6  # predictions flow, with the horizon set before
+        prediction = rig.first_prediction(lambda: stamp_s(ros.now_msg()), command=(0.5, 0.0))
+        assert len(prediction.states) == 6  # predictions flow, with the horizon set before
 
         change(Transition.TRANSITION_DEACTIVATE)
         assert state() == State.PRIMARY_STATE_INACTIVE
@@ -313,7 +311,8 @@ def test_lifecycle_transitions_over_dds(ros_module, tmp_path):
         change(Transition.TRANSITION_CONFIGURE)  # and it can be configured again
         assert state() == State.PRIMARY_STATE_INACTIVE
     finally:
-        assert node.stop() == 0, node.output()[-3000:]
+        code = node.stop()
+        assert code == 0, f"exit code {code}:\n{node.output()[-3000:]}"
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")

@@ -135,12 +135,29 @@ class Rig:
     def wait_warning(self, text: str) -> None:
         self.wait(lambda: text in self.node.output(), f"warning '{text}' in the node's output")
 
-    def output_at(self, bucket: list, t_s: float, what: str):
+    def output_at(self, bucket: list, t_s: float, what: str, timeout_s: float = 15.0):
         """The message in ``bucket`` stamped ``t_s`` (waiting for it)."""
         def find():
             return next((m for m in bucket if abs(stamp_s(m.header.stamp) - t_s) < 1e-9), None)
-        self.wait(lambda: find() is not None, f"{what} stamped {t_s}")
+        self.wait(lambda: find() is not None, f"{what} stamped {t_s}", timeout_s)
         return find()
+
+    def first_prediction(self, now_s, attempts: int = 5, **feed) -> WorldModelPrediction:
+        """Cycles at fresh stamps ``now_s()`` until one is predicted.
+
+        Right after a node (re)creates its publishers, our subscription may be discovered but not
+        yet matched, and a reliable message published before the match is not delivered: one
+        frame is not enough to prove that predictions flow, a few in a row are.
+        """
+        for _ in range(attempts):
+            t = now_s()
+            self.feed(t, **feed)
+            self.camera.publish(image_msg(t))
+            try:
+                return self.output_at(self.predictions, t, "a prediction", timeout_s=3.0)
+            except AssertionError:
+                self.alive_check()
+        raise AssertionError(f"no prediction for {attempts} frames in a row; node output:\n{self.node.output()[-3000:]}")
 
     def prediction_at(self, t_s: float) -> WorldModelPrediction:
         return self.output_at(self.predictions, t_s, "a prediction")
