@@ -25,11 +25,9 @@ import time
 from dataclasses import fields
 
 import numpy as np
-import rclpy
 import torch
 from geometry_msgs.msg import Point, PoseStamped, Twist, TwistStamped, Vector3
 from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
@@ -49,6 +47,7 @@ from world_model_ros.core.registry import MODEL_KINDS, ModelSpec, load_world_mod
 from world_model_ros.core.sync import OdomBuffer, SyncError
 from world_model_ros.nodes.conversions import (image_to_rgb, odometry_to_sample, rollout_to_prediction,
                                                s_to_duration, time_to_s)
+from world_model_ros.nodes.lifetime import run_node
 from world_model_ros.nodes.parameters import describe
 from world_model_ros.nodes.qos import CAMERA_QOS, ODOM_QOS, OUTPUT_QOS
 
@@ -426,27 +425,10 @@ def plan_markers(header: Header, result, goal_3: np.ndarray | None, namespace: s
     return MarkerArray(markers=markers)
 
 
-def main(args: list[str] | None = None) -> None:
-    # Own SIGINT handling, so the zero command still goes out before the context shuts down.
-    try:
-        from rclpy.signals import SignalHandlerOptions
-
-        rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
-    except ImportError:  # very old rclpy
-        rclpy.init(args=args)
-    node = None
-    try:
-        node = MpcPlannerNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            if rclpy.ok():
-                node.stop_for_shutdown()
-            node.destroy_node()
-        rclpy.try_shutdown()
+def main(args: list[str] | None = None) -> int:
+    # Stopping sends the zero command while the context still works (nodes/lifetime.py).
+    return run_node(MpcPlannerNode, args, name="mpc_planner_node", stop=lambda node: node.stop_for_shutdown())
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

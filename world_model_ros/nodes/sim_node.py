@@ -22,11 +22,9 @@ import time
 from dataclasses import dataclass, fields
 
 import numpy as np
-import rclpy
 from geometry_msgs.msg import Point, Pose, PoseWithCovariance, Quaternion, Twist, TwistStamped, TwistWithCovariance, Vector3
 from nav_msgs.msg import Odometry
 from rclpy.clock import Clock, ClockType
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rosgraph_msgs.msg import Clock as ClockMsg
@@ -36,6 +34,7 @@ from std_srvs.srv import Trigger
 
 from world_model_ros.core.geometry import yaw_to_quaternion
 from world_model_ros.core.images import encode_raw
+from world_model_ros.nodes.lifetime import run_node
 from world_model_ros.nodes.parameters import describe
 from world_model_ros.nodes.qos import COMMAND_QOS
 from world_model_ros.sim.simulator import DiffDriveSim, SimConfig
@@ -270,18 +269,7 @@ class SimNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = SimNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    return run_node(SimNode, args, name="sim_node")
 
 
 if __name__ == "__main__":

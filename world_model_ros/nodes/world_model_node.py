@@ -17,11 +17,10 @@ from __future__ import annotations
 
 import sys
 
-import rclpy
-from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.node import Node
 
+from world_model_ros.nodes.lifetime import run_node
 from world_model_ros.nodes.model_loading import ModelLoadError
 from world_model_ros.nodes.world_model_config import NODE_NAME, ConfigError, WorldModelNodeConfig
 from world_model_ros.nodes.world_model_runtime import WorldModelRuntime
@@ -87,39 +86,14 @@ class WorldModelLifecycleNode(LifecycleNode):
         self.runtime.cleanup()
 
 
-def _spin(factory) -> int:
-    node = None
-    try:
-        node = factory()
-        # One executor thread: callbacks only store inputs (inference runs on the worker thread).
-        # rclpy's MultiThreadedExecutor was measured busy-polling a whole core here while a
-        # callback of a mutually exclusive group ran (kinematic, VGA 30 Hz: 100 % vs 20 % CPU, and
-        # frames lost to the starved DDS threads). The cost: a ~/reload_model call holds the
-        # callbacks for its load time; the worker keeps predicting with the old model meanwhile.
-        executor = SingleThreadedExecutor()
-        executor.add_node(node)
-        executor.spin()
-    except (ConfigError, ModelLoadError) as exc:
-        rclpy.logging.get_logger(NODE_NAME).fatal(str(exc))
-        return 1
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.shutdown()
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
-
-
 def main(args: list[str] | None = None) -> int:
-    rclpy.init(args=args)
-    return _spin(WorldModelNode)
+    return run_node(WorldModelNode, args, name=NODE_NAME, stop=lambda node: node.shutdown(),
+                    fatal=(ConfigError, ModelLoadError))
 
 
 def lifecycle_main(args: list[str] | None = None) -> int:
-    rclpy.init(args=args)
-    return _spin(WorldModelLifecycleNode)
+    return run_node(WorldModelLifecycleNode, args, name=NODE_NAME, stop=lambda node: node.shutdown(),
+                    fatal=(ConfigError, ModelLoadError))
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ frames that arrive during inference replace each other (counted as dropped) inst
 A worker thread rather than a timer in its own callback group: it starts a cycle the moment a
 frame lands, with no polling delay. The shadow model has a worker of its own, so the primary
 never waits for it. The reload service runs on the node's single executor thread (see
-``_spin`` in ``world_model_node.py``): a reload holds the callbacks for its load time, while
+``run_node`` in ``lifetime.py``): a reload holds the callbacks for its load time, while
 the worker keeps predicting with the old model.
 """
 from __future__ import annotations

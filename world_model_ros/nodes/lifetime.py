@@ -1,0 +1,60 @@
+"""Start, spin and stop a node the same way in every executable of the package.
+
+Why not ``rclpy.init()`` + ``rclpy.spin()``: rclpy's default SIGINT handler shuts the context
+down at once, from the signal handler. A callback running at that moment (a timer publishing
+diagnostics, the simulator's tick) then publishes into an invalid context, ``RCLError`` leaves
+``spin`` and the process exits 1 with a traceback: an operator's Ctrl-C looked like a crash,
+and the tests that stop nodes failed now and then. With rclpy's handler off, Ctrl-C is a
+``KeyboardInterrupt`` in the main thread: spinning stops, the node stops its own work (a zero
+command, joined worker threads) while its publishers still work, and only then does the
+context shut down. ``ros2 launch`` stops nodes with SIGINT too, so the same path serves it.
+"""
+from __future__ import annotations
+
+from typing import Callable, TypeVar
+
+import rclpy
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.node import Node
+
+NodeT = TypeVar("NodeT", bound=Node)
+
+
+def init_without_signal_handler(args: list[str] | None) -> None:
+    """``rclpy.init`` with rclpy's own SIGINT/SIGTERM handling off (see the module docstring)."""
+    from rclpy.signals import SignalHandlerOptions
+
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
+
+
+def run_node(factory: Callable[[], NodeT], args: list[str] | None = None, *, name: str,
+             stop: Callable[[NodeT], None] | None = None,
+             fatal: tuple[type[BaseException], ...] = ()) -> int:
+    """Create the node, spin it on one executor thread until Ctrl-C or an external shutdown,
+    then ``stop(node)`` (while the context is still valid), destroy it and shut down.
+
+    Exceptions in ``fatal`` (bad configuration, a model that cannot load) are logged as fatal
+    under ``name`` and give exit code 1; anything else propagates with its traceback.
+    """
+    init_without_signal_handler(args)
+    node = None
+    try:
+        node = factory()
+        # One executor thread: callbacks only store inputs; long work runs on the nodes' own
+        # threads. rclpy's MultiThreadedExecutor was measured busy-polling a whole core
+        # (docs/realtime.md).
+        executor = SingleThreadedExecutor()
+        executor.add_node(node)
+        executor.spin()
+    except fatal as exc:
+        rclpy.logging.get_logger(name).fatal(str(exc))
+        return 1
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            if stop is not None and rclpy.ok():
+                stop(node)
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
