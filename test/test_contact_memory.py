@@ -7,8 +7,9 @@ import torch
 
 from world_model_ros.core.contact_memory import ContactMemory, ContactMemoryConfig
 from world_model_ros.core.contract import LatentState, Observation
-from world_model_ros.core.kinematic import KinematicPredictor
 from world_model_ros.core.mppi import MppiConfig, MppiPlanner
+
+from test_mppi import DiskObstacleModel
 
 
 def straight_rollouts(probabilities_bh: torch.Tensor, speed_mps: float = 0.05) -> torch.Tensor:
@@ -75,21 +76,18 @@ def test_bad_configuration_names_the_problem():
         MppiConfig.from_dict({"memory": {"radius": 0.2}})
 
 
-class ForgetfulDiskModel(KinematicPredictor):
-    """Sees a round obstacle only while it lies within +-35 degrees of the robot's heading at
+class ForgetfulDiskModel(DiskObstacleModel):
+    """Sees its round obstacle only while it lies within +-35 degrees of the robot's heading at
     the observation, like a forward camera: turn away and it predicts free space there."""
 
-    def __init__(self, centre_xy=(1.0, 0.0), radius_m=0.3):
-        super().__init__()
-        self.centre = torch.tensor(centre_xy)
-        self.radius_m = radius_m
+    def __init__(self):
+        super().__init__(centre_xy=(1.0, 0.0), radius_m=0.3)
 
     def rollout(self, latent, actions_bh2):
         rollout = super().rollout(latent, actions_bh2)
         bearing = torch.atan2(*(self.centre - latent.pose_3[:2]).flip(0))
-        in_view = abs(math.remainder(float(bearing - latent.pose_3[2]), 2 * math.pi)) < math.radians(35)
-        inside = torch.linalg.vector_norm(rollout.poses_bh3[..., :2] - self.centre, dim=-1) < self.radius_m
-        rollout.collision_prob_bh = (inside & in_view).float()
+        if abs(math.remainder(float(bearing - latent.pose_3[2]), 2 * math.pi)) >= math.radians(35):
+            rollout.collision_prob_bh = torch.zeros_like(rollout.collision_prob_bh)
         return rollout
 
 
