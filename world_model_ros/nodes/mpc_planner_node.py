@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import fields
 
 import numpy as np
 import torch
@@ -192,37 +191,30 @@ class MpcPlannerNode(Node):
         }
         for name, (default, descriptor) in own.items():
             self.declare_parameter(name, default, descriptor)
-        mppi_defaults, cost_defaults = MppiConfig(), CostConfig()
-        for name, description in MPPI_DESCRIPTIONS.items():
-            self.declare_parameter(name, getattr(mppi_defaults, name), d(description))
-        for name, description in COST_DESCRIPTIONS.items():
-            self.declare_parameter(f"costs.{name}", getattr(cost_defaults, name), d(description))
-        memory_defaults = ContactMemoryConfig()
-        for name, description in MEMORY_DESCRIPTIONS.items():
-            self.declare_parameter(f"memory.{name}", getattr(memory_defaults, name), d(description))
-        detour_defaults = DetourConfig()
-        for name, description in DETOUR_DESCRIPTIONS.items():
-            self.declare_parameter(f"detour.{name}", getattr(detour_defaults, name), d(description))
+        values = self._declare_group("", MppiConfig(), MPPI_DESCRIPTIONS)
+        values["costs"] = self._declare_group("costs.", CostConfig(), COST_DESCRIPTIONS)
+        values["memory"] = self._declare_group("memory.", ContactMemoryConfig(), MEMORY_DESCRIPTIONS)
+        detour = self._declare_group("detour.", DetourConfig(), DETOUR_DESCRIPTIONS)
         p = {name: self.get_parameter(name).value for name in own}
         if p["model"] not in MODEL_KINDS:
             raise ValueError(f"parameter model: '{p['model']}' is not one of {', '.join(MODEL_KINDS)}")
         if p["use_camera"] not in ("auto", "true", "false"):
             raise ValueError(f"parameter use_camera: '{p['use_camera']}' is not one of auto, true, false")
-        values = {name: self.get_parameter(name).value for name in MPPI_DESCRIPTIONS}
-        values["costs"] = {name: self.get_parameter(f"costs.{name}").value for name in COST_DESCRIPTIONS}
-        values["memory"] = {name: self.get_parameter(f"memory.{name}").value for name in MEMORY_DESCRIPTIONS}
         values["seed"] = None if p["seed"] < 0 else p["seed"]
-        for f in fields(MppiConfig):  # YAML integers for float fields are fine; make them floats
-            if f.name in values and f.type == "float":
-                values[f.name] = float(values[f.name])
-        for group, config_class in (("costs", CostConfig), ("memory", ContactMemoryConfig)):
-            for f in fields(config_class):
-                if f.type == "float":
-                    values[group][f.name] = float(values[group][f.name])
         p["mppi"] = MppiConfig.from_dict(values, where="mpc_planner parameters")
-        p["detour"] = DetourConfig(**{name: self.get_parameter(f"detour.{name}").value for name in DETOUR_DESCRIPTIONS})
+        p["detour"] = DetourConfig(**detour)
         p["tolerance"] = GoalTolerance(p["xy_goal_tolerance"], p["yaw_goal_tolerance"])
         self.p = p
+
+    def _declare_group(self, prefix: str, defaults: object, descriptions: dict[str, str]) -> dict:
+        """Declare ``prefix + name`` for each described field of the dataclass ``defaults`` (its
+        value the default) and return the values set, floats as floats (YAML may say 1 for 1.0)."""
+        values = {}
+        for name, description in descriptions.items():
+            default = getattr(defaults, name)
+            value = self.declare_parameter(prefix + name, default, _descriptor(description)).value
+            values[name] = float(value) if isinstance(default, float) else value
+        return values
 
     # -- inputs --------------------------------------------------------------------------------
 
