@@ -20,16 +20,10 @@ from typing import Callable, TypeVar
 import rclpy
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
+from rclpy.signals import SignalHandlerOptions
 
 NodeT = TypeVar("NodeT", bound=Node)
 POLL_S = 0.1  # longest a stop request waits for the spin loop
-
-
-def init_without_signal_handler(args: list[str] | None) -> None:
-    """``rclpy.init`` with rclpy's own SIGINT/SIGTERM handling off (see the module docstring)."""
-    from rclpy.signals import SignalHandlerOptions
-
-    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)
 
 
 def run_node(factory: Callable[[], NodeT], args: list[str] | None = None, *, name: str,
@@ -41,7 +35,7 @@ def run_node(factory: Callable[[], NodeT], args: list[str] | None = None, *, nam
     Exceptions in ``fatal`` (bad configuration, a model that cannot load) are logged as fatal
     under ``name`` and give exit code 1; anything else propagates with its traceback.
     """
-    init_without_signal_handler(args)
+    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)  # see the module docstring
     stop_requested = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop_requested.set())
