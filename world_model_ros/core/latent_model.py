@@ -272,6 +272,17 @@ class LatentPredictor:
         return self.model.encode(images, twists_b2.to(self.device, torch.float32))
 
     @torch.inference_mode()
+    def advance(self, latent: LatentState, actions_k2: torch.Tensor) -> torch.Tensor:
+        """The latent features [D] after executing ``actions_k2`` [K, 2] from ``latent``, as the
+        model imagines them: an older frame's view carried forward to now (core/past_view.py)."""
+        if latent.features is None:
+            raise ValueError("latent has no features: it was not made by a learned model's encode()")
+        actions = actions_k2.to(self.device, torch.float32).reshape(1, -1, 2)
+        check_actions(actions)
+        z = latent.features.to(self.device, torch.float32).reshape(1, -1)
+        return self.model.imagine(z, actions, keep_latents=True).latents_bhd[0, -1]
+
+    @torch.inference_mode()
     def rollout(self, latent: LatentState, actions_bh2: torch.Tensor) -> Rollout:
         """One latent ([D], shared by all rows) or one per row ([B, D]) + actions [B, H, 2]."""
         check_actions(actions_bh2)

@@ -5,7 +5,8 @@ Each planning cycle (TD-MPC's ``_plan``, nav2's MPPI controller):
 1. warm start: the previous plan shifted by the steps executed since, its last command held;
 2. sample N command sequences around it (temporally correlated Gaussian noise), clamp them to
    the velocity and acceleration limits, starting from the command now in force;
-3. roll all N out through ``model.rollout`` in one batched call;
+3. roll all N out through ``model.rollout`` in one batched call (and, for a learned model, once
+   more from the frame of a second ago carried forward to now: :mod:`past_view`);
 4. score them with the critics of :mod:`costs` and average them with softmax weights
    ``exp(-(cost - min cost) / temperature)``; repeat 2-4 ``iterations`` times;
 5. roll the averaged plan out once more: those are the states published with the plan.
@@ -28,6 +29,7 @@ from .contact_memory import ContactMemory, ContactMemoryConfig
 from .contract import LatentState, Rollout, WorldModel
 from .costs import CostConfig, total_cost
 from .geometry import wrap_angle_np
+from .past_view import PastViewConfig, PastViews
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,7 @@ class MppiConfig:
     seed: int | None = None  # None: nondeterministic sampling
     costs: CostConfig = field(default_factory=CostConfig)
     memory: ContactMemoryConfig = field(default_factory=ContactMemoryConfig)
+    past_view: PastViewConfig = field(default_factory=PastViewConfig)
 
     def __post_init__(self) -> None:
         problems = []
@@ -77,7 +80,7 @@ class MppiConfig:
     @classmethod
     def from_dict(cls, values: dict, where: str = "MPPI configuration") -> "MppiConfig":
         """Build from a flat mapping (YAML, ROS parameters); cost keys may sit under ``costs``,
-        contact-memory keys under ``memory``.
+        contact-memory keys under ``memory``, past-view keys under ``past_view``.
 
         Unknown keys are an error naming them and ``where`` they came from, so a typo in a
         config file is not silently ignored.
@@ -85,17 +88,21 @@ class MppiConfig:
         values = dict(values)
         cost_values = dict(values.pop("costs", {}) or {})
         memory_values = dict(values.pop("memory", {}) or {})
-        own = {f.name for f in fields(cls)} - {"costs", "memory"}
+        view_values = dict(values.pop("past_view", {}) or {})
+        own = {f.name for f in fields(cls)} - {"costs", "memory", "past_view"}
         cost_names = {f.name for f in fields(CostConfig)}
         memory_names = {f.name for f in fields(ContactMemoryConfig)}
+        view_names = {f.name for f in fields(PastViewConfig)}
         for key in list(values):
             if key in cost_names:
                 cost_values[key] = values.pop(key)
         unknown = (sorted(set(values) - own) + sorted(set(cost_values) - cost_names)
-                   + [f"memory.{name}" for name in sorted(set(memory_values) - memory_names)])
+                   + [f"memory.{name}" for name in sorted(set(memory_values) - memory_names)]
+                   + [f"past_view.{name}" for name in sorted(set(view_values) - view_names)])
         if unknown:
             raise ValueError(f"{where}: unknown MPPI parameter(s) {', '.join(unknown)}")
-        return cls(**values, costs=CostConfig(**cost_values), memory=ContactMemoryConfig(**memory_values))
+        return cls(**values, costs=CostConfig(**cost_values), memory=ContactMemoryConfig(**memory_values),
+                   past_view=PastViewConfig(**view_values))
 
 
 @dataclass
@@ -154,6 +161,10 @@ class MppiPlanner:
         self._mean_h2 = torch.zeros(h, 2, device=self.device)
         self._last_command_2 = torch.zeros(2, device=self.device)
         self.memory = ContactMemory(config.memory, self.device)
+        # Only a model that can carry its latent forward has a past view (the kinematic one sees nothing).
+        past_view = config.past_view if hasattr(model, "advance") else PastViewConfig(delay_s=0.0)
+        self.past_views = PastViews(past_view, self.dt_s, config.horizon)
+        self._steps_since_plan = 0
 
     # -- warm start ------------------------------------------------------------------------
 
@@ -163,6 +174,8 @@ class MppiPlanner:
         self._mean_h2 = torch.zeros(self.config.horizon, 2, device=self.device)
         self._last_command_2 = torch.zeros(2, device=self.device)
         self.memory.clear()
+        self.past_views.clear()
+        self._steps_since_plan = 0
 
     @property
     def plan_h2(self) -> torch.Tensor:
@@ -173,6 +186,7 @@ class MppiPlanner:
         """Advance the warm start by ``steps`` executed steps, holding the last command; the
         remembered contacts age by as much."""
         self.memory.age(max(0, int(steps)) * self.dt_s)
+        self._steps_since_plan += max(0, int(steps))
         steps = max(0, min(int(steps), self.config.horizon))
         if steps == 0:
             return
@@ -220,6 +234,17 @@ class MppiPlanner:
                                 f"collision_prob {tuple(rollout.collision_prob_bh.shape)} for actions {(n, h, 2)}")
         return rollout
 
+    def _with_past_view(self, rollout: Rollout, past: LatentState | None, actions_nh2: torch.Tensor) -> Rollout:
+        """Per step, the larger of this frame's collision probability and the one of
+        ``delay_s`` ago (core/past_view.py) over the steps that view reaches."""
+        if past is None:
+            return rollout
+        reach = actions_nh2.shape[1] - self.past_views.delay_steps
+        seen = self._rollout(past, actions_nh2[:, :reach]).collision_prob_bh
+        probability = rollout.collision_prob_bh.clone()
+        probability[:, :reach] = torch.maximum(probability[:, :reach], seen)
+        return replace(rollout, collision_prob_bh=probability)
+
     def _with_memory(self, rollout: Rollout, latent: LatentState) -> Rollout:
         """The rollout as the critics see it: per step, the larger of the model's collision
         probability and the remembered contacts' (core/contact_memory.py)."""
@@ -243,11 +268,15 @@ class MppiPlanner:
         previous = (self._last_command_2 if previous_command_2 is None else
                     torch.as_tensor(previous_command_2, dtype=torch.float32, device=self.device).reshape(2))
         self.memory.observe_motion(float(previous[0]), float(latent.twist_2[0]), latent.pose_3, self.dt_s)
+        self.past_views.record(latent, previous, self._steps_since_plan)
+        self._steps_since_plan = 0
+        past = self.past_views.view(self.model, latent)
         mean = self._mean_h2
         for _ in range(cfg.iterations):
             actions = self.sample(mean, previous)
             rollout = self._rollout(latent, actions)
-            cost, _ = total_cost(cfg.costs, self._with_memory(rollout, latent), actions, goal_3, previous)
+            seen = self._with_past_view(rollout, past, actions)
+            cost, _ = total_cost(cfg.costs, self._with_memory(seen, latent), actions, goal_3, previous)
             if not torch.isfinite(cost).all():
                 bad = int((~torch.isfinite(cost)).sum())
                 raise PlanningError(f"{bad} of {cost.numel()} sampled costs are NaN/inf "
@@ -258,7 +287,8 @@ class MppiPlanner:
         rollout_started = time.perf_counter()
         plan_rollout = self._rollout(latent, mean.unsqueeze(0))
         plan_rollout_s = time.perf_counter() - rollout_started
-        _, plan_terms = total_cost(cfg.costs, self._with_memory(plan_rollout, latent), mean.unsqueeze(0), goal_3,
+        plan_seen = self._with_past_view(plan_rollout, past, mean.unsqueeze(0))
+        _, plan_terms = total_cost(cfg.costs, self._with_memory(plan_seen, latent), mean.unsqueeze(0), goal_3,
                                    previous)
         self.memory.update(rollout.poses_bh3, rollout.collision_prob_bh, latent.pose_3)
         order = torch.argsort(cost)
