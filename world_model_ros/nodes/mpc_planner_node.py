@@ -42,6 +42,7 @@ from world_model_ros.core.geometry import quaternion_to_yaw
 from world_model_ros.core.images import ImageError
 from world_model_ros.core.input_checks import InputError, WarningThrottle
 from world_model_ros.core.mppi import GoalTolerance, MppiConfig, MppiPlanner, goal_reached
+from world_model_ros.core.past_view import PastViewConfig
 from world_model_ros.core.registry import MODEL_KINDS, ModelSpec, load_world_model
 from world_model_ros.core.sync import OdomBuffer, SyncError
 from world_model_ros.nodes.conversions import (image_to_rgb, odometry_to_sample, rollout_to_prediction,
@@ -96,6 +97,10 @@ MEMORY_DESCRIPTIONS = {
     "stall_after_s": "told to move but measured speed under a quarter of it this long (s): a felt contact (0: off)",
     "stall_min_speed_mps": "commands slower than this (m/s) never count as stalled",
     "stall_distance_m": "a felt contact is remembered this far (m) ahead in the commanded direction",
+}
+
+PAST_VIEW_DESCRIPTIONS = {
+    "delay_s": "also ask the camera frame this old (s), carried forward by the model, about the candidates (0: only the current frame)",
 }
 
 DETOUR_DESCRIPTIONS = {
@@ -194,6 +199,7 @@ class MpcPlannerNode(Node):
         values = self._declare_group("", MppiConfig(), MPPI_DESCRIPTIONS)
         values["costs"] = self._declare_group("costs.", CostConfig(), COST_DESCRIPTIONS)
         values["memory"] = self._declare_group("memory.", ContactMemoryConfig(), MEMORY_DESCRIPTIONS)
+        values["past_view"] = self._declare_group("past_view.", PastViewConfig(), PAST_VIEW_DESCRIPTIONS)
         detour = self._declare_group("detour.", DetourConfig(), DETOUR_DESCRIPTIONS)
         p = {name: self.get_parameter(name).value for name in own}
         if p["model"] not in MODEL_KINDS:
