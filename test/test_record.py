@@ -65,3 +65,20 @@ def test_seed_specs():
         parse_seeds(["0:3", "2"])
     with pytest.raises(Exception, match="bad layout seed"):
         parse_seeds(["x"])
+
+
+def test_record_with_the_planner_drives_towards_its_goals_and_says_so(tmp_path: Path):
+    # On-policy data: the demo's MPPI on the shipped checkpoint drives, to random goals.
+    assert record(tmp_path / "p", "--policy", "planner", "--planner-samples", "64") == 0
+    bag = tmp_path / "p" / "layout_0004"
+    assert '"policy": "planner"' in read_custom_data(bag)[META_KEYS["recorder"]]
+    episodes, report = load_episodes(bag, dt_s=0.1)
+    assert report.problems == [] and [len(e) for e in episodes] == [30, 30]
+    for episode in episodes:  # it starts from rest and drives forward (the camera looks ahead)
+        assert episode.commands_t2[0, 0] <= 0.11 and episode.commands_t2[:, 0].max() > 0.3
+        assert np.hypot(*(episode.poses_t3[-1, :2] - episode.poses_t3[0, :2])) > 0.3
+
+
+def test_record_with_the_planner_refuses_a_rate_other_than_the_models_step(tmp_path: Path):
+    with pytest.raises(SystemExit, match="rate-hz 10"):
+        record(tmp_path / "p", "--policy", "planner", "--rate-hz", "20")

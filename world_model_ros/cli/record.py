@@ -4,6 +4,10 @@ One bag per layout seed (``<output>/layout_<seed>``), each holding ``--episodes`
 ``--episode-seconds`` at ``--rate-hz``; the layout seeds, arena map and episode list are in
 the bag's metadata (world_model_ros/sim/recorder.py). Train and test sets should use disjoint
 layout seeds, e.g. ``--layouts 0:20`` for training and ``--layouts 1000:1005`` for testing.
+
+``--policy planner`` drives with the demo's MPPI planner on a world model to random goals
+instead of the blind exploration policy (sim/planner_policy.py): on-policy data to train on
+beside the exploration data.
 """
 from __future__ import annotations
 
@@ -67,7 +71,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="relative std of odometry increments; > 0 also writes /ground_truth/odom (default 0)")
     parser.add_argument("--preview", action="store_true", help="write preview_layout_<seed>.png (frames + map) per bag")
     parser.add_argument("--overwrite", action="store_true", help="replace bags that already exist")
+    parser.add_argument("--policy", choices=("explore", "planner"), default="explore",
+                        help="explore: blind random driving (default); planner: the demo's MPPI on --checkpoint, to random goals")
+    parser.add_argument("--checkpoint", default="", help="--policy planner: latent checkpoint folder ('' = the shipped one)")
+    parser.add_argument("--planner-samples", type=int, default=256,
+                        help="--policy planner: MPPI samples per cycle (default 256; the demo uses 512)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def planner_policy_factory(args: argparse.Namespace, sim):
+    """rng -> PlannerPolicy on the checkpoint and the planner settings of config/mpc_planner.yaml."""
+    import torch
+
+    from ..core.registry import ModelSpec, load_world_model
+    from ..sim.planner_policy import PlannerPolicy
+    from .demo import load_planner_config
+
+    if args.rate_hz != 10.0:
+        raise SystemExit("record: --policy planner needs --rate-hz 10 (one planning cycle per model step of 0.1 s)")
+    torch.set_num_threads(1)
+    model = load_world_model(ModelSpec(kind="latent", checkpoint=args.checkpoint, device="cpu"))
+    mppi, _ = load_planner_config(None, args.seed, args.planner_samples)
+    return lambda rng: PlannerPolicy(sim, model, mppi, rng)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -105,14 +130,16 @@ def run(args: argparse.Namespace) -> int:
         return 2
     steps_per_bag = args.episodes * max(1, int(round(args.episode_seconds * args.rate_hz)))
     sim = DiffDriveSim(config, layouts[0])
+    make_policy = planner_policy_factory(args, sim) if args.policy == "planner" else None
     started = time.perf_counter()
     contact_fractions = []
     with tqdm(total=steps_per_bag * len(layouts), unit="sample", disable=args.quiet, desc="record") as bar:
         for seed, bag in bags.items():
             rng = np.random.default_rng([args.seed, seed])  # per bag: independent of the order of layouts
+            policy = make_policy(rng) if make_policy is not None else None
             summary = record_layout(sim, bag, seed, args.episodes, args.episode_seconds, args.rate_hz, rng,
                                     keep_for_preview=max(1, 24 // args.episodes) if args.preview else 0,
-                                    progress=bar.update)
+                                    progress=bar.update, policy=policy, policy_name=args.policy)
             contact_fractions.append(summary.contact_fraction)
             if args.preview:
                 png = write_preview(args.output / f"preview_layout_{seed:04d}.png",

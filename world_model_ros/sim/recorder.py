@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Protocol
 
 import numpy as np
 from rosbags.rosbag2 import StoragePlugin, Writer
@@ -36,6 +36,14 @@ from .explore import ExploreConfig, ExplorationPolicy
 from .simulator import DiffDriveSim
 
 EPISODE_GAP_S = 5.0
+
+
+class Policy(Protocol):
+    """What drives a recording: sim/explore.py's blind policy or sim/planner_policy.py's MPPI."""
+
+    def reset(self) -> None: ...
+
+    def command(self, dt_s: float, touching: bool) -> np.ndarray: ...
 BAG_FORMAT_VERSION = "1"
 TOPICS = {
     "image": "/camera/image_raw",
@@ -140,12 +148,15 @@ class BagSummary:
 
 def record_layout(sim: DiffDriveSim, bag_path: Path, layout_seed: int, episodes: int, episode_seconds: float,
                   rate_hz: float, rng: np.random.Generator, explore: ExploreConfig = ExploreConfig(),
-                  keep_for_preview: int = 0, progress: Callable[[int], None] | None = None) -> BagSummary:
+                  keep_for_preview: int = 0, progress: Callable[[int], None] | None = None,
+                  policy: Policy | None = None, policy_name: str = "explore") -> BagSummary:
     """Drive ``episodes`` episodes in layout ``layout_seed`` and write them to a new MCAP bag.
 
     ``rng`` draws the start poses and the exploration noise, so (layout seed, rng seed) fixes
     the bag's content. ``keep_for_preview`` keeps up to that many camera frames per episode for
     the contact sheet. ``progress(n)`` is called with the number of samples just written.
+    ``policy`` drives (default: the exploration policy on ``rng``); ``policy_name`` is written to
+    the bag's metadata.
     """
     if episodes < 1 or episode_seconds <= 0 or rate_hz <= 0:
         raise ValueError(f"need episodes >= 1, episode_seconds > 0, rate_hz > 0; got {episodes}, {episode_seconds}, {rate_hz}")
@@ -154,7 +165,7 @@ def record_layout(sim: DiffDriveSim, bag_path: Path, layout_seed: int, episodes:
     store = typestore()
     messages = MessageFactory(store)
     noisy = sim.config.odom_noise_linear_frac > 0 or sim.config.odom_noise_angular_frac > 0
-    policy = ExplorationPolicy(explore, rng)
+    policy = ExplorationPolicy(explore, rng) if policy is None else policy
     writer = Writer(bag_path, version=8, storage_plugin=StoragePlugin.MCAP)
     episode_index: list[dict] = []
     recorded: list[RecordedEpisode] = []
@@ -213,7 +224,8 @@ def record_layout(sim: DiffDriveSim, bag_path: Path, layout_seed: int, episodes:
             "episodes": json.dumps(episode_index),
             "sim_config": json.dumps(asdict(sim.config)),
             "recorder": json.dumps({"rate_hz": rate_hz, "episode_seconds": episode_seconds,
-                                    "explore": asdict(explore), "episode_gap_s": EPISODE_GAP_S}),
+                                    "explore": asdict(explore), "episode_gap_s": EPISODE_GAP_S,
+                                    "policy": policy_name}),
         }
         for key, value in custom.items():
             writer.set_custom_data(META_KEYS[key], value)
