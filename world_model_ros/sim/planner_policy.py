@@ -35,8 +35,6 @@ class PlannerPolicy:
         self.give_up_s = give_up_s
         self.progress_m = progress_m
         self.tolerance = tolerance
-        self.goals = 0  # goals set since construction (reached or given up)
-        self.reached = 0
 
     def reset(self) -> None:
         """A new episode: forget the plan and the remembered contacts, pick a goal."""
@@ -50,14 +48,12 @@ class PlannerPolicy:
             self._goal = np.asarray(self.sim.sample_goal(self.rng, min_distance_m=self.goal_min_distance_m))
         except RuntimeError:  # a cramped layout: any free pose will do
             self._goal = np.asarray(self.sim.sample_free_pose(self.rng))
-        self.goals += 1
         self._best_distance, self._since_progress_s = math.inf, 0.0
 
     def command(self, dt_s: float, touching: bool) -> np.ndarray:
         """The planner's command for the simulator's current camera frame and odometry."""
         pose, twist = self.sim.odometry()
         if goal_reached(pose, self._goal, self.tolerance):
-            self.reached += 1
             self._new_goal()
         distance = float(np.hypot(*(self._goal[:2] - pose[:2])))
         if distance < self._best_distance - self.progress_m:
