@@ -82,3 +82,8 @@ def test_record_with_the_planner_drives_towards_its_goals_and_says_so(tmp_path: 
 def test_record_with_the_planner_refuses_a_rate_other_than_the_models_step(tmp_path: Path):
     with pytest.raises(SystemExit, match="rate-hz 10"):
         record(tmp_path / "p", "--policy", "planner", "--rate-hz", "20")
+
+
+def test_record_with_the_planner_names_a_bad_checkpoint(tmp_path: Path):
+    with pytest.raises(SystemExit, match="--checkpoint: .*no such checkpoint folder"):
+        record(tmp_path / "p", "--policy", "planner", "--checkpoint", str(tmp_path / "missing"))

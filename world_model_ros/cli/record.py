@@ -90,7 +90,10 @@ def planner_policy_factory(args: argparse.Namespace, sim):
     if args.rate_hz != 10.0:
         raise SystemExit("record: --policy planner needs --rate-hz 10 (one planning cycle per model step of 0.1 s)")
     torch.set_num_threads(1)
-    model = load_world_model(ModelSpec(kind="latent", checkpoint=args.checkpoint, device="cpu"))
+    try:
+        model = load_world_model(ModelSpec(kind="latent", checkpoint=args.checkpoint, device="cpu"))
+    except (OSError, ValueError) as error:  # CheckpointError is a ValueError naming the file and the problem
+        raise SystemExit(f"record: --checkpoint: {error}") from None
     mppi, _ = load_planner_config(None, args.seed, args.planner_samples)
     return lambda rng: PlannerPolicy(sim, model, mppi, rng)
 

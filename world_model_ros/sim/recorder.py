@@ -36,6 +36,7 @@ from .explore import ExploreConfig, ExplorationPolicy
 from .simulator import DiffDriveSim
 
 EPISODE_GAP_S = 5.0
+BAG_FORMAT_VERSION = "1"
 
 
 class Policy(Protocol):
@@ -44,7 +45,8 @@ class Policy(Protocol):
     def reset(self) -> None: ...
 
     def command(self, dt_s: float, touching: bool) -> np.ndarray: ...
-BAG_FORMAT_VERSION = "1"
+
+
 TOPICS = {
     "image": "/camera/image_raw",
     "camera_info": "/camera/camera_info",
