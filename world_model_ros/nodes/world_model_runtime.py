@@ -457,14 +457,34 @@ class WorldModelRuntime:
             return
         self.node.get_logger().info(f"inference thread runs SCHED_FIFO priority {priority}")
 
+    def _take(self, wake: threading.Condition, slot: str):
+        """Wait (holding ``wake``) until the one-deep ``slot`` holds a job, empty it and return
+        the job; None when the runtime is stopping. Newer jobs overwrite older ones in the
+        slot: a late prediction is worth less than the next frame's."""
+        wake.wait_for(lambda: getattr(self, slot) is not None or self._stopping)
+        if self._stopping:
+            return None
+        job = getattr(self, slot)
+        setattr(self, slot, None)
+        return job
+
+    @staticmethod
+    def _predict(engine, observation: Observation, actions_h2: np.ndarray, timer: StageTimer) -> dict:
+        """Encode one observation and roll the model out under ``actions_h2``, timing each stage."""
+        with timer.stage("preprocess"):
+            actions_1h2 = engine.set_actions(actions_h2)
+        with timer.stage("encode"):
+            latent = engine.encode(observation)
+        with timer.stage("rollout"):
+            return engine.rollout(latent, actions_1h2)
+
     def _worker_loop(self) -> None:
         self._set_worker_priority()
         while True:
             with self._wake:
-                self._wake.wait_for(lambda: self._pending is not None or self._stopping)
-                if self._stopping:
+                frame = self._take(self._wake, "_pending")
+                if frame is None:
                     return
-                frame, self._pending = self._pending, None
                 primary, horizon = self.primary, self.horizon
             try:
                 self._cycle(frame, primary, horizon)
@@ -514,11 +534,7 @@ class WorldModelRuntime:
         with timer.stage("preprocess"):
             actions_h2, source = self._select_actions(frame.stamp_s, now_s, odom, command, plan, horizon, dt_s)
             observation = Observation(frame.stamp_s, rgb_hw3, odom.pose_xyyaw, odom.twist_vw)
-            actions_1h2 = engine.set_actions(actions_h2)
-        with timer.stage("encode"):
-            latent = engine.encode(observation)
-        with timer.stage("rollout"):
-            rollout_np = engine.rollout(latent, actions_1h2)
+        rollout_np = self._predict(engine, observation, actions_h2, timer)
         with timer.stage("publish"):
             prediction, latency_s = self._publish_prediction(frame.msg.header.stamp, frame.stamp_s, odom,
                                                              primary.model.model_id, dt_s, rollout_np,
@@ -586,10 +602,9 @@ class WorldModelRuntime:
         """The shadow model on the primary's inputs, at its own pace (the newest job only)."""
         while True:
             with self._shadow_wake:
-                self._shadow_wake.wait_for(lambda: self._shadow_job is not None or self._stopping)
-                if self._stopping:
+                job = self._take(self._shadow_wake, "_shadow_job")
+                if job is None:
                     return
-                job, self._shadow_job = self._shadow_job, None
                 shadow = self.shadow
             if shadow is None:
                 continue
@@ -597,12 +612,7 @@ class WorldModelRuntime:
                 timer = StageTimer()
                 engine = shadow.engine
                 dt_s = float(shadow.model.dt_s)
-                with timer.stage("preprocess"):
-                    actions_1h2 = engine.set_actions(job.actions_h2)
-                with timer.stage("encode"):
-                    latent = engine.encode(job.observation)
-                with timer.stage("rollout"):
-                    rollout_np = engine.rollout(latent, actions_1h2)
+                rollout_np = self._predict(engine, job.observation, job.actions_h2, timer)
                 odom = OdomSample(job.stamp_s, job.observation.pose_xyyaw, job.observation.twist_vw, job.frame_id)
                 with timer.stage("publish"):
                     _, latency_s = self._publish_prediction(job.stamp, job.stamp_s, odom, shadow.model.model_id,
