@@ -21,7 +21,7 @@ def straight_rollouts(probabilities_bh: torch.Tensor, speed_mps: float = 0.05) -
 
 
 def test_remembers_each_rollouts_first_confident_contact():
-    memory = ContactMemory(ContactMemoryConfig(probability=0.9, cell_m=0.05))
+    memory = ContactMemory(ContactMemoryConfig(probability=0.9, cell_m=0.05, body_radius_m=0.0))
     p = torch.zeros(3, 20)
     p[0, 10:] = 0.95  # first confident contact at step 10 -> x = 0.55
     p[1, 4:] = 0.6  # never confident: not remembered
@@ -30,13 +30,46 @@ def test_remembers_each_rollouts_first_confident_contact():
     assert sorted(memory.points_m2[:, 0].tolist()) == pytest.approx([0.55, 0.80])
 
 
+def test_remembers_the_surface_one_body_radius_on_in_the_direction_of_motion():
+    memory = ContactMemory(ContactMemoryConfig(probability=0.9, cell_m=0.01, body_radius_m=0.17))
+    p = torch.zeros(3, 20)
+    p[:, 10:] = 0.95  # sure of contact from step 10 on
+    poses = torch.zeros(3, 20, 3)
+    poses[0, :, 0] = 0.05 * torch.arange(1, 21)  # along +x: contact with the centre at x = 0.55
+    poses[1, :, 1] = -0.05 * torch.arange(1, 21)  # along -y (yaw says +x: the motion decides)
+    poses[2, :, :2] = 0.3  # not moving, but sure from step 10: no side to put a surface on
+    assert memory.add_from_rollouts(poses, p, start_pose_3=torch.tensor([0.3, 0.3, 0.0])) == 2
+    assert sorted(memory.points_m2.tolist()) == [pytest.approx([0.0, -0.72]), pytest.approx([0.72, 0.0])]
+
+
 def test_ramp_is_one_inside_and_zero_beyond_the_radius():
-    memory = ContactMemory(ContactMemoryConfig(inner_m=0.05, radius_m=0.15))
+    # Measured from the surface: the body (0.17) plus inner_m / radius_m.
+    memory = ContactMemory(ContactMemoryConfig(inner_m=0.05, radius_m=0.15, body_radius_m=0.17))
     memory.remember(torch.tensor([[1.0, 0.0]]))
     poses = torch.zeros(1, 4, 3)
-    poses[0, :, 0] = torch.tensor([1.0, 1.04, 1.10, 1.2])
+    poses[0, :, 0] = torch.tensor([1.0, 1.21, 1.27, 1.33])
     p = memory.collision_prob(poses, start_xy_2=torch.tensor([0.0, 0.0]))
     assert p[0].tolist() == pytest.approx([1.0, 1.0, 0.5, 0.0], abs=1e-5)
+
+
+def test_a_corner_remembered_from_the_front_still_repels_a_robot_rounding_it():
+    """Driving at a box's corner along +x, the model is sure of contact with the centre 17 cm
+    short of it. Later the robot rounds the corner, its centre a body radius plus 3 cm below
+    it: remembered as a surface the corner costs there; remembered as a centre position it
+    did not (that is how most of the demo's last flank grazes happened)."""
+    corner = torch.tensor([1.0, 0.0])
+    approach = torch.zeros(1, 20, 3)
+    approach[0, :, 0] = 0.05 * torch.arange(1, 21)
+    sure = (approach[..., 0] >= corner[0] - 0.17).float()
+    rounding = torch.zeros(1, 1, 3)
+    rounding[0, 0, :2] = corner - torch.tensor([0.0, 0.17 + 0.03])
+    start = torch.tensor([0.0, 0.0, 0.0])
+    charged = []
+    for body_radius_m in (0.0, 0.17):
+        memory = ContactMemory(ContactMemoryConfig(cell_m=0.01, body_radius_m=body_radius_m))
+        memory.add_from_rollouts(approach, sure, start)
+        charged.append(float(memory.collision_prob(rounding, start_xy_2=start[:2])[0, 0]))
+    assert charged[0] == 0.0 and charged[1] >= 0.99
 
 
 def test_near_a_remembered_contact_only_getting_closer_costs():
@@ -74,6 +107,8 @@ def test_bad_configuration_names_the_problem():
         ContactMemoryConfig(probability=1.5)
     with pytest.raises(ValueError, match="memory.radius"):
         MppiConfig.from_dict({"memory": {"radius": 0.2}})
+    with pytest.raises(ValueError, match="body_radius_m"):
+        ContactMemoryConfig(body_radius_m=-0.1)
 
 
 class ForgetfulDiskModel(DiskObstacleModel):
@@ -143,10 +178,10 @@ def test_a_stall_is_felt_as_a_contact_ahead_that_the_models_view_does_not_clear(
     for commanded, measured in [(0.4, 0.05), (0.4, 0.2), (0.4, 0.35), (0.0, 0.0), (0.05, 0.0)] * 3:
         assert not memory.observe_motion(commanded, measured, pose, 0.1)
     assert len(memory) == 0
-    # Told to drive at 0.4 m/s, measured 0.02 m/s: felt after 0.5 s, 10 cm ahead.
+    # Told to drive at 0.4 m/s, measured 0.02 m/s: felt after 0.5 s, a surface 10 cm beyond the body.
     felt = [memory.observe_motion(0.4, 0.02, pose, 0.1) for _ in range(5)]
     assert felt == [False, False, False, False, True]
-    assert memory.points_m2.tolist() == [pytest.approx([1.0, 2.1])]
+    assert memory.points_m2.tolist() == [pytest.approx([1.0, 2.25])]  # 0.1 m beyond the 0.17 m body
     assert memory.felt_m.tolist() == [True]
     # The model says the way ahead (through the felt contact, in view) is free: it stays.
     poses = torch.zeros(1, 20, 3)
@@ -157,4 +192,4 @@ def test_a_stall_is_felt_as_a_contact_ahead_that_the_models_view_does_not_clear(
     memory.clear()
     for _ in range(5):
         memory.observe_motion(-0.1, 0.0, pose, 0.1)
-    assert memory.points_m2.tolist() == [pytest.approx([1.0, 1.9])]
+    assert memory.points_m2.tolist() == [pytest.approx([1.0, 1.75])]

@@ -8,7 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from world_model_ros.core import costs
+from world_model_ros.core.contact_memory import ContactMemoryConfig
 from world_model_ros.core.contract import LatentState, Observation, Rollout
+from world_model_ros.core.escape import Detour, DetourConfig
 from world_model_ros.core.geometry import integrate_unicycle
 from world_model_ros.core.kinematic import KinematicPredictor
 from world_model_ros.core.mppi import GoalTolerance, MppiConfig, MppiPlanner, PlanningError, goal_reached
@@ -82,14 +84,40 @@ def test_reaches_goal_behind_with_requested_heading():
 
 
 def test_goes_around_an_obstacle_it_is_told_about():
-    """Obstacles are known only through collision probability: the path must avoid the disk."""
+    """Obstacles are known only through collision probability: the path must avoid the disk.
+
+    MPPI alone, without the contact memory (tested in test_contact_memory.py): with it, the
+    surfaces remembered all over the disk's face hold the robot in this symmetric dead end
+    until the detour of core/escape.py takes it round (the next test)."""
     model = DiskObstacleModel(centre_xy=(1.0, 0.0), radius_m=0.35)
-    planner = MppiPlanner(model, MppiConfig(seed=3))
+    planner = MppiPlanner(model, MppiConfig(seed=3, memory=ContactMemoryConfig(enabled=False)))
     visited, reached = drive(model, planner, (0.0, 0.0, 0.0), np.array([2.0, 0.0, 0.0]), steps=250,
                              tolerance=GoalTolerance(xy_m=0.15, yaw_rad=math.pi))
     assert reached
     clearance = np.linalg.norm(visited[:, :2] - np.array([1.0, 0.0]), axis=1).min()
     assert clearance >= 0.35, f"entered the obstacle (closest {clearance:.2f} m)"
+
+
+def test_with_the_memory_the_detour_takes_it_round_an_obstacle_squarely_in_the_way():
+    model = DiskObstacleModel(centre_xy=(1.0, 0.0), radius_m=0.35)
+    planner = MppiPlanner(model, MppiConfig(seed=3))  # contact memory on, as shipped
+    detour = Detour(DetourConfig())
+    goal = np.array([2.0, 0.0, 0.0])
+    pose, twist, plan_end, visited = np.zeros(3), np.zeros(2), None, []
+    for step in range(400):
+        target = detour.goal_for(step * model.dt_s, pose, goal, plan_end)
+        result = planner.plan(start(model, pose, twist), target)
+        twist, plan_end = result.command_2, result.plan_rollout.poses_bh3[0, -1, :2].numpy()
+        command = torch.as_tensor(twist, dtype=torch.float32).reshape(1, 1, 2)
+        pose = integrate_unicycle(torch.as_tensor(pose, dtype=torch.float32), command, model.dt_s)[0, 0].double().numpy()
+        planner.shift(1)
+        visited.append(pose)
+        if goal_reached(pose, goal, GoalTolerance(xy_m=0.15, yaw_rad=math.pi)):
+            break
+    visited = np.array(visited)
+    assert goal_reached(pose, goal, GoalTolerance(xy_m=0.15, yaw_rad=math.pi)), f"stuck at {np.round(pose, 2)}"
+    assert detour.detours >= 1
+    assert np.linalg.norm(visited[:, :2] - np.array([1.0, 0.0]), axis=1).min() >= 0.35
 
 
 @settings(max_examples=25, deadline=None)

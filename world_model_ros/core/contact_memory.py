@@ -7,18 +7,29 @@ most of the demo's collisions). The planner still has no map: this remembers the
 own predictions, the way nav2's obstacle layer remembers a sensor's returns.
 
 Every planning cycle, each sampled rollout whose predicted collision probability crosses
-``probability`` contributes its first such position (where the robot's centre would be at
-contact). Positions are kept on a ``cell_m`` grid in the odometry frame, refreshed when seen
-again, forgotten after ``lifetime_s`` (odometry drifts; obstacles move) and cleared when the
-camera looks at them again and the model now predicts free passage there. Rollouts are
-charged for coming near remembered positions: a collision probability of 1 within
-``inner_m``, falling linearly to 0 at ``radius_m``. The planner takes, per step, the larger of
-the model's and the memory's probability, so the same collision critics apply to both.
+``probability`` contributes the *surface* it runs into: its centre at that first step, moved
+on by ``body_radius_m`` in the direction it was moving. Points are kept on a ``cell_m`` grid
+in the odometry frame, refreshed when seen again, forgotten after ``lifetime_s`` (odometry
+drifts; obstacles move) and cleared when the camera looks at them again and the model now
+predicts free passage there. Rollouts are charged for bringing the robot's body near a
+remembered surface: a collision probability of 1 when the centre comes within
+``body_radius_m + inner_m`` of it, falling linearly to 0 at ``body_radius_m + radius_m``. The
+planner takes, per step, the larger of the model's and the memory's probability, so the same
+collision critics apply to both.
+
+Why surfaces and not the centre positions themselves (``body_radius_m = 0``, which this
+memory remembered first): a centre position at contact says where the robot may not be *when
+coming from that side*. Rounding the box afterwards, the robot's centre passes the corner at
+a body radius from the corner itself, about 24 cm from the centre positions remembered in
+front of it, and those cost nothing there. Most of the flank grazes left on the tuning
+layouts were that: the corner had been remembered, from the front. A rollout the model is
+sure touches something without moving gives no side to put the surface on and is left out
+(points guessed all round walled a robot standing near a wall in).
 
 Contacts are also *felt*: when the robot is told to move but its measured speed stays below a
 quarter of the command for ``stall_after_s``, something it cannot see (a box corner against
-its flank, a wall behind) holds it, and a contact ``stall_distance_m`` ahead in the commanded
-direction is remembered. Felt contacts are never cleared by the model's view (the model is
+its flank, a wall behind) holds it, and a surface ``stall_distance_m`` beyond its body in the
+commanded direction is remembered. Felt contacts are never cleared by the model's view (the model is
 what missed them); they age like the others. Without this the demo's robot pushed forward
 against a box beside it for ten seconds while the model predicted free driving.
 
@@ -48,12 +59,15 @@ class ContactMemoryConfig:
     clear_below: float = 0.05  # a rollout in view passing a remembered position below this clears it
     stall_after_s: float = 0.5  # commanded motion but measured speed < 1/4 of it this long: felt contact (0: off)
     stall_min_speed_mps: float = 0.1  # commands slower than this never count as stalled
-    stall_distance_m: float = 0.1  # a felt contact is remembered this far ahead in the commanded direction
+    stall_distance_m: float = 0.1  # a felt surface is remembered this far beyond the body in the commanded direction
+    body_radius_m: float = 0.17  # remembered points are surfaces: the centre at contact plus this along the motion
 
     def __post_init__(self) -> None:
         problems = []
         if not 0.0 < self.probability < 1.0:
             problems.append(f"probability must be in (0, 1) (got {self.probability})")
+        if not 0.0 <= self.body_radius_m < 1.0:
+            problems.append(f"body_radius_m must be in [0, 1) m (got {self.body_radius_m})")
         if not 0.0 <= self.inner_m < self.radius_m:
             problems.append(f"need 0 <= inner_m < radius_m (got {self.inner_m}, {self.radius_m})")
         if not 0.0 <= self.view_half_angle_rad <= math.pi:
@@ -123,7 +137,7 @@ class ContactMemory:
         if self._stalled_s < c.stall_after_s:
             return False
         pose = pose_3.detach().to(self.device, torch.float32)
-        ahead = math.copysign(c.stall_distance_m, commanded)
+        ahead = math.copysign(c.stall_distance_m + c.body_radius_m, commanded)
         self.remember(pose[:2] + ahead * torch.stack([torch.cos(pose[2]), torch.sin(pose[2])]), felt=True)
         return True
 
@@ -131,12 +145,13 @@ class ContactMemory:
         """One planning cycle's sampled rollouts from ``start_pose_3``: clear what the model now
         sees free, then remember the new confident contacts."""
         self.clear_seen_free(poses_bh3, collision_prob_bh, start_pose_3)
-        self.add_from_rollouts(poses_bh3, collision_prob_bh)
+        self.add_from_rollouts(poses_bh3, collision_prob_bh, start_pose_3)
 
     def clear_seen_free(self, poses_bh3: torch.Tensor, collision_prob_bh: torch.Tensor,
                         start_pose_3: torch.Tensor) -> int:
-        """Forget remembered positions inside the camera's view that a rollout now passes
-        through (within ``cell_m``) while the model still says ``clear_below`` or less, before
+        """Forget remembered surfaces inside the camera's view that a rollout now passes through
+        (its centre within ``body_radius_m - cell_m`` of them, at least ``cell_m``: the body
+        would overlap the surface) while the model still says ``clear_below`` or less, before
         any predicted contact; returns how many were forgotten.
 
         Why: the model is sometimes "sure" of a contact 20-40 cm short of any obstacle; such a
@@ -159,16 +174,19 @@ class ContactMemory:
         free_xy = poses_bh3[..., :2][free_bh].to(points)  # [K, 2] positions predicted free
         if not free_xy.shape[0]:
             return 0
-        passed = torch.cdist(points[in_view], free_xy).amin(dim=1) <= c.cell_m
+        passed = torch.cdist(points[in_view], free_xy).amin(dim=1) <= max(c.cell_m, c.body_radius_m - c.cell_m)
         forget = torch.zeros_like(in_view)
         forget[in_view] = passed
         forget &= ~self._felt_m  # the model's view is what missed a felt contact
         self._keep(~forget)
         return int(forget.sum())
 
-    def add_from_rollouts(self, poses_bh3: torch.Tensor, collision_prob_bh: torch.Tensor) -> int:
-        """Remember each rollout's first position with P(collision) >= ``probability``;
-        returns how many rollouts contributed one."""
+    def add_from_rollouts(self, poses_bh3: torch.Tensor, collision_prob_bh: torch.Tensor,
+                          start_pose_3: torch.Tensor | None = None) -> int:
+        """Remember, for each rollout, the surface it touches at its first step with
+        P(collision) >= ``probability``: ``body_radius_m`` beyond the centre there, in the
+        direction it moved over that step (from ``start_pose_3`` for the first step); returns
+        how many surfaces were remembered."""
         if not self.config.enabled:
             return 0
         hit_bh = collision_prob_bh >= self.config.probability
@@ -176,7 +194,18 @@ class ContactMemory:
         if not bool(rows.any()):
             return 0
         first = hit_bh[rows].to(torch.int8).argmax(dim=1)
-        xy = poses_bh3[rows, first, :2]
+        poses = poses_bh3[rows]
+        xy = poses[torch.arange(poses.shape[0], device=poses.device), first, :2]
+        if self.config.body_radius_m > 0:
+            start = (start_pose_3.to(poses)[:2] if start_pose_3 is not None else poses[:, 0, :2]).expand_as(xy)
+            index = torch.arange(poses.shape[0], device=poses.device)
+            before = torch.where((first > 0).unsqueeze(1), poses[index, (first - 1).clamp(min=0), :2], start)
+            motion = xy - before
+            length = torch.linalg.vector_norm(motion, dim=1, keepdim=True)
+            moving = length[:, 0] > 0.01
+            # Sure of contact without moving (already touching, says the model): from which side
+            # is unknown, and a surface guessed on every side would wall the robot in.
+            xy = (xy + self.config.body_radius_m * motion / length.clamp(min=1e-9))[moving]
         self.remember(xy)
         return int(xy.shape[0])
 
@@ -212,7 +241,8 @@ class ContactMemory:
             return None
         c = self.config
         points = self.points_m2.to(poses_bh3.device)
-        radius_m = torch.full((points.shape[0],), c.radius_m, device=points.device)
+        outer_m, inner_m = c.body_radius_m + c.radius_m, c.body_radius_m + c.inner_m
+        radius_m = torch.full((points.shape[0],), outer_m, device=points.device)
         if start_xy_2 is not None:
             radius_m = torch.minimum(radius_m, torch.linalg.vector_norm(points - start_xy_2.reshape(1, 2).to(points),
                                                                         dim=-1))
@@ -220,7 +250,7 @@ class ContactMemory:
             points, radius_m = points[keep], radius_m[keep]
             if not points.shape[0]:
                 return None
-        inner_m = radius_m * (c.inner_m / c.radius_m)
+        inner_m = radius_m * (inner_m / outer_m)
         b, h = poses_bh3.shape[:2]
         distance = torch.cdist(poses_bh3[..., :2].reshape(b * h, 2).to(points), points)  # [B*H, M]
         ramp = ((radius_m - distance) / (radius_m - inner_m)).clamp(0.0, 1.0).amax(dim=1)

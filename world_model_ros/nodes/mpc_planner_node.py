@@ -87,8 +87,9 @@ COST_DESCRIPTIONS = {
 MEMORY_DESCRIPTIONS = {
     "enabled": "remember where the model predicted contact and keep rollouts away once out of view",
     "probability": "a sampled rollout's first step with P(collision) above this is remembered",
-    "inner_m": "rollouts within this of a remembered contact (m) count as colliding",
-    "radius_m": "beyond this (m) a remembered contact costs nothing (linear in between)",
+    "body_radius_m": "robot radius (m): a surface hit is remembered this far beyond the centre (0: the centre)",
+    "inner_m": "rollouts whose body comes within this (m) of a remembered surface count as colliding",
+    "radius_m": "a remembered surface further than this (m) from the body costs nothing (linear in between)",
     "cell_m": "grid (m) on which remembered contacts are merged",
     "lifetime_s": "forget a contact not predicted again for this long (s)",
     "max_points": "remember at most this many contact positions (newest kept)",
@@ -96,7 +97,7 @@ MEMORY_DESCRIPTIONS = {
     "clear_below": "a remembered contact in view that a rollout now passes below this probability is forgotten",
     "stall_after_s": "told to move but measured speed under a quarter of it this long (s): a felt contact (0: off)",
     "stall_min_speed_mps": "commands slower than this (m/s) never count as stalled",
-    "stall_distance_m": "a felt contact is remembered this far (m) ahead in the commanded direction",
+    "stall_distance_m": "a felt surface is remembered this far (m) beyond the body in the commanded direction",
 }
 
 PAST_VIEW_DESCRIPTIONS = {
