@@ -49,10 +49,10 @@ from .geometry import wrap_angle
 @dataclass(frozen=True)
 class ContactMemoryConfig:
     enabled: bool = True
-    probability: float = 0.9  # a rollout's first step above this marks a contact position
-    inner_m: float = 0.05  # within this of a remembered position: collision probability 1
-    radius_m: float = 0.15  # beyond this: 0 (linear in between)
-    cell_m: float = 0.05  # positions are merged on a grid this fine
+    probability: float = 0.8  # a rollout's first step above this marks a contact surface
+    inner_m: float = 0.05  # the body within this of a remembered surface: collision probability 1
+    radius_m: float = 0.15  # the body further than this: 0 (linear in between)
+    cell_m: float = 0.05  # surfaces are merged on a grid this fine
     lifetime_s: float = 20.0  # forget a position not predicted again for this long
     max_points: int = 256  # keep the newest this many
     view_half_angle_rad: float = 0.6  # the camera's half horizontal field of view; 0 = never clear
