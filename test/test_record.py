@@ -75,7 +75,7 @@ def test_record_with_the_planner_drives_towards_its_goals_and_says_so(tmp_path: 
     episodes, report = load_episodes(bag, dt_s=0.1)
     assert report.problems == [] and [len(e) for e in episodes] == [30, 30]
     for episode in episodes:  # it starts from rest and drives forward (the camera looks ahead)
-        assert episode.commands_t2[0, 0] <= 0.11 and episode.commands_t2[:, 0].max() > 0.3
+        assert episode.commands_t2[0, 0] <= 0.11 and episode.commands_t2[:, 0].max() > 0.15
         assert np.hypot(*(episode.poses_t3[-1, :2] - episode.poses_t3[0, :2])) > 0.3
 
 
