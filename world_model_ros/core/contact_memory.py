@@ -29,8 +29,8 @@ sure touches something without moving gives no side to put the surface on and is
 Contacts are also *felt*: when the robot is told to move but its measured speed stays below a
 quarter of the command for ``stall_after_s``, something it cannot see (a box corner against
 its flank, a wall behind) holds it, and a surface ``stall_distance_m`` beyond its body in the
-commanded direction is remembered. Felt contacts are never cleared by the model's view (the model is
-what missed them); they age like the others. Without this the demo's robot pushed forward
+commanded direction is remembered. Felt contacts are never cleared by the model's view (the
+model is what missed them); they age like the others. Without this the demo's robot pushed forward
 against a box beside it for ten seconds while the model predicted free driving.
 
 Cost: one [B*H, M] distance matrix per cycle (M <= ``max_points``), a few ms for 512 x 20 x 256
@@ -53,10 +53,10 @@ class ContactMemoryConfig:
     inner_m: float = 0.05  # the body within this of a remembered surface: collision probability 1
     radius_m: float = 0.15  # the body further than this: 0 (linear in between)
     cell_m: float = 0.05  # surfaces are merged on a grid this fine
-    lifetime_s: float = 20.0  # forget a position not predicted again for this long
+    lifetime_s: float = 20.0  # forget a surface not predicted again for this long
     max_points: int = 256  # keep the newest this many
     view_half_angle_rad: float = 0.6  # the camera's half horizontal field of view; 0 = never clear
-    clear_below: float = 0.05  # a rollout in view passing a remembered position below this clears it
+    clear_below: float = 0.05  # a rollout in view overlapping a remembered surface below this clears it
     stall_after_s: float = 0.5  # commanded motion but measured speed < 1/4 of it this long: felt contact (0: off)
     stall_min_speed_mps: float = 0.1  # commands slower than this never count as stalled
     stall_distance_m: float = 0.1  # a felt surface is remembered this far beyond the body in the commanded direction
@@ -195,16 +195,16 @@ class ContactMemory:
             return 0
         first = hit_bh[rows].to(torch.int8).argmax(dim=1)
         poses = poses_bh3[rows]
-        xy = poses[torch.arange(poses.shape[0], device=poses.device), first, :2]
+        index = torch.arange(poses.shape[0], device=poses.device)
+        xy = poses[index, first, :2]
         if self.config.body_radius_m > 0:
             start = (start_pose_3.to(poses)[:2] if start_pose_3 is not None else poses[:, 0, :2]).expand_as(xy)
-            index = torch.arange(poses.shape[0], device=poses.device)
             before = torch.where((first > 0).unsqueeze(1), poses[index, (first - 1).clamp(min=0), :2], start)
             motion = xy - before
             length = torch.linalg.vector_norm(motion, dim=1, keepdim=True)
-            moving = length[:, 0] > 0.01
             # Sure of contact without moving (already touching, says the model): from which side
             # is unknown, and a surface guessed on every side would wall the robot in.
+            moving = length[:, 0] > 0.01
             xy = (xy + self.config.body_radius_m * motion / length.clamp(min=1e-9))[moving]
         self.remember(xy)
         return int(xy.shape[0])
