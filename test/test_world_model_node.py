@@ -426,8 +426,23 @@ def test_parameters_from_yaml_compressed_camera_and_odometry_that_never_arrives(
             return rig.count("odom_received") >= 1
 
         rig.wait(publish_until_heard, "the node to receive the late odometry")
-        camera.publish(frame(t))
-        prediction = rig.prediction_at(t)
+        # Then cycles at fresh stamps until one is predicted: matching the late publisher may have
+        # taken longer than max_input_age_s (a frame stamped t would be skipped as stale), and our
+        # prediction subscription may not be matched yet (see Rig.first_prediction).
+        prediction = None
+        for _ in range(5):
+            t = stamp_s(ros_module.now_msg())
+            heard = rig.count("odom_received")
+            for dt in (-0.02, 0.02):
+                late_odom.publish(odom_msg(t + dt))
+            rig.wait_count("odom_received", heard + 2)
+            camera.publish(frame(t))
+            try:
+                prediction = rig.output_at(rig.predictions, t, "a prediction", timeout_s=3.0)
+                break
+            except AssertionError:
+                rig.alive_check()
+        assert prediction is not None, f"no prediction for 5 frames in a row:\n{node.output()[-3000:]}"
         assert len(prediction.states) == 7 and prediction.dt == pytest.approx(0.2)
 
         client = ros_module.node.create_client(DescribeParameters, "/yaml/world_model_node/describe_parameters")
