@@ -42,14 +42,17 @@ class BrokenModel(KinematicPredictor):
         return rollout
 
 
-def drive(model, planner, pose, goal, steps, tolerance=GoalTolerance(), on_step=None):
-    """Closed loop on the unicycle itself; returns the visited poses and whether the goal was reached."""
+def drive(model, planner, pose, goal, steps, tolerance=GoalTolerance(), on_step=None, detour=None):
+    """Closed loop on the unicycle itself; returns the visited poses and whether the goal was
+    reached. With a ``Detour``, the planner is given its sub-goals (as the demo and node do)."""
     pose = np.asarray(pose, dtype=np.float64)
     visited = [pose]
     twist = np.zeros(2)  # the unicycle follows its command exactly: the measured twist is the last command
-    for _ in range(steps):
-        result = planner.plan(start(model, pose, twist), goal)
-        twist = result.command_2
+    plan_end = None
+    for step in range(steps):
+        target = goal if detour is None else detour.goal_for(step * model.dt_s, pose, goal, plan_end)
+        result = planner.plan(start(model, pose, twist), target)
+        twist, plan_end = result.command_2, result.plan_rollout.poses_bh3[0, -1, :2].numpy()
         if on_step:
             on_step(result)
         command = torch.as_tensor(result.command_2, dtype=torch.float32).reshape(1, 1, 2)
@@ -102,20 +105,9 @@ def test_with_the_memory_the_detour_takes_it_round_an_obstacle_squarely_in_the_w
     model = DiskObstacleModel(centre_xy=(1.0, 0.0), radius_m=0.35)
     planner = MppiPlanner(model, MppiConfig(seed=3))  # contact memory on, as shipped
     detour = Detour(DetourConfig())
-    goal = np.array([2.0, 0.0, 0.0])
-    pose, twist, plan_end, visited = np.zeros(3), np.zeros(2), None, []
-    for step in range(400):
-        target = detour.goal_for(step * model.dt_s, pose, goal, plan_end)
-        result = planner.plan(start(model, pose, twist), target)
-        twist, plan_end = result.command_2, result.plan_rollout.poses_bh3[0, -1, :2].numpy()
-        command = torch.as_tensor(twist, dtype=torch.float32).reshape(1, 1, 2)
-        pose = integrate_unicycle(torch.as_tensor(pose, dtype=torch.float32), command, model.dt_s)[0, 0].double().numpy()
-        planner.shift(1)
-        visited.append(pose)
-        if goal_reached(pose, goal, GoalTolerance(xy_m=0.15, yaw_rad=math.pi)):
-            break
-    visited = np.array(visited)
-    assert goal_reached(pose, goal, GoalTolerance(xy_m=0.15, yaw_rad=math.pi)), f"stuck at {np.round(pose, 2)}"
+    visited, reached = drive(model, planner, (0.0, 0.0, 0.0), np.array([2.0, 0.0, 0.0]), steps=400,
+                             tolerance=GoalTolerance(xy_m=0.15, yaw_rad=math.pi), detour=detour)
+    assert reached, f"stuck at {np.round(visited[-1], 2)}"
     assert detour.detours >= 1
     assert np.linalg.norm(visited[:, :2] - np.array([1.0, 0.0]), axis=1).min() >= 0.35
 

@@ -142,8 +142,9 @@ class Rig:
         self.wait(lambda: find() is not None, f"{what} stamped {t_s}", timeout_s)
         return find()
 
-    def first_prediction(self, now_s, attempts: int = 5, **feed) -> WorldModelPrediction:
-        """Cycles at fresh stamps ``now_s()`` until one is predicted.
+    def first_prediction(self, now_s, attempts: int = 5, send=None, **feed) -> WorldModelPrediction:
+        """Cycles at fresh stamps ``now_s()`` until one is predicted; ``send(t)``, when given,
+        feeds the node and publishes the frame stamped t instead of :meth:`feed` and our camera.
 
         Right after a node (re)creates its publishers, our subscription may be discovered but not
         yet matched, and a reliable message published before the match is not delivered: one
@@ -151,8 +152,11 @@ class Rig:
         """
         for _ in range(attempts):
             t = now_s()
-            self.feed(t, **feed)
-            self.camera.publish(image_msg(t))
+            if send is None:
+                self.feed(t, **feed)
+                self.camera.publish(image_msg(t))
+            else:
+                send(t)
             try:
                 return self.output_at(self.predictions, t, "a prediction", timeout_s=3.0)
             except AssertionError:
@@ -429,20 +433,14 @@ def test_parameters_from_yaml_compressed_camera_and_odometry_that_never_arrives(
         # Then cycles at fresh stamps until one is predicted: matching the late publisher may have
         # taken longer than max_input_age_s (a frame stamped t would be skipped as stale), and our
         # prediction subscription may not be matched yet (see Rig.first_prediction).
-        prediction = None
-        for _ in range(5):
-            t = stamp_s(ros_module.now_msg())
+        def send(t_s: float) -> None:
             heard = rig.count("odom_received")
             for dt in (-0.02, 0.02):
-                late_odom.publish(odom_msg(t + dt))
+                late_odom.publish(odom_msg(t_s + dt))
             rig.wait_count("odom_received", heard + 2)
-            camera.publish(frame(t))
-            try:
-                prediction = rig.output_at(rig.predictions, t, "a prediction", timeout_s=3.0)
-                break
-            except AssertionError:
-                rig.alive_check()
-        assert prediction is not None, f"no prediction for 5 frames in a row:\n{node.output()[-3000:]}"
+            camera.publish(frame(t_s))
+
+        prediction = rig.first_prediction(lambda: stamp_s(ros_module.now_msg()), send=send)
         assert len(prediction.states) == 7 and prediction.dt == pytest.approx(0.2)
 
         client = ros_module.node.create_client(DescribeParameters, "/yaml/world_model_node/describe_parameters")

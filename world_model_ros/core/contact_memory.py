@@ -30,8 +30,8 @@ Contacts are also *felt*: when the robot is told to move but its measured speed 
 quarter of the command for ``stall_after_s``, something it cannot see (a box corner against
 its flank, a wall behind) holds it, and a surface ``stall_distance_m`` beyond its body in the
 commanded direction is remembered. Felt contacts are never cleared by the model's view (the
-model is what missed them); they age like the others. Without this the demo's robot pushed forward
-against a box beside it for ten seconds while the model predicted free driving.
+model is what missed them); they age like the others. Without this the demo's robot pushed
+forward against a box beside it for ten seconds while the model predicted free driving.
 
 Cost: one [B*H, M] distance matrix per cycle (M <= ``max_points``), a few ms for 512 x 20 x 256
 on one CPU core.
