@@ -14,6 +14,7 @@ from world_model_ros.core.escape import Detour, DetourConfig
 from world_model_ros.core.geometry import integrate_unicycle
 from world_model_ros.core.kinematic import KinematicPredictor
 from world_model_ros.core.mppi import GoalTolerance, MppiConfig, MppiPlanner, PlanningError, goal_reached
+from world_model_ros.core.route import Route
 
 
 def start(model, pose=(0.0, 0.0, 0.0), twist=(0.0, 0.0)) -> LatentState:
@@ -42,15 +43,18 @@ class BrokenModel(KinematicPredictor):
         return rollout
 
 
-def drive(model, planner, pose, goal, steps, tolerance=GoalTolerance(), on_step=None, detour=None):
+def drive(model, planner, pose, goal, steps, tolerance=GoalTolerance(), on_step=None, detour=None, route=None):
     """Closed loop on the unicycle itself; returns the visited poses and whether the goal was
-    reached. With a ``Detour``, the planner is given its sub-goals (as the demo and node do)."""
+    reached. With a ``Detour`` or a ``Route``, the planner is given their targets (as the demo
+    and node do: the detour's while one is active, else the route's)."""
     pose = np.asarray(pose, dtype=np.float64)
     visited = [pose]
     twist = np.zeros(2)  # the unicycle follows its command exactly: the measured twist is the last command
     plan_end = None
     for step in range(steps):
         target = goal if detour is None else detour.goal_for(step * model.dt_s, pose, goal, plan_end)
+        if route is not None and (detour is None or not detour.active):
+            target = route.plan(pose, goal, planner.memory.points_m2.numpy()).target_xyyaw
         result = planner.plan(start(model, pose, twist), target)
         twist, plan_end = result.command_2, result.plan_rollout.poses_bh3[0, -1, :2].numpy()
         if on_step:
@@ -110,6 +114,32 @@ def test_with_the_memory_the_detour_takes_it_round_an_obstacle_squarely_in_the_w
     assert reached, f"stuck at {np.round(visited[-1], 2)}"
     assert detour.detours >= 1
     assert np.linalg.norm(visited[:, :2] - np.array([1.0, 0.0]), axis=1).min() >= 0.35
+
+
+def test_the_route_takes_it_round_an_obstacle_squarely_in_the_way_without_a_detour():
+    """The same dead end: the surfaces remembered on the disk's face give the route something to
+    go round, and MPPI follows the route's target round it."""
+    model = DiskObstacleModel(centre_xy=(1.0, 0.0), radius_m=0.35)
+    planner = MppiPlanner(model, MppiConfig(seed=3, turn_in_place_rad=1.6))
+    route = Route()
+    targets = []
+    visited, reached = drive(model, planner, (0.0, 0.0, 0.0), np.array([2.0, 0.0, 0.0]), steps=300,
+                             tolerance=GoalTolerance(xy_m=0.15, yaw_rad=math.pi), route=route,
+                             on_step=lambda result: targets.append(len(planner.memory)))
+    assert reached, f"stuck at {np.round(visited[-1], 2)}"
+    assert max(targets) > 0  # it did remember the face it went round
+    assert np.linalg.norm(visited[:, :2] - np.array([1.0, 0.0]), axis=1).min() >= 0.35
+
+
+def test_a_goal_behind_is_turned_to_on_the_spot_the_shorter_way():
+    model = KinematicPredictor()
+    planner = MppiPlanner(model, MppiConfig(seed=4, turn_in_place_rad=1.6))
+    goal = np.array([-2.0, 0.4, 0.0])  # bearing 169 degrees: turning left is the shorter way
+    visited, _ = drive(model, planner, (0.0, 0.0, 0.0), goal, steps=12)
+    assert visited[-1, 2] > 1.2  # turned left...
+    assert np.linalg.norm(visited[:, :2], axis=1).max() < 0.15  # ...on the spot
+    with pytest.raises(ValueError, match="turn_in_place_rad"):
+        MppiConfig(turn_in_place_rad=0.0)
 
 
 @settings(max_examples=25, deadline=None)

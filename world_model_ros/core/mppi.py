@@ -49,6 +49,7 @@ class MppiConfig:
     a_max: float = 1.0  # m/s^2, |dv/dt| limit
     alpha_max: float = 3.0  # rad/s^2, |dw/dt| limit
     num_visualised: int = 32  # sampled rollouts returned for display (lowest cost first)
+    turn_in_place_rad: float = 1.6  # goal this far off the heading or more: warm start = turn on the spot towards it (pi: off)
     seed: int | None = None  # None: nondeterministic sampling
     costs: CostConfig = field(default_factory=CostConfig)
     memory: ContactMemoryConfig = field(default_factory=ContactMemoryConfig)
@@ -72,6 +73,8 @@ class MppiConfig:
             problems.append(f"need v_min <= 0 < v_max (got v_min {self.v_min}, v_max {self.v_max})")
         if not (self.w_max > 0 and self.a_max > 0 and self.alpha_max > 0):
             problems.append(f"w_max, a_max, alpha_max must be > 0 (got {self.w_max}, {self.a_max}, {self.alpha_max})")
+        if not 0.0 < self.turn_in_place_rad <= math.pi:
+            problems.append(f"turn_in_place_rad must be in (0, pi] (got {self.turn_in_place_rad})")
         if self.num_visualised < 0:
             problems.append(f"num_visualised must be >= 0 (got {self.num_visualised})")
         if problems:
@@ -253,6 +256,28 @@ class MppiPlanner:
             return rollout
         return replace(rollout, collision_prob_bh=torch.maximum(rollout.collision_prob_bh, remembered))
 
+    def _turn_towards(self, pose_3: torch.Tensor, goal_3: torch.Tensor) -> torch.Tensor | None:
+        """A warm start that turns on the spot to face the goal, when it lies more than
+        ``turn_in_place_rad`` off the heading; else None.
+
+        Why: a goal behind the robot (a route that now leads back round a box) is out of the
+        horizon's reach; turning left and turning right cost about the same within 2 s, and
+        their weighted average is standing still. Committing to the shorter way round, as
+        nav2's rotation shim does before handing over to its controller, breaks the tie; the
+        samples still vary around it and the collision critics still judge it.
+        """
+        cfg = self.config
+        offset = goal_3[:2] - pose_3[:2]
+        if cfg.turn_in_place_rad >= math.pi or float(offset.norm()) <= cfg.costs.heading_near_distance_m:
+            return None
+        error = float(wrap_angle_np(math.atan2(float(offset[1]), float(offset[0])) - float(pose_3[2])))
+        if abs(error) < cfg.turn_in_place_rad:
+            return None
+        steps = min(cfg.horizon, math.ceil(abs(error) / (cfg.w_max * self.dt_s)))
+        turn = torch.zeros(cfg.horizon, 2, device=self.device)
+        turn[:steps, 1] = math.copysign(cfg.w_max, error)
+        return turn
+
     @torch.inference_mode()
     def plan(self, latent: LatentState, goal_xyyaw: np.ndarray | torch.Tensor,
              previous_command_2: np.ndarray | torch.Tensor | None = None) -> MppiResult:
@@ -271,7 +296,8 @@ class MppiPlanner:
         self.past_views.record(latent, previous, self._steps_since_plan)
         self._steps_since_plan = 0
         past = self.past_views.view(self.model, latent)
-        mean = self._mean_h2
+        turn = self._turn_towards(latent.pose_3, goal_3)
+        mean = self._mean_h2 if turn is None else turn
         for _ in range(cfg.iterations):
             actions = self.sample(mean, previous)
             rollout = self._rollout(latent, actions)
