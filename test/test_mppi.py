@@ -14,7 +14,6 @@ from world_model_ros.core.escape import Detour, DetourConfig
 from world_model_ros.core.geometry import integrate_unicycle
 from world_model_ros.core.kinematic import KinematicPredictor
 from world_model_ros.core.mppi import GoalTolerance, MppiConfig, MppiPlanner, PlanningError, goal_reached
-from world_model_ros.core.route import Route
 
 
 def start(model, pose=(0.0, 0.0, 0.0), twist=(0.0, 0.0)) -> LatentState:
@@ -43,18 +42,15 @@ class BrokenModel(KinematicPredictor):
         return rollout
 
 
-def drive(model, planner, pose, goal, steps, tolerance=GoalTolerance(), on_step=None, detour=None, route=None):
+def drive(model, planner, pose, goal, steps, tolerance=GoalTolerance(), on_step=None, detour=None):
     """Closed loop on the unicycle itself; returns the visited poses and whether the goal was
-    reached. With a ``Detour`` or a ``Route``, the planner is given their targets (as the demo
-    and node do: the detour's while one is active, else the route's)."""
+    reached. With a ``Detour``, the planner is given its sub-goals (as the demo and node do)."""
     pose = np.asarray(pose, dtype=np.float64)
     visited = [pose]
     twist = np.zeros(2)  # the unicycle follows its command exactly: the measured twist is the last command
     plan_end = None
     for step in range(steps):
         target = goal if detour is None else detour.goal_for(step * model.dt_s, pose, goal, plan_end)
-        if route is not None and (detour is None or not detour.active):
-            target = route.plan(pose, goal, planner.memory.points_m2.numpy()).target_xyyaw
         result = planner.plan(start(model, pose, twist), target)
         twist, plan_end = result.command_2, result.plan_rollout.poses_bh3[0, -1, :2].numpy()
         if on_step:
@@ -113,21 +109,6 @@ def test_with_the_memory_the_detour_takes_it_round_an_obstacle_squarely_in_the_w
                              tolerance=GoalTolerance(xy_m=0.15, yaw_rad=math.pi), detour=detour)
     assert reached, f"stuck at {np.round(visited[-1], 2)}"
     assert detour.detours >= 1
-    assert np.linalg.norm(visited[:, :2] - np.array([1.0, 0.0]), axis=1).min() >= 0.35
-
-
-def test_the_route_takes_it_round_an_obstacle_squarely_in_the_way_without_a_detour():
-    """The same dead end: the surfaces remembered on the disk's face give the route something to
-    go round, and MPPI follows the route's target round it."""
-    model = DiskObstacleModel(centre_xy=(1.0, 0.0), radius_m=0.35)
-    planner = MppiPlanner(model, MppiConfig(seed=3, turn_in_place_rad=1.6))
-    route = Route()
-    targets = []
-    visited, reached = drive(model, planner, (0.0, 0.0, 0.0), np.array([2.0, 0.0, 0.0]), steps=300,
-                             tolerance=GoalTolerance(xy_m=0.15, yaw_rad=math.pi), route=route,
-                             on_step=lambda result: targets.append(len(planner.memory)))
-    assert reached, f"stuck at {np.round(visited[-1], 2)}"
-    assert max(targets) > 0  # it did remember the face it went round
     assert np.linalg.norm(visited[:, :2] - np.array([1.0, 0.0]), axis=1).min() >= 0.35
 
 

@@ -5,8 +5,7 @@ Out: ``cmd_vel`` (Twist or TwistStamped) at ``control_rate_hz``; the chosen plan
 ``mpc_planner/plan`` (WorldModelPrediction: header.stamp = the observation planned from,
 actions = the plan, states = the model's prediction under it), so the world-model node can
 predict under the plan actually executed; sampled and chosen rollouts on
-``mpc_planner/markers``; the route round remembered obstacles (core/route.py) on
-``mpc_planner/route`` (nav_msgs/Path) while one is needed; the goal's state on ``mpc_planner/status`` (std_msgs/String, latched):
+``mpc_planner/markers``; the goal's state on ``mpc_planner/status`` (std_msgs/String, latched):
 ``idle``, ``active``, ``reached``, ``failed: <reason>``.
 
 Safety: the node publishes one zero command and drops the goal when the goal is reached, the
@@ -31,7 +30,7 @@ from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
-from nav_msgs.msg import Odometry, Path
+from nav_msgs.msg import Odometry
 from std_msgs.msg import ColorRGBA, Header, String
 from visualization_msgs.msg import Marker, MarkerArray
 
@@ -45,7 +44,6 @@ from world_model_ros.core.input_checks import InputError, WarningThrottle
 from world_model_ros.core.mppi import GoalTolerance, MppiConfig, MppiPlanner, goal_reached
 from world_model_ros.core.past_view import PastViewConfig
 from world_model_ros.core.registry import MODEL_KINDS, ModelSpec, load_world_model
-from world_model_ros.core.route import Route, RouteConfig, RoutePlan
 from world_model_ros.core.sync import OdomBuffer, SyncError
 from world_model_ros.nodes.conversions import (image_to_rgb, odometry_to_sample, rollout_to_prediction,
                                                s_to_duration, time_to_s)
@@ -70,7 +68,7 @@ MPPI_DESCRIPTIONS = {
     "a_max": "maximum |linear acceleration| (m/s^2)",
     "alpha_max": "maximum |angular acceleration| (rad/s^2)",
     "num_visualised": "sampled rollouts drawn on mpc_planner/markers",
-    "turn_in_place_rad": "goal (or route target) at least this far off the heading (rad): turn on the spot towards it first (pi: off)",
+    "turn_in_place_rad": "goal (or detour sub-goal) at least this far off the heading (rad): turn on the spot towards it first (pi: off)",
 }
 COST_DESCRIPTIONS = {
     "goal_weight": "weight of the mean distance to the goal over the horizon",
@@ -107,17 +105,6 @@ PAST_VIEW_DESCRIPTIONS = {
     "delay_s": "also ask the camera frame this old (s), carried forward by the model, about the candidates (0: only the current frame)",
 }
 
-ROUTE_DESCRIPTIONS = {
-    "enabled": "steer for a point of a grid route round the remembered surfaces when one lies near the straight line",
-    "cell_m": "route grid resolution (m)",
-    "clearance_m": "the robot's centre this close (m) to a remembered surface is blocked",
-    "inflation_m": "nearing a remembered surface costs from this distance (m) in",
-    "inflation_cost": "extra route cost per metre at clearance_m (linear to 0 at inflation_m)",
-    "blocked_cost": "route cost per metre through a blocked cell (finite: a robot inside gets out)",
-    "lookahead_m": "the target is at most this far (m) along the route, and in sight",
-    "margin_m": "the grid extends this far (m) beyond robot, goal and surfaces",
-}
-
 DETOUR_DESCRIPTIONS = {
     "enabled": "escape local minima (an obstacle squarely in the way) with a temporary side sub-goal",
     "no_progress_s": "seconds without getting closer by progress_m before a detour",
@@ -149,7 +136,6 @@ class MpcPlannerNode(Node):
         self._last_command = np.zeros(2)
         self._plan_end_xy: np.ndarray | None = None
         self._detour = Detour(self.p["detour"])
-        self._route = Route(self.p["route"])
         self._cycles = 0
 
         if self.p["torch_threads"] > 0:
@@ -177,7 +163,6 @@ class MpcPlannerNode(Node):
         self.cmd_pub = self.create_publisher(command_type, "cmd_vel", 10)
         self.plan_pub = self.create_publisher(_prediction_type(), "mpc_planner/plan", OUTPUT_QOS)
         self.marker_pub = self.create_publisher(MarkerArray, "mpc_planner/markers", OUTPUT_QOS)
-        self.route_pub = self.create_publisher(Path, "mpc_planner/route", OUTPUT_QOS)
         latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                              durability=DurabilityPolicy.TRANSIENT_LOCAL)
         self.status_pub = self.create_publisher(String, "mpc_planner/status", latched)
@@ -218,7 +203,6 @@ class MpcPlannerNode(Node):
         values["memory"] = self._declare_group("memory.", ContactMemoryConfig(), MEMORY_DESCRIPTIONS)
         values["past_view"] = self._declare_group("past_view.", PastViewConfig(), PAST_VIEW_DESCRIPTIONS)
         detour = self._declare_group("detour.", DetourConfig(), DETOUR_DESCRIPTIONS)
-        route = self._declare_group("route.", RouteConfig(), ROUTE_DESCRIPTIONS)
         p = {name: self.get_parameter(name).value for name in own}
         if p["model"] not in MODEL_KINDS:
             raise ValueError(f"parameter model: '{p['model']}' is not one of {', '.join(MODEL_KINDS)}")
@@ -227,7 +211,6 @@ class MpcPlannerNode(Node):
         values["seed"] = None if p["seed"] < 0 else p["seed"]
         p["mppi"] = MppiConfig.from_dict(values, where="mpc_planner parameters")
         p["detour"] = DetourConfig(**detour)
-        p["route"] = RouteConfig(**route)
         p["tolerance"] = GoalTolerance(p["xy_goal_tolerance"], p["yaw_goal_tolerance"])
         self.p = p
 
@@ -291,7 +274,6 @@ class MpcPlannerNode(Node):
         if self._goal is None:
             self.planner.reset()
         self._detour.reset()
-        self._route.reset()
         self._goal = np.array([p.x, p.y, quaternion_to_yaw(q.x, q.y, q.z, q.w)])
         self._goal_received_s = self._now_s()
         self.get_logger().info(f"new goal ({p.x:.2f}, {p.y:.2f}, yaw {self._goal[2]:.2f}) in '{frame}'")
@@ -329,10 +311,6 @@ class MpcPlannerNode(Node):
                 self.planner.shift(1)
             latent = self.model.encode(observation)
             target = self._detour.goal_for(now, latest.pose_xyyaw, self._goal, self._plan_end_xy)
-            route = None
-            if not self._detour.active:
-                route = self._route.plan(latest.pose_xyyaw, self._goal, self.planner.memory.points_m2.cpu().numpy())
-                target = route.target_xyyaw
             result = self.planner.plan(latent, target, self._last_command)
         except Exception as exc:  # noqa: BLE001 - any model failure must stop the robot
             self.get_logger().error(f"planning failed, stopping: {type(exc).__name__}: {exc}")
@@ -342,7 +320,7 @@ class MpcPlannerNode(Node):
         self._last_command = result.command_2
         self._plan_end_xy = result.plan_rollout.poses_bh3[0, -1, :2].cpu().numpy()
         self._publish_command(*self._last_command)
-        self._publish_plan(observation.stamp_s, result, time.perf_counter() - started, route)
+        self._publish_plan(observation.stamp_s, result, time.perf_counter() - started)
 
     def _stale_inputs(self, now: float) -> str:
         """'' when fresh, else which input is how old (receipt time: works with sim time too)."""
@@ -397,7 +375,7 @@ class MpcPlannerNode(Node):
         else:
             self.cmd_pub.publish(twist)
 
-    def _publish_plan(self, stamp_s: float, result, elapsed_s: float, route: RoutePlan | None) -> None:
+    def _publish_plan(self, stamp_s: float, result, elapsed_s: float) -> None:
         frame = self._odom_frame or self.p["odom_frame"]
         ns = round(stamp_s * 1e9)
         header = Header(frame_id=frame)
@@ -408,24 +386,9 @@ class MpcPlannerNode(Node):
         self.plan_pub.publish(plan)
         if self.marker_pub.get_subscription_count() > 0:
             self.marker_pub.publish(plan_markers(header, result, self._goal))
-        if route is not None and self.route_pub.get_subscription_count() > 0:
-            self.route_pub.publish(route_path(header, route.path_m2))
         if self._cycles % 50 == 1:
             self.get_logger().info(f"planning {elapsed_s * 1e3:.0f} ms, command v={result.command_2[0]:.2f} "
                                    f"w={result.command_2[1]:.2f}, cost {result.best_cost:.2f}")
-
-
-def route_path(header: Header, path_m2: np.ndarray) -> Path:
-    """The route (core/route.py) as a nav_msgs/Path, headings along it: rviz's Path display."""
-    poses = []
-    for i, (x, y) in enumerate(path_m2):
-        ahead = path_m2[min(i + 1, len(path_m2) - 1)] - path_m2[max(i - 1, 0)]
-        yaw = math.atan2(ahead[1], ahead[0])
-        pose = PoseStamped(header=header)
-        pose.pose.position.x, pose.pose.position.y = float(x), float(y)
-        pose.pose.orientation.z, pose.pose.orientation.w = math.sin(yaw / 2), math.cos(yaw / 2)
-        poses.append(pose)
-    return Path(header=header, poses=poses)
 
 
 def _prediction_type():

@@ -21,7 +21,6 @@ import numpy as np
 
 from ..core.contract import Observation, WorldModel
 from ..core.escape import Detour, DetourConfig
-from ..core.route import Route, RouteConfig
 from ..core.episodes import ArenaMap
 from ..core.mppi import GoalTolerance, MppiConfig, MppiPlanner, MppiResult, goal_reached
 from .simulator import DiffDriveSim
@@ -47,7 +46,6 @@ class DemoConfig:
     stuck_window_s: float = 15.0  # fail early when the robot got no closer in this long...
     stuck_progress_m: float = 0.1  # ...by at least this much
     detour: DetourConfig = DetourConfig()  # the planner's escape from local minima (core/escape.py)
-    route: RouteConfig = RouteConfig()  # the way round remembered obstacles (core/route.py)
 
 
 @dataclass
@@ -95,7 +93,6 @@ def run_episode(sim: DiffDriveSim, model: WorldModel, planner: MppiPlanner, setu
     goal = np.asarray(setup.goal_xyyaw, dtype=np.float64)
     uses_camera = bool(getattr(model, "uses_camera", False))
     detour = Detour(config.detour)
-    route = Route(config.route)
     plan_end_xy = None
     command = np.zeros(2)
     path, planning_ms, prediction_ms = [sim.pose()], [], []
@@ -124,16 +121,12 @@ def run_episode(sim: DiffDriveSim, model: WorldModel, planner: MppiPlanner, setu
             encode_s = time.perf_counter() - tic
             if step:
                 planner.shift(1)
-            tic = time.perf_counter()
             target = detour.goal_for(sim.time_s, pose, goal, plan_end_xy)
-            if not detour.active:
-                target = route.plan(pose, goal, planner.memory.points_m2.cpu().numpy()).target_xyyaw
-            route_s = time.perf_counter() - tic
             result = planner.plan(latent, target, command)
         except Exception as exc:  # noqa: BLE001 - reported as this episode's failure, the demo goes on
             status = f"failed: planning error: {type(exc).__name__}: {exc}"
             break
-        planning_ms.append((encode_s + route_s + result.planning_s) * 1e3)
+        planning_ms.append((encode_s + result.planning_s) * 1e3)
         prediction_ms.append((encode_s + result.plan_rollout_s) * 1e3)
         command = result.command_2
         plan_end_xy = result.plan_rollout.poses_bh3[0, -1, :2].cpu().numpy()
