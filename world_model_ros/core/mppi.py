@@ -260,9 +260,9 @@ class MppiPlanner:
         """A warm start that turns on the spot to face the goal, when it lies more than
         ``turn_in_place_rad`` off the heading; else None.
 
-        Why: a goal behind the robot (a route that now leads back round a box) is out of the
-        horizon's reach; turning left and turning right cost about the same within 2 s, and
-        their weighted average is standing still. Committing to the shorter way round, as
+        Why: a goal behind the robot (a detour sub-goal to one side of a box it faces, a goal
+        it drove past) cannot be faced within the 2 s horizon; turning left and turning right
+        cost about the same, and their weighted average is standing still. Committing to the shorter way round, as
         nav2's rotation shim does before handing over to its controller, breaks the tie; the
         samples still vary around it and the collision critics still judge it.
         """
