@@ -262,9 +262,10 @@ class MppiPlanner:
 
         Why: a goal behind the robot (a detour sub-goal to one side of a box it faces, a goal
         it drove past) cannot be faced within the 2 s horizon; turning left and turning right
-        cost about the same, and their weighted average is standing still. Committing to the shorter way round, as
-        nav2's rotation shim does before handing over to its controller, breaks the tie; the
-        samples still vary around it and the collision critics still judge it.
+        cost about the same, and their weighted average is standing still. Committing to the
+        shorter way round, as nav2's rotation shim does before handing over to its controller,
+        breaks the tie; the samples still vary around it and the collision critics still judge
+        it.
         """
         cfg = self.config
         offset = goal_3[:2] - pose_3[:2]
