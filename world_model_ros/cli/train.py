@@ -7,6 +7,11 @@ Example (the shipped checkpoint, docs/world_model.md):
 Hyperparameters come from config/train.yaml (``--config``); the flags below override the few
 that are changed per run. The output folder holds the best checkpoint on the validation
 layouts (config.json + model.safetensors) and train_state.pt for ``--resume``.
+
+``--occupancy-head CHECKPOINT`` trains only the occupancy head (core/occupancy.py) of an
+existing checkpoint, its world model frozen, and adds it to that folder:
+
+    world-model-ros train data/train --occupancy-head runs/latent
 """
 from __future__ import annotations
 
@@ -38,6 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--init", type=Path, metavar="CHECKPOINT",
                         help="fine-tune: start from this checkpoint's weights and normalisation")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its train_state.pt")
+    parser.add_argument("--occupancy-head", type=Path, metavar="CHECKPOINT",
+                        help="train only the occupancy head of this checkpoint (simulator bags) and add it there")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     add_topic_arguments(parser)
 
@@ -54,8 +61,44 @@ def build_config(args: argparse.Namespace):
     return dataclasses.replace(config, **overrides)
 
 
+def run_occupancy(args: argparse.Namespace) -> int:
+    """``--occupancy-head``: fit the head on the frozen model, write it into the checkpoint."""
+    import torch
+
+    from ..core.checkpoint import CheckpointError, load_latent_model, save_occupancy_head
+    from ..core.occupancy_training import OccupancyTrainConfig, train_occupancy_head
+    from ..core.registry import resolve_device
+    from .bag_input import load_bags
+
+    try:
+        device = resolve_device(args.device)
+        predictor = load_latent_model(args.occupancy_head, device)
+        overrides = {name: value for name, value in (("steps", args.steps), ("seed", args.seed),
+                                                     ("batch_size", args.batch_size)) if value is not None}
+        config = OccupancyTrainConfig(**overrides)
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        episodes, data_info = load_bags(args.bags, args, predictor.config.image_size)
+        head, report = train_occupancy_head(predictor, episodes, config, progress=not args.quiet)
+    except (CheckpointError, ValueError, RuntimeError) as error:
+        print(f"train: --occupancy-head: {error}", file=sys.stderr)
+        return 2
+    report["data"] = data_info
+    report["command"] = "world-model-ros " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    save_occupancy_head(args.occupancy_head, head, report)
+    v = report["validation"]
+    print(f"train: occupancy head in {args.occupancy_head} ({report['minutes']:.1f} min, best step "
+          f"{report['best_step']}); validation layouts, cells in view within {config.report_range_m} m between the "
+          f"walls: AUROC {v['auroc_in_view']:.3f}, precision {v['precision_in_view']:.3f}, recall "
+          f"{v['recall_in_view']:.3f} at P 0.5")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     import torch
+
+    if args.occupancy_head is not None:
+        return run_occupancy(args)
 
     from ..core.checkpoint import CheckpointError, load_checkpoint, update_config
     from ..core.registry import resolve_device

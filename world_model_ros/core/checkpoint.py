@@ -24,11 +24,13 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from .latent_model import LatentDynamicsModel, LatentModelConfig, LatentPredictor, Normalisation
+from .occupancy import OccupancyHead, OccupancyHeadConfig
 
 FORMAT = "world_model_ros/latent-world-model"
 FORMAT_VERSION = 1
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
+OCCUPANCY_NAME = "occupancy.safetensors"  # the optional occupancy head (core/occupancy.py)
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "checkpoints" / "default"
 NO_CAMERA_CHECKPOINT = Path(__file__).resolve().parent.parent / "checkpoints" / "no_camera"
 
@@ -181,6 +183,59 @@ def load_checkpoint(path: str | Path | None) -> tuple[LatentDynamicsModel, dict[
     return model, config
 
 
+def save_occupancy_head(folder: str | Path, head: OccupancyHead, training: dict[str, Any] | None = None) -> Path:
+    """Add (or replace) the occupancy head of an existing checkpoint: ``occupancy.safetensors``
+    and the ``occupancy`` section of its config.json. The world model's weights are untouched."""
+    folder = _resolve_folder(folder)
+    config = read_config(folder / CONFIG_NAME)
+    latent_dim = int(config.get("model", {}).get("latent_dim", -1))
+    if head.config.latent_dim != latent_dim:
+        raise ValueError(f"the head reads latent_dim {head.config.latent_dim}; {folder} has {latent_dim}")
+    weights = folder / OCCUPANCY_NAME
+    temporary = weights.with_suffix(".tmp")
+    tensors = {name: tensor.detach().to("cpu", torch.float32).contiguous() for name, tensor in head.state_dict().items()}
+    save_file(tensors, str(temporary), metadata={"format": FORMAT, "part": "occupancy"})
+    temporary.chmod(0o644)
+    temporary.replace(weights)
+    update_config(folder, occupancy={"model": head.config.to_dict(), "weights_sha256": sha256_of(weights),
+                                     "parameters": int(sum(p.numel() for p in head.parameters())),
+                                     "code_version": code_version(), "training": training or {}})
+    return weights
+
+
+def load_occupancy_head(folder: Path, config: dict[str, Any], latent_dim: int) -> OccupancyHead | None:
+    """The checkpoint's occupancy head, checked like the model's weights; None when it has none."""
+    section = config.get("occupancy")
+    if section is None:
+        return None
+    config_path = folder / CONFIG_NAME
+    try:
+        head_config = OccupancyHeadConfig(**dict(section["model"]))
+    except (KeyError, TypeError, ValueError) as error:
+        raise CheckpointError(config_path, "mismatch", f"invalid occupancy section: {error}") from error
+    if head_config.latent_dim != latent_dim:
+        raise CheckpointError(config_path, "mismatch", f"the occupancy head reads latent_dim {head_config.latent_dim}, "
+                              f"the model has {latent_dim}")
+    weights_path = folder / OCCUPANCY_NAME
+    if not weights_path.is_file():
+        raise CheckpointError(weights_path, "missing", f"config.json names an occupancy head but {OCCUPANCY_NAME} "
+                              "is not there")
+    if sha256_of(weights_path) != section.get("weights_sha256"):
+        raise CheckpointError(weights_path, "corrupt", "SHA-256 of the occupancy head does not match config.json")
+    try:
+        tensors = load_file(str(weights_path))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as error:
+        raise CheckpointError(weights_path, "corrupt", f"cannot read safetensors: {error}") from error
+    head = OccupancyHead(head_config)
+    expected = head.state_dict()
+    if set(tensors) != set(expected) or any(tuple(t.shape) != tuple(expected[n].shape) for n, t in tensors.items()):
+        raise CheckpointError(weights_path, "mismatch", "occupancy head weights do not match its section in config.json")
+    if not all(torch.isfinite(t).all() for t in tensors.values()):
+        raise CheckpointError(weights_path, "corrupt", "the occupancy head holds NaN or inf")
+    head.load_state_dict(tensors)
+    return head.eval()
+
+
 def _names(names: list[str], limit: int = 4) -> str:
     if not names:
         return "none"
@@ -193,4 +248,5 @@ def load_latent_model(path: str | Path | None, device: torch.device, horizon: in
     model, config = load_checkpoint(path)
     folder = _resolve_folder(path)
     name = "default" if path in (None, "") else folder.name
-    return LatentPredictor(model, torch.device(device), horizon=horizon, model_id=f"latent:{name}")
+    head = load_occupancy_head(folder, config, model.config.latent_dim)
+    return LatentPredictor(model, torch.device(device), horizon=horizon, model_id=f"latent:{name}", occupancy_head=head)

@@ -238,8 +238,9 @@ class LatentPredictor:
     """The learned model behind the contract (core/contract.py): what node, planner and eval call."""
 
     def __init__(self, model: LatentDynamicsModel, device: torch.device, horizon: int | None = None,
-                 model_id: str = "latent"):
+                 model_id: str = "latent", occupancy_head: nn.Module | None = None):
         self.model = model.to(device).eval()
+        self.occupancy_head = occupancy_head.to(device).eval() if occupancy_head is not None else None
         self.config = model.config
         self.device = torch.device(device)
         self.dt_s = model.config.dt_s
@@ -270,6 +271,15 @@ class LatentPredictor:
         """Evaluation helper: already-resized uint8 images [B, S, S, 3] + twists [B, 2] -> z [B, D]."""
         images = None if images_bss3 is None or not self.config.use_camera else images_bss3.to(self.device)
         return self.model.encode(images, twists_b2.to(self.device, torch.float32))
+
+    @torch.inference_mode()
+    def occupancy(self, latent: LatentState) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """What this frame says about the floor around the robot (core/occupancy.py): the grid's
+        cell centres [C, 2] (robot frame, m) and their occupancy logits [C]; None without a head."""
+        if self.occupancy_head is None or latent.features is None:
+            return None
+        z = latent.features.to(self.device, torch.float32).reshape(1, -1)
+        return self.occupancy_head.cells_c2, self.occupancy_head(z)[0]
 
     @torch.inference_mode()
     def advance(self, latent: LatentState, actions_k2: torch.Tensor) -> torch.Tensor:
