@@ -128,3 +128,48 @@ def test_unavailable_model_refuses_goals(ros, start_node, tmp_path):
     ros.wait_for(lambda: statuses(io)[-1].startswith("failed: model unavailable"), timeout_s=20,
                  what="status 'failed: model unavailable'")
     assert node.alive() and not io["cmd"]
+
+
+def test_learned_planner_publishes_the_occupancy_map_of_what_it_sees(ros, start_node):
+    """The shipped checkpoint's occupancy head, fed a simulator frame of a wall 0.5 m ahead: the
+    map on mpc_planner/occupancy marks cells near the wall and leaves the floor behind unknown."""
+    import numpy as np
+    from nav_msgs.msg import OccupancyGrid
+    from sensor_msgs.msg import Image
+
+    from world_model_ros.sim.simulator import DiffDriveSim, SimConfig
+
+    sim = DiffDriveSim(SimConfig(obstacles_min=0, obstacles_max=0), layout_seed=1)
+    sim.reset(layout_seed=1, start_pose=(1.8, 0.0, 0.0))  # facing the wall at x = 2.5
+    frame = sim.render()
+    start_node(NODE, *FAST, "-p", "model:=latent", "-p", "checkpoint:=")
+    io = connect(ros)
+    camera = ros.publisher(Image, "camera/image_raw")
+    grids = ros.subscribe(OccupancyGrid, "mpc_planner/occupancy")
+    ros.wait_for_subscriber("camera/image_raw")
+
+    def image():
+        msg = Image(height=frame.shape[0], width=frame.shape[1], encoding="rgb8", step=3 * frame.shape[1],
+                    data=frame.tobytes())
+        msg.header.stamp, msg.header.frame_id = ros.now_msg(), "camera"
+        return msg
+
+    def feed_and_mapped():
+        io["odom"].publish(odometry(ros, 1.8, 0.0, 0.0))
+        camera.publish(image())
+        return bool(grids)
+
+    io["odom"].publish(odometry(ros, 1.8, 0.0, 0.0))
+    io["goal"].publish(goal(ros, 0.5, 1.0))
+    ros.wait_for(feed_and_mapped, timeout_s=40, what="an OccupancyGrid on mpc_planner/occupancy")
+    grid = grids[-1]
+    assert grid.header.frame_id == "odom" and grid.info.resolution == pytest.approx(0.05)
+    cells = np.array(grid.data, dtype=np.int16).reshape(grid.info.height, grid.info.width)  # [y, x]
+    x0, y0 = grid.info.origin.position.x, grid.info.origin.position.y
+
+    def at(x, y):
+        return int(cells[int((y - y0) / 0.05), int((x - x0) / 0.05)])
+
+    assert at(2.4, 0.0) > 50  # a robot centred 10 cm from the wall would touch it
+    assert 0 <= at(2.0, 0.0) < 50  # the floor just ahead is free
+    assert at(1.0, 0.0) == -1  # behind the robot: never seen

@@ -14,6 +14,7 @@ from world_model_ros.core.escape import Detour, DetourConfig
 from world_model_ros.core.geometry import integrate_unicycle
 from world_model_ros.core.kinematic import KinematicPredictor
 from world_model_ros.core.mppi import GoalTolerance, MppiConfig, MppiPlanner, PlanningError, goal_reached
+from world_model_ros.core.occupancy import OccupancyHeadConfig, cells_in_world
 
 
 def start(model, pose=(0.0, 0.0, 0.0), twist=(0.0, 0.0)) -> LatentState:
@@ -33,6 +34,21 @@ class DiskObstacleModel(KinematicPredictor):
         inside = torch.linalg.vector_norm(rollout.poses_bh3[..., :2] - self.centre, dim=-1) < self.radius_m
         rollout.collision_prob_bh = inside.float()
         return rollout
+
+
+class SeeingModel(KinematicPredictor):
+    """Blind rollouts (the kinematic model), but an occupancy head that sees a round obstacle:
+    the cells whose centre lies inside it are occupied, the others free."""
+
+    def __init__(self, centre_xy=(1.0, 0.0), radius_m=0.35):
+        super().__init__()
+        self.centre, self.radius_m = torch.tensor(centre_xy), radius_m
+        self.cells_c2 = OccupancyHeadConfig().cells_c2()
+
+    def occupancy(self, latent):
+        world = cells_in_world(self.cells_c2, latent.pose_3.reshape(1, 3))[0]
+        inside = torch.linalg.vector_norm(world - self.centre, dim=-1) < self.radius_m
+        return self.cells_c2, torch.where(inside, 6.0, -6.0)
 
 
 class BrokenModel(KinematicPredictor):
@@ -110,6 +126,22 @@ def test_with_the_memory_the_detour_takes_it_round_an_obstacle_squarely_in_the_w
     assert reached, f"stuck at {np.round(visited[-1], 2)}"
     assert detour.detours >= 1
     assert np.linalg.norm(visited[:, :2] - np.array([1.0, 0.0]), axis=1).min() >= 0.35
+
+
+def test_the_occupancy_map_keeps_a_blind_model_off_an_obstacle_it_saw():
+    """Rollouts that predict no collision at all: only the map of what the head saw keeps the
+    robot off the disk, also once it has turned away from it to go round."""
+    model = SeeingModel(centre_xy=(1.0, 0.0), radius_m=0.35)
+    planner = MppiPlanner(model, MppiConfig(seed=3))
+    detour = Detour(DetourConfig())
+    visited, reached = drive(model, planner, (0.0, 0.0, 0.0), np.array([2.0, 0.0, 0.0]), steps=400,
+                             tolerance=GoalTolerance(xy_m=0.15, yaw_rad=math.pi), detour=detour)
+    assert reached, f"stuck at {np.round(visited[-1], 2)}"
+    assert np.linalg.norm(visited[:, :2] - np.array([1.0, 0.0]), axis=1).min() >= 0.3
+    assert not planner.occupancy_map.empty and len(planner.memory) == 0  # the map, not the memory
+    blind = MppiPlanner(model, MppiConfig.from_dict({"seed": 3, "occupancy": {"enabled": False}}))
+    visited, _ = drive(model, blind, (0.0, 0.0, 0.0), np.array([2.0, 0.0, 0.0]), steps=60)
+    assert np.linalg.norm(visited[:, :2] - np.array([1.0, 0.0]), axis=1).min() < 0.3  # drives through it
 
 
 def test_a_goal_behind_is_turned_to_on_the_spot_the_shorter_way():

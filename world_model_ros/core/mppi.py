@@ -29,6 +29,7 @@ from .contact_memory import ContactMemory, ContactMemoryConfig
 from .contract import LatentState, Rollout, WorldModel
 from .costs import CostConfig, total_cost
 from .geometry import wrap_angle_np
+from .occupancy_map import OccupancyMap, OccupancyMapConfig
 from .past_view import PastViewConfig, PastViews
 
 
@@ -54,6 +55,7 @@ class MppiConfig:
     costs: CostConfig = field(default_factory=CostConfig)
     memory: ContactMemoryConfig = field(default_factory=ContactMemoryConfig)
     past_view: PastViewConfig = field(default_factory=PastViewConfig)
+    occupancy: OccupancyMapConfig = field(default_factory=OccupancyMapConfig)
 
     def __post_init__(self) -> None:
         problems = []
@@ -83,7 +85,8 @@ class MppiConfig:
     @classmethod
     def from_dict(cls, values: dict, where: str = "MPPI configuration") -> "MppiConfig":
         """Build from a flat mapping (YAML, ROS parameters); cost keys may sit under ``costs``,
-        contact-memory keys under ``memory``, past-view keys under ``past_view``.
+        contact-memory keys under ``memory``, past-view keys under ``past_view``, occupancy-map
+        keys under ``occupancy``.
 
         Unknown keys are an error naming them and ``where`` they came from, so a typo in a
         config file is not silently ignored.
@@ -92,20 +95,23 @@ class MppiConfig:
         cost_values = dict(values.pop("costs", {}) or {})
         memory_values = dict(values.pop("memory", {}) or {})
         view_values = dict(values.pop("past_view", {}) or {})
-        own = {f.name for f in fields(cls)} - {"costs", "memory", "past_view"}
+        map_values = dict(values.pop("occupancy", {}) or {})
+        own = {f.name for f in fields(cls)} - {"costs", "memory", "past_view", "occupancy"}
         cost_names = {f.name for f in fields(CostConfig)}
         memory_names = {f.name for f in fields(ContactMemoryConfig)}
         view_names = {f.name for f in fields(PastViewConfig)}
+        map_names = {f.name for f in fields(OccupancyMapConfig)}
         for key in list(values):
             if key in cost_names:
                 cost_values[key] = values.pop(key)
         unknown = (sorted(set(values) - own) + sorted(set(cost_values) - cost_names)
                    + [f"memory.{name}" for name in sorted(set(memory_values) - memory_names)]
-                   + [f"past_view.{name}" for name in sorted(set(view_values) - view_names)])
+                   + [f"past_view.{name}" for name in sorted(set(view_values) - view_names)]
+                   + [f"occupancy.{name}" for name in sorted(set(map_values) - map_names)])
         if unknown:
             raise ValueError(f"{where}: unknown MPPI parameter(s) {', '.join(unknown)}")
         return cls(**values, costs=CostConfig(**cost_values), memory=ContactMemoryConfig(**memory_values),
-                   past_view=PastViewConfig(**view_values))
+                   past_view=PastViewConfig(**view_values), occupancy=OccupancyMapConfig(**map_values))
 
 
 @dataclass
@@ -164,6 +170,7 @@ class MppiPlanner:
         self._mean_h2 = torch.zeros(h, 2, device=self.device)
         self._last_command_2 = torch.zeros(2, device=self.device)
         self.memory = ContactMemory(config.memory, self.device)
+        self.occupancy_map = OccupancyMap(config.occupancy, self.device)  # filled only by a model with a head
         # Only a model that can carry its latent forward has a past view (the kinematic one sees nothing).
         past_view = config.past_view if hasattr(model, "advance") else PastViewConfig(delay_s=0.0)
         self.past_views = PastViews(past_view, self.dt_s, config.horizon)
@@ -177,6 +184,7 @@ class MppiPlanner:
         self._mean_h2 = torch.zeros(self.config.horizon, 2, device=self.device)
         self._last_command_2 = torch.zeros(2, device=self.device)
         self.memory.clear()
+        self.occupancy_map.clear()
         self.past_views.clear()
         self._steps_since_plan = 0
 
@@ -189,6 +197,7 @@ class MppiPlanner:
         """Advance the warm start by ``steps`` executed steps, holding the last command; the
         remembered contacts age by as much."""
         self.memory.age(max(0, int(steps)) * self.dt_s)
+        self.occupancy_map.age(max(0, int(steps)) * self.dt_s)
         self._steps_since_plan += max(0, int(steps))
         steps = max(0, min(int(steps), self.config.horizon))
         if steps == 0:
@@ -249,12 +258,26 @@ class MppiPlanner:
         return replace(rollout, collision_prob_bh=probability)
 
     def _with_memory(self, rollout: Rollout, latent: LatentState) -> Rollout:
-        """The rollout as the critics see it: per step, the larger of the model's collision
-        probability and the remembered contacts' (core/contact_memory.py)."""
-        remembered = self.memory.collision_prob(rollout.poses_bh3, latent.pose_3[:2])
-        if remembered is None:
+        """The rollout as the critics see it: per step, the largest of the model's collision
+        probability, the remembered contacts' (core/contact_memory.py) and the occupancy map's
+        (core/occupancy_map.py)."""
+        probability = rollout.collision_prob_bh
+        for source in (self.memory, self.occupancy_map):
+            remembered = source.collision_prob(rollout.poses_bh3, latent.pose_3[:2])
+            if remembered is not None:
+                probability = torch.maximum(probability, remembered)
+        if probability is rollout.collision_prob_bh:
             return rollout
-        return replace(rollout, collision_prob_bh=torch.maximum(rollout.collision_prob_bh, remembered))
+        return replace(rollout, collision_prob_bh=probability)
+
+    def _observe_floor(self, latent: LatentState) -> bool:
+        """Add what this frame's occupancy head says to the map; False for a model without one."""
+        occupancy = getattr(self.model, "occupancy", None)
+        observed = occupancy(latent) if occupancy is not None and self.config.occupancy.enabled else None
+        if observed is None:
+            return False
+        self.occupancy_map.update(latent.pose_3, *observed)
+        return True
 
     def _turn_towards(self, pose_3: torch.Tensor, goal_3: torch.Tensor) -> torch.Tensor | None:
         """A warm start that turns on the spot to face the goal, when it lies more than
@@ -297,6 +320,7 @@ class MppiPlanner:
         self.past_views.record(latent, previous, self._steps_since_plan)
         self._steps_since_plan = 0
         past = self.past_views.view(self.model, latent)
+        mapped = self._observe_floor(latent)
         turn = self._turn_towards(latent.pose_3, goal_3)
         mean = self._mean_h2 if turn is None else turn
         for _ in range(cfg.iterations):
@@ -317,7 +341,8 @@ class MppiPlanner:
         plan_seen = self._with_past_view(plan_rollout, past, mean.unsqueeze(0))
         _, plan_terms = total_cost(cfg.costs, self._with_memory(plan_seen, latent), mean.unsqueeze(0), goal_3,
                                    previous)
-        self.memory.update(rollout.poses_bh3, rollout.collision_prob_bh, latent.pose_3)
+        if not mapped:  # the map holds what the model sees; the memory keeps felt contacts (stalls)
+            self.memory.update(rollout.poses_bh3, rollout.collision_prob_bh, latent.pose_3)
         order = torch.argsort(cost)
         self._mean_h2 = mean.clone()
         self._last_command_2 = mean[0].clone()

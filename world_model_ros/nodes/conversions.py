@@ -12,7 +12,7 @@ import math
 import numpy as np
 from builtin_interfaces.msg import Duration, Time
 from geometry_msgs.msg import Point, Pose, PoseStamped, Quaternion, Twist, Vector3
-from nav_msgs.msg import Odometry, Path
+from nav_msgs.msg import MapMetaData, OccupancyGrid, Odometry, Path
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import ColorRGBA, Header
 from visualization_msgs.msg import Marker, MarkerArray
@@ -259,3 +259,16 @@ def _set_pose(pose: Pose, x: float, y: float, yaw: float) -> None:
     pose.position.x, pose.position.y, pose.position.z = float(x), float(y), 0.0
     qx, qy, qz, qw = yaw_to_quaternion(yaw)
     pose.orientation.x, pose.orientation.y, pose.orientation.z, pose.orientation.w = qx, qy, qz, qw
+
+
+def occupancy_to_grid(header: Header, probability_xy: np.ndarray, log_odds_xy: np.ndarray, origin_xy: np.ndarray,
+                      resolution_m: float, unknown_below: float = 0.05) -> OccupancyGrid:
+    """The planner's occupancy map (core/occupancy_map.py, [X, Y], x index first) as a
+    nav_msgs/OccupancyGrid (row-major with x fastest, 0-100, -1 where no evidence was ever added)."""
+    occupancy = np.clip(np.rint(np.asarray(probability_xy, dtype=np.float64) * 100.0), 0, 100).astype(np.int8)
+    occupancy[np.abs(np.asarray(log_odds_xy)) < unknown_below] = -1
+    info = MapMetaData(resolution=float(resolution_m), width=int(occupancy.shape[0]), height=int(occupancy.shape[1]))
+    info.map_load_time = header.stamp
+    info.origin = pose_from_xyyaw(float(origin_xy[0]), float(origin_xy[1]), 0.0)
+    return OccupancyGrid(header=header, info=info, data=occupancy.T.ravel().tolist())
+

@@ -6,7 +6,9 @@ Out: ``cmd_vel`` (Twist or TwistStamped) at ``control_rate_hz``; the chosen plan
 actions = the plan, states = the model's prediction under it), so the world-model node can
 predict under the plan actually executed; sampled and chosen rollouts on
 ``mpc_planner/markers``; the goal's state on ``mpc_planner/status`` (std_msgs/String, latched):
-``idle``, ``active``, ``reached``, ``failed: <reason>``.
+``idle``, ``active``, ``reached``, ``failed: <reason>``; with a model that has an occupancy
+head, the planner's occupancy map (core/occupancy_map.py) on ``mpc_planner/occupancy``
+(nav_msgs/OccupancyGrid, once a second while someone listens).
 
 Safety: the node publishes one zero command and drops the goal when the goal is reached, the
 inputs go stale (``stale_timeout_s``), the model is unavailable or a rollout fails, the goal
@@ -30,7 +32,7 @@ from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
-from nav_msgs.msg import Odometry
+from nav_msgs.msg import OccupancyGrid, Odometry
 from std_msgs.msg import ColorRGBA, Header, String
 from visualization_msgs.msg import Marker, MarkerArray
 
@@ -42,11 +44,12 @@ from world_model_ros.core.geometry import quaternion_to_yaw
 from world_model_ros.core.images import ImageError
 from world_model_ros.core.input_checks import InputError, WarningThrottle
 from world_model_ros.core.mppi import GoalTolerance, MppiConfig, MppiPlanner, goal_reached
+from world_model_ros.core.occupancy_map import OccupancyMapConfig
 from world_model_ros.core.past_view import PastViewConfig
 from world_model_ros.core.registry import MODEL_KINDS, ModelSpec, load_world_model
 from world_model_ros.core.sync import OdomBuffer, SyncError
-from world_model_ros.nodes.conversions import (image_to_rgb, odometry_to_sample, rollout_to_prediction,
-                                               s_to_duration, time_to_s)
+from world_model_ros.nodes.conversions import (image_to_rgb, occupancy_to_grid, odometry_to_sample,
+                                               rollout_to_prediction, s_to_duration, time_to_s)
 from world_model_ros.nodes.lifetime import run_node
 from world_model_ros.nodes.parameters import describe
 from world_model_ros.nodes.qos import CAMERA_QOS, ODOM_QOS, OUTPUT_QOS
@@ -103,6 +106,19 @@ MEMORY_DESCRIPTIONS = {
 
 PAST_VIEW_DESCRIPTIONS = {
     "delay_s": "also ask the camera frame this old (s), carried forward by the model, about the candidates (0: only the current frame)",
+}
+
+OCCUPANCY_DESCRIPTIONS = {
+    "enabled": "fuse the model's occupancy head (when its checkpoint has one) into a costmap the rollouts are checked against",
+    "resolution_m": "map cell size (m)",
+    "size_m": "side of the square map (m); it follows the robot",
+    "max_range_m": "trust the head's cells out to this distance from the robot (m)",
+    "camera_x_m": "the camera's position ahead of the robot's centre (m)",
+    "view_half_angle_rad": "half the camera's horizontal field of view (rad): only cells in view are updated",
+    "gain": "log-odds added per frame per unit of the head's logit",
+    "prior": "occupancy probability of a cell never seen",
+    "max_log_odds": "a cell's log-odds stay within +- this",
+    "half_life_s": "evidence halves in this long (s)",
 }
 
 DETOUR_DESCRIPTIONS = {
@@ -166,6 +182,7 @@ class MpcPlannerNode(Node):
         latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
                              durability=DurabilityPolicy.TRANSIENT_LOCAL)
         self.status_pub = self.create_publisher(String, "mpc_planner/status", latched)
+        self.occupancy_pub = self.create_publisher(OccupancyGrid, "mpc_planner/occupancy", OUTPUT_QOS)
         self._publish_status("idle")
         self.create_timer(1.0 / self.p["control_rate_hz"], self._on_timer)
         model_id = self.model.model_id if self.model is not None else "none"
@@ -202,6 +219,7 @@ class MpcPlannerNode(Node):
         values["costs"] = self._declare_group("costs.", CostConfig(), COST_DESCRIPTIONS)
         values["memory"] = self._declare_group("memory.", ContactMemoryConfig(), MEMORY_DESCRIPTIONS)
         values["past_view"] = self._declare_group("past_view.", PastViewConfig(), PAST_VIEW_DESCRIPTIONS)
+        values["occupancy"] = self._declare_group("occupancy.", OccupancyMapConfig(), OCCUPANCY_DESCRIPTIONS)
         detour = self._declare_group("detour.", DetourConfig(), DETOUR_DESCRIPTIONS)
         p = {name: self.get_parameter(name).value for name in own}
         if p["model"] not in MODEL_KINDS:
@@ -386,6 +404,13 @@ class MpcPlannerNode(Node):
         self.plan_pub.publish(plan)
         if self.marker_pub.get_subscription_count() > 0:
             self.marker_pub.publish(plan_markers(header, result, self._goal))
+        occupancy = self.planner.occupancy_map
+        if (self._cycles % max(1, round(self.p["control_rate_hz"])) == 1 and not occupancy.empty
+                and self.occupancy_pub.get_subscription_count() > 0):
+            self.occupancy_pub.publish(occupancy_to_grid(header, occupancy.probability_xy().cpu().numpy(),
+                                                         occupancy.log_odds_xy.cpu().numpy(),
+                                                         occupancy.origin_2.cpu().numpy(),
+                                                         occupancy.config.resolution_m))
         if self._cycles % 50 == 1:
             self.get_logger().info(f"planning {elapsed_s * 1e3:.0f} ms, command v={result.command_2[0]:.2f} "
                                    f"w={result.command_2[1]:.2f}, cost {result.best_cost:.2f}")
