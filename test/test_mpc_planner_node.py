@@ -142,7 +142,7 @@ def test_learned_planner_publishes_the_occupancy_map_of_what_it_sees(ros, start_
     sim = DiffDriveSim(SimConfig(obstacles_min=0, obstacles_max=0), layout_seed=1)
     sim.reset(layout_seed=1, start_pose=(1.8, 0.0, 0.0))  # facing the wall at x = 2.5
     frame = sim.render()
-    start_node(NODE, *FAST, "-p", "model:=latent", "-p", "checkpoint:=")
+    start_node(NODE, *FAST, "-p", "model:=latent")  # the shipped checkpoint (config/mpc_planner.yaml)
     io = connect(ros)
     camera = ros.publisher(Image, "camera/image_raw")
     grids = ros.subscribe(OccupancyGrid, "mpc_planner/occupancy")
@@ -171,5 +171,5 @@ def test_learned_planner_publishes_the_occupancy_map_of_what_it_sees(ros, start_
         return int(cells[int((y - y0) / 0.05), int((x - x0) / 0.05)])
 
     assert at(2.4, 0.0) > 50  # a robot centred 10 cm from the wall would touch it
-    assert 0 <= at(2.0, 0.0) < 50  # the floor just ahead is free
+    assert 0 <= at(2.15, 0.0) < 50  # the floor just ahead is free
     assert at(1.0, 0.0) == -1  # behind the robot: never seen
