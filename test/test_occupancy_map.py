@@ -82,6 +82,17 @@ def test_the_map_follows_the_robot_and_keeps_what_it_saw():
     assert float(occupancy.probability_at(torch.tensor([[0.7, 0.0]]))[0]) > 0.5  # still there, now behind
 
 
+def test_updates_in_inference_mode_and_ageing_outside_it_mix():
+    """The planner updates the map under torch.inference_mode and ages it between cycles outside."""
+    occupancy = OccupancyMap(OccupancyMapConfig(size_m=6.0))
+    for x in (0.0, 1.5, 3.0):  # the second and third re-centre the map
+        with torch.inference_mode():
+            occupancy.update(torch.tensor([x, 0.0, 0.0]), CELLS, frame((0.6, 0.8)))
+        occupancy.age(0.1)
+        occupancy.update(torch.tensor([x, 0.0, 0.0]), CELLS, frame((0.6, 0.8)))
+    assert float(occupancy.probability_at(torch.tensor([[3.7, 0.0]]))[0]) > 0.5
+
+
 def test_bad_configuration_is_refused():
     with pytest.raises(ValueError, match="prior"):
         OccupancyMapConfig(prior=1.0)

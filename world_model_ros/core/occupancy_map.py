@@ -83,8 +83,8 @@ class OccupancyMap:
 
     def age(self, seconds: float) -> None:
         """Let ``seconds`` pass: evidence fades towards the prior."""
-        if seconds > 0 and not self.empty:
-            self.log_odds_xy.mul_(0.5 ** (seconds / self.config.half_life_s))
+        if seconds > 0 and not self.empty:  # out of place: the grid may come from inference mode (the planner)
+            self.log_odds_xy = self.log_odds_xy * 0.5 ** (seconds / self.config.half_life_s)
 
     def _follow(self, xy_2: torch.Tensor) -> None:
         """Centre the map on ``xy_2`` first; re-centre it (keeping the overlap) when the robot gets
@@ -136,9 +136,10 @@ class OccupancyMap:
         count = torch.zeros(self.cells * self.cells, device=self.device).index_add_(
             0, flat, torch.ones_like(evidence[inside]))
         seen = count > 0
-        grid = self.log_odds_xy.view(-1)
+        grid = self.log_odds_xy.reshape(-1).clone()  # a fresh tensor inside or outside inference mode
         low, high = -c.max_log_odds - self._prior_log_odds, c.max_log_odds - self._prior_log_odds
         grid[seen] = (grid[seen] + c.gain * total[seen] / count[seen]).clamp(low, high)
+        self.log_odds_xy = grid.view(self.cells, self.cells)
         self.updates += 1
         return int(seen.sum())
 
