@@ -56,3 +56,29 @@ def test_demo_command_writes_summary_plot_and_a_readable_bag(tmp_path):
         assert plan.header.frame_id == "odom" and len(plan.states) == len(plan.actions) == 20
         assert np.isfinite(plan.states[-1].pose.position.x)
         assert plan.header.stamp.sec * 10**9 + plan.header.stamp.nanosec == stamp_ns
+
+
+def test_the_bag_holds_the_occupancy_map_as_an_occupancy_grid(tmp_path):
+    import torch
+    from rosbags.highlevel import AnyReader
+
+    from world_model_ros.core.occupancy import OccupancyHeadConfig
+    from world_model_ros.core.occupancy_map import OccupancyMap
+    from world_model_ros.sim.demo_bag import DemoBag
+
+    occupancy = OccupancyMap()
+    cells = OccupancyHeadConfig().cells_c2()
+    logits = torch.where(cells[:, 0] > 1.0, 6.0, -6.0)  # blocked beyond 1 m ahead
+    with DemoBag(tmp_path / "bag") as bag:
+        bag.occupancy(0, occupancy)  # empty: nothing written
+        occupancy.update(torch.tensor([0.5, 0.0, 0.0]), cells, logits)
+        bag.occupancy(10**9, occupancy)
+    with AnyReader([tmp_path / "bag"], default_typestore=bag.store) as reader:
+        grids = [c for c in reader.connections if c.topic == "/mpc_planner/occupancy"]
+        messages = list(reader.messages(connections=grids))
+        assert len(messages) == 1
+        grid = reader.deserialize(messages[0][2], grids[0].msgtype)
+    data = np.asarray(grid.data).reshape(grid.info.height, grid.info.width)
+    at = lambda x, y: int(data[int((y - grid.info.origin.position.y) / 0.05),  # noqa: E731
+                               int((x - grid.info.origin.position.x) / 0.05)])
+    assert grid.header.frame_id == "odom" and at(1.8, 0.02) > 50 and 0 <= at(1.2, 0.02) < 50 and at(0.0, 0.0) == -1

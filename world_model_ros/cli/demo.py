@@ -181,10 +181,14 @@ def run(args: argparse.Namespace) -> int:
                     bag.arena(round(sim.time_s * 1e9), arenas[seed])
                     bag.status(round(sim.time_s * 1e9), f"{name} episode {index}: active (layout {seed})")
 
-                    def hook(time_s, sim_, image, result, command, _model=model, _goal=setup.goal_xyyaw):
+                    def hook(time_s, sim_, image, result, command, _model=model, _goal=setup.goal_xyyaw,
+                             _planner=planner, _cycles=[0]):
                         pose, twist = sim_.odometry()
                         bag.cycle(round(time_s * 1e9), image, pose, twist, result, command, _model.model_id,
                                   _model.dt_s, _goal)
+                        if _cycles[0] % round(1.0 / _model.dt_s) == 0:  # the map once a second
+                            bag.occupancy(round(time_s * 1e9), _planner.occupancy_map)
+                        _cycles[0] += 1
                 result = run_episode(sim, model, planner, setup, name, demo, on_step=hook)
                 results[name].append(result)
                 if bag is not None:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch.nn import functional as F
 
@@ -146,6 +147,13 @@ class OccupancyMap:
     def probability_xy(self) -> torch.Tensor:
         """Occupancy probability of every cell [X, Y] (x index first)."""
         return torch.sigmoid(self.log_odds_xy + self._prior_log_odds)
+
+    def occupancy_percent_yx(self, unknown_below: float = 0.05) -> np.ndarray:
+        """The map as nav_msgs/OccupancyGrid wants it: int8 [Y, X] (row y, column x), 0-100, -1
+        where no evidence was ever added (log-odds within ``unknown_below`` of the prior)."""
+        percent = torch.round(self.probability_xy() * 100.0).clamp(0, 100).to(torch.int8)
+        percent[self.log_odds_xy.abs() < unknown_below] = -1
+        return percent.T.contiguous().cpu().numpy()
 
     def probability_at(self, xy_n2: torch.Tensor) -> torch.Tensor:
         """Occupancy probability at odometry positions [..., 2], bilinear; the prior outside the map."""

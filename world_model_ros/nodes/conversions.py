@@ -261,14 +261,11 @@ def _set_pose(pose: Pose, x: float, y: float, yaw: float) -> None:
     pose.orientation.x, pose.orientation.y, pose.orientation.z, pose.orientation.w = qx, qy, qz, qw
 
 
-def occupancy_to_grid(header: Header, probability_xy: np.ndarray, log_odds_xy: np.ndarray, origin_xy: np.ndarray,
-                      resolution_m: float, unknown_below: float = 0.05) -> OccupancyGrid:
-    """The planner's occupancy map (core/occupancy_map.py, [X, Y], x index first) as a
-    nav_msgs/OccupancyGrid (row-major with x fastest, 0-100, -1 where no evidence was ever added)."""
-    occupancy = np.clip(np.rint(np.asarray(probability_xy, dtype=np.float64) * 100.0), 0, 100).astype(np.int8)
-    occupancy[np.abs(np.asarray(log_odds_xy)) < unknown_below] = -1
-    info = MapMetaData(resolution=float(resolution_m), width=int(occupancy.shape[0]), height=int(occupancy.shape[1]))
+def occupancy_to_grid(header: Header, percent_yx: np.ndarray, origin_xy: np.ndarray, resolution_m: float) -> OccupancyGrid:
+    """The planner's occupancy map (``OccupancyMap.occupancy_percent_yx``: int8 [Y, X], 0-100,
+    -1 unknown) as a nav_msgs/OccupancyGrid, its origin the corner of cell (0, 0)."""
+    info = MapMetaData(resolution=float(resolution_m), width=int(percent_yx.shape[1]), height=int(percent_yx.shape[0]))
     info.map_load_time = header.stamp
     info.origin = pose_from_xyyaw(float(origin_xy[0]), float(origin_xy[1]), 0.0)
-    return OccupancyGrid(header=header, info=info, data=occupancy.T.ravel().tolist())
+    return OccupancyGrid(header=header, info=info, data=np.asarray(percent_yx, dtype=np.int8).ravel().tolist())
 

@@ -407,8 +407,7 @@ class MpcPlannerNode(Node):
         occupancy = self.planner.occupancy_map
         if (self._cycles % max(1, round(self.p["control_rate_hz"])) == 1 and not occupancy.empty
                 and self.occupancy_pub.get_subscription_count() > 0):
-            self.occupancy_pub.publish(occupancy_to_grid(header, occupancy.probability_xy().cpu().numpy(),
-                                                         occupancy.log_odds_xy.cpu().numpy(),
+            self.occupancy_pub.publish(occupancy_to_grid(header, occupancy.occupancy_percent_yx(),
                                                          occupancy.origin_2.cpu().numpy(),
                                                          occupancy.config.resolution_m))
         if self._cycles % 50 == 1:

@@ -12,6 +12,7 @@ planner's after the first's, each starting with its arena on ``/demo/arena``):
 | /mpc_planner/plan | world_model_ros/msg/WorldModelPrediction (the plan and the states predicted under it) |
 | /mpc_planner/markers | visualization_msgs/msg/MarkerArray (sampled rollouts, the plan, the goal) |
 | /mpc_planner/status | std_msgs/msg/String ("<planner> episode <i>: active / reached / failed: ...") |
+| /mpc_planner/occupancy | nav_msgs/msg/OccupancyGrid (the planner's occupancy map, once a second; learned model) |
 | /demo/arena | visualization_msgs/msg/MarkerArray (walls and obstacles, once per episode) |
 
 Foxglove opens the .mcap directly; rviz2 replays it with ``ros2 bag play`` (the package's
@@ -29,6 +30,7 @@ from rosbags.typesys import get_types_from_msg
 
 from ..core.episodes import ArenaMap
 from ..core.mppi import MppiResult
+from ..core.occupancy_map import OccupancyMap
 from .recorder import MessageFactory, typestore
 
 MSG_DIR = Path(__file__).resolve().parent.parent.parent / "msg"
@@ -40,6 +42,7 @@ TOPICS = {
     "plan": ("/mpc_planner/plan", "world_model_ros/msg/WorldModelPrediction"),
     "markers": ("/mpc_planner/markers", "visualization_msgs/msg/MarkerArray"),
     "status": ("/mpc_planner/status", "std_msgs/msg/String"),
+    "occupancy": ("/mpc_planner/occupancy", "nav_msgs/msg/OccupancyGrid"),
     "arena": ("/demo/arena", "visualization_msgs/msg/MarkerArray"),
 }
 
@@ -143,6 +146,20 @@ class DemoBag:
 
     def status(self, stamp_ns: int, text: str) -> None:
         self._write("status", stamp_ns, self.String(data=text))
+
+    def occupancy(self, stamp_ns: int, occupancy_map: OccupancyMap) -> None:
+        """The planner's occupancy map (core/occupancy_map.py); nothing while it is empty."""
+        if occupancy_map.empty:
+            return
+        t, m = self.store.types, self.messages
+        header = m.header(stamp_ns, "odom")
+        percent = occupancy_map.occupancy_percent_yx()
+        origin = occupancy_map.origin_2.cpu().numpy()
+        info = t["nav_msgs/msg/MapMetaData"](map_load_time=header.stamp, resolution=float(occupancy_map.config.resolution_m),
+                                             width=int(percent.shape[1]), height=int(percent.shape[0]),
+                                             origin=self._pose(float(origin[0]), float(origin[1]), 0.0))
+        self._write("occupancy", stamp_ns, t["nav_msgs/msg/OccupancyGrid"](header=header, info=info,
+                                                                          data=percent.ravel()))
 
     def cycle(self, stamp_ns: int, image: np.ndarray | None, pose_3: np.ndarray, twist_2: np.ndarray,
               result: MppiResult, command_2: np.ndarray, model_id: str, dt_s: float,
