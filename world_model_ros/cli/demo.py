@@ -168,6 +168,7 @@ def run(args: argparse.Namespace) -> int:
 
         bag = DemoBag(out / "demo_bag", marker_samples=8).__enter__()
     results: dict[str, list] = {}
+    maps: dict[int, tuple] = {}  # layout -> the learned planner's occupancy map at the episode's end
     started = time.perf_counter()
     try:
         for name, model in models:
@@ -191,6 +192,9 @@ def run(args: argparse.Namespace) -> int:
                         _cycles[0] += 1
                 result = run_episode(sim, model, planner, setup, name, demo, on_step=hook)
                 results[name].append(result)
+                if not planner.occupancy_map.empty and seed not in maps:
+                    maps[seed] = (planner.occupancy_map.occupancy_percent_yx(),
+                                  planner.occupancy_map.origin_2.cpu().numpy(), mppi_config.occupancy.resolution_m)
                 if bag is not None:
                     bag.status(round(sim.time_s * 1e9), f"{name} episode {index}: {result.status}")
                 done = results[name]
@@ -203,16 +207,17 @@ def run(args: argparse.Namespace) -> int:
         if bag is not None:
             bag.__exit__(None, None, None)
     return _report(args, out, seeds, arenas, models, results, mppi_config, demo, time.perf_counter() - started,
-                   bag_written=bag is not None)
+                   bag_written=bag is not None, maps=maps)
 
 
-def _report(args, out, seeds, arenas, models, results, mppi_config, demo, wall_s: float, bag_written: bool) -> int:
+def _report(args, out, seeds, arenas, models, results, mppi_config, demo, wall_s: float, bag_written: bool,
+            maps: dict | None = None) -> int:
     from ..core.demo_metrics import summarise, summary_table
     from ..sim.demo_plot import plot_paths
 
     summaries = [summarise(name, episodes) for name, episodes in results.items()]
     table = summary_table(summaries)
-    png = plot_paths(out / "paths.png", arenas, results, demo.tolerance.xy_m)
+    png = plot_paths(out / "paths.png", arenas, results, demo.tolerance.xy_m, maps=maps)
     report = {
         "layout_seeds": seeds, "wall_s": wall_s, "mode": "ros" if args.ros else "lockstep", "mppi": asdict(mppi_config), "demo": asdict(demo),
         "models": {name: getattr(model, "model_id", name) for name, model in models},

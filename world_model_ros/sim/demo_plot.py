@@ -2,7 +2,8 @@
 
 Obstacles are drawn from the simulator's ground truth (which the planner never sees); the
 start is a dot, the goal a star with the goal tolerance as a circle, and a cross marks where a
-path touched something.
+path touched something. Under them, in blue (free) to red (blocked), the learned planner's
+occupancy map as it stood when its episode ended: what the camera had seen, where.
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import math
 from pathlib import Path
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")  # files only: no display on a robot or CI machine
 import matplotlib.pyplot as plt  # noqa: E402
@@ -38,8 +40,9 @@ def _draw_arena(ax, arena: ArenaMap) -> None:
 
 
 def plot_paths(path: str | Path, arenas: dict[int, ArenaMap], results_by_planner: dict[str, list],
-               goal_tolerance_m: float, columns: int = 5) -> Path:
-    """PNG of every episode; ``results_by_planner``: planner name -> EpisodeResult list (same seeds)."""
+               goal_tolerance_m: float, columns: int = 5, maps: dict[int, tuple] | None = None) -> Path:
+    """PNG of every episode; ``results_by_planner``: planner name -> EpisodeResult list (same seeds);
+    ``maps``: layout -> (int8 [Y, X] occupancy percent, -1 unknown; origin (x, y); cell size), drawn underneath."""
     seeds = sorted({r.setup.layout_seed for results in results_by_planner.values() for r in results})
     rows = max(1, math.ceil(len(seeds) / columns))
     cols = min(columns, max(1, len(seeds)))
@@ -48,6 +51,14 @@ def plot_paths(path: str | Path, arenas: dict[int, ArenaMap], results_by_planner
         ax.axis("off")
     for ax, seed in zip(axes.flat, seeds):
         _draw_arena(ax, arenas[seed])
+        if maps and seed in maps:
+            percent, origin, cell = maps[seed]
+            extent = (origin[0], origin[0] + percent.shape[1] * cell, origin[1], origin[1] + percent.shape[0] * cell)
+            ax.imshow(np.ma.masked_less(percent, 0), origin="lower", extent=extent, cmap="coolwarm", vmin=0, vmax=100,
+                      alpha=0.45, interpolation="nearest", zorder=0)
+            h = arenas[seed].half_size_m
+            ax.set_xlim(-h - 0.1, h + 0.1)
+            ax.set_ylim(-h - 0.1, h + 0.1)
         for colour, (name, results) in zip(PLANNER_COLOURS, results_by_planner.items()):
             for r in (r for r in results if r.setup.layout_seed == seed):
                 xy = r.path_xyyaw[:, :2]
@@ -64,9 +75,11 @@ def plot_paths(path: str | Path, arenas: dict[int, ArenaMap], results_by_planner
     handles = [plt.Line2D([], [], color=c, lw=2) for c in PLANNER_COLOURS[:len(results_by_planner)]]
     fig.legend(handles, [f"MPPI on {n}" for n in results_by_planner], loc="upper center", ncol=len(handles),
                fontsize=9, frameon=False)
-    fig.text(0.5, 0.005, "dot: start, star: goal (dashed: tolerance), x: gave up; '*' in a title: touched an obstacle",
+    fig.text(0.5, 0.005, "dot: start, star: goal (dashed: tolerance), x: gave up; '*': touched an obstacle\n"
+             "shading: the learned planner's occupancy map at the end (blue free, red blocked)",
              ha="center", fontsize=7)
-    fig.tight_layout(rect=(0, 0.02, 1, 1 - 0.5 / (3.1 * rows + 0.4)))
+    height = 3.1 * rows + 0.4
+    fig.tight_layout(rect=(0, 0.4 / height, 1, 1 - 0.5 / height))
     out = Path(path)
     fig.savefig(out, dpi=110)
     plt.close(fig)
