@@ -1,4 +1,4 @@
-"""Latency of one MPPI planning cycle (encode + sample + batched rollout + score + plan rollout).
+"""Latency of one MPPI planning cycle (encode + map update + sample + batched rollout + score + plan rollout).
 
 Measures the core planner directly (no ROS, no simulator) for each model and sample count at a
 20-step horizon, after a warm-up, and writes the machine it ran on beside the figures:
@@ -128,7 +128,8 @@ def main() -> None:
              + (f" ({machine['gpu']})" if machine["gpu"] else "") + ".",
              f"Load average before / after: {machine['load_average_before']} / {machine['load_average_after']}.",
              f"One cycle = encode one 64x64 frame + sample + one batched rollout (and the past view's, for "
-             f"learned models) + score (with a full contact memory) + the plan's rollout; "
+             f"learned models) + the occupancy map's update (a model with an occupancy head) + score (with a full "
+             f"contact memory) + the plan's rollout; "
              f"{args.cycles} cycles after {args.warmup} warm-up.", "",
              "| model | samples x steps | p50 ms | p95 ms | max ms |", "|---|---|---|---|---|"]
     lines += [f"| {r['model']} | {r['samples']} x {r['horizon']} | {r['p50_ms']:.2f} | {r['p95_ms']:.2f} | "
