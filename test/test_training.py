@@ -122,12 +122,21 @@ def test_train_and_eval_verbs_end_to_end(tiny_bags, tmp_path, capsys):
     assert load_latent_model(out, torch.device("cpu")).uses_camera
     assert not load_latent_model(ablation, torch.device("cpu")).uses_camera
 
+    # The occupancy head on the frozen model, added to the same folder.
+    assert main(["train", str(tiny_bags / "train"), "--occupancy-head", str(out), "--steps", "5", "--batch-size", "8",
+                 "--threads", "1", "--quiet"]) == 0
+    assert "occupancy head in" in capsys.readouterr().out
+    assert load_latent_model(out, torch.device("cpu")).occupancy_head is not None
+
     assert main(["eval", str(tiny_bags / "test"), "--checkpoint", str(out), "--ablation", str(ablation),
                  "--out", str(report), "--record"]) == 0
     result = json.loads((report / "eval_report.json").read_text())
     assert {"constant velocity", "kinematic", "latent (no camera)", "latent (camera)"} <= set(result["subsets"]["all"])
     assert (report / "error_vs_horizon.png").is_file() and (report / "example_rollouts.png").is_file()
-    assert json.loads((out / "config.json").read_text())["evaluation"]["layouts"] == "1003"
+    config = json.loads((out / "config.json").read_text())
+    assert config["evaluation"]["layouts"] == "1003"
+    assert config["occupancy"]["evaluation"]["layouts"] == "1003" and config["occupancy"]["evaluation"]["frames"] == 60
+    assert "occupancy head, cells in view" in capsys.readouterr().out
     # Training layouts are refused; a broken checkpoint is a clear error; so is a missing bag.
     assert main(["eval", str(tiny_bags / "train"), "--checkpoint", str(out), "--ablation", "none",
                  "--out", str(report)]) == 2

@@ -6,7 +6,9 @@ Example (the shipped report, docs/world_model.md):
 
 Compares the checkpoint with constant velocity, the kinematic model and the no-camera
 ablation checkpoint on the same windows; writes eval_report.md/.json and two PNG plots into
-``--out``. Layouts the checkpoint was trained on are refused (they would flatter it).
+``--out``. Layouts the checkpoint was trained on are refused (they would flatter it). When the
+checkpoint has an occupancy head (core/occupancy.py) and the bags carry arena maps, the head
+is judged too (printed, and kept in the ``occupancy`` section with ``--record``).
 """
 from __future__ import annotations
 
@@ -125,8 +127,31 @@ def run(args: argparse.Namespace) -> int:
         value = "n/a" if row["value"] is None else f"{row['value']:.3f}"
         verdict = {True: "met", False: "NOT met", None: "n/a"}[row["met"]]
         print(f"  {row['description']:<55} {value:>8}  {verdict}")
+    occupancy = _evaluate_occupancy_head(checkpoint, model, episodes, device)
+    if occupancy is not None:
+        print(f"  occupancy head, cells in view within 1.5 m between the walls ({occupancy['frames']} frames): "
+              f"AUROC {occupancy['auroc_in_view']:.3f}, precision {occupancy['precision_in_view']:.3f}, "
+              f"recall {occupancy['recall_in_view']:.3f} at P 0.5")
+        if args.record:
+            section = load_checkpoint(checkpoint)[1]["occupancy"]
+            update_config(checkpoint, occupancy={**section, "evaluation": {"layouts": data_info["layout_seeds"],
+                                                                           **occupancy}})
     print(f"eval: report {paths['markdown']}")
     return 0
+
+
+def _evaluate_occupancy_head(checkpoint: Path, model, episodes, device) -> dict | None:
+    """The checkpoint's occupancy head on the held-out frames that have a map; None without either."""
+    from ..core.checkpoint import load_checkpoint, load_occupancy_head
+    from ..core.latent_model import LatentPredictor
+    from ..core.occupancy_training import OccupancyTrainConfig, encode_frames, evaluate_head
+
+    folder = Path(checkpoint)
+    head = load_occupancy_head(folder, load_checkpoint(folder)[1], model.config.latent_dim)
+    if head is None or not any(e.arena is not None for e in episodes):
+        return None
+    frames = encode_frames(LatentPredictor(model, device), episodes, progress=False)
+    return {"frames": len(frames), **evaluate_head(head, frames, OccupancyTrainConfig())}
 
 
 def _display_path(path: Path) -> str:
