@@ -65,6 +65,16 @@ def test_standing_in_an_occupied_cell_still_lets_the_robot_leave():
     assert float(occupancy.collision_prob(leave, here).max()) == 0.0
 
 
+def test_inflation_reads_the_highest_probability_nearby():
+    plain, inflated = OccupancyMap(OccupancyMapConfig(inflation_m=0.0)), OccupancyMap(OccupancyMapConfig(inflation_m=0.1))
+    for occupancy in (plain, inflated):
+        occupancy.update(torch.tensor([0.0, 0.0, 0.0]), CELLS, frame((0.8, 1.0)))
+    short = torch.tensor([[0.72, 0.0]])  # 8 cm short of the band
+    assert float(plain.probability_at(short)[0]) < 0.1 < 0.5 < float(inflated.probability_at(short)[0])
+    with pytest.raises(ValueError, match="inflation_m"):
+        OccupancyMapConfig(inflation_m=-0.1)
+
+
 def test_evidence_fades_with_the_half_life():
     occupancy = OccupancyMap(OccupancyMapConfig(half_life_s=2.0))
     occupancy.update(torch.tensor([0.0, 0.0, 0.0]), CELLS, frame((0.6, 0.8)))

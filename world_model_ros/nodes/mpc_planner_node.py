@@ -119,6 +119,7 @@ OCCUPANCY_DESCRIPTIONS = {
     "prior": "occupancy probability of a cell never seen",
     "max_log_odds": "a cell's log-odds stay within +- this",
     "half_life_s": "evidence halves in this long (s)",
+    "inflation_m": "rollouts read the highest occupancy within this distance (m): a safety margin",
 }
 
 DETOUR_DESCRIPTIONS = {
