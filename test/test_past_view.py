@@ -105,9 +105,17 @@ class ForwardCameraDiskModel(DiskObstacleModel):
         return rollout
 
 
-def plan_after_turning_away(delay_s: float):
+class ForwardCameraDiskModelWithHead(ForwardCameraDiskModel):
+    """The same, with an occupancy head that (wrongly) calls everything free."""
+
+    def occupancy(self, latent):
+        cells = torch.tensor([[1.0, 0.0]])
+        return cells, torch.tensor([-6.0])
+
+
+def plan_after_turning_away(delay_s: float, model_type=ForwardCameraDiskModel):
     """Look at the obstacle for a second, then plan facing 45 degrees away from it (no memory)."""
-    model = ForwardCameraDiskModel()
+    model = model_type()
     config = MppiConfig(seed=4, memory=ContactMemoryConfig(enabled=False), past_view=PastViewConfig(delay_s=delay_s))
     planner = MppiPlanner(model, config)
     goal = np.array([2.0, 0.0, 0.0])
@@ -134,3 +142,10 @@ def test_the_past_view_keeps_the_plan_off_an_obstacle_the_current_frame_no_longe
 
     assert clearance(plan_after_turning_away(delay_s=0.0)) < 0.3
     assert clearance(plan_after_turning_away(delay_s=0.5)) >= 0.3
+
+
+def test_with_an_occupancy_map_the_past_view_is_not_asked():
+    """The map remembers what left the picture; the past view is for models without a head."""
+    result = plan_after_turning_away(delay_s=0.5, model_type=ForwardCameraDiskModelWithHead)
+    assert float(torch.linalg.vector_norm(result.best_h3[:15, :2] - torch.tensor([0.8, 0.0]), dim=-1).min()) < 0.3
+

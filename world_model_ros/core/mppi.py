@@ -5,8 +5,9 @@ Each planning cycle (TD-MPC's ``_plan``, nav2's MPPI controller):
 1. warm start: the previous plan shifted by the steps executed since, its last command held;
 2. sample N command sequences around it (temporally correlated Gaussian noise), clamp them to
    the velocity and acceleration limits, starting from the command now in force;
-3. roll all N out through ``model.rollout`` in one batched call (and, for a learned model, once
-   more from the frame of a second ago carried forward to now: :mod:`past_view`);
+3. roll all N out through ``model.rollout`` in one batched call (and, for a learned model
+   without an occupancy head, once more from the frame of a second ago carried forward to
+   now: :mod:`past_view`);
 4. score them with the critics of :mod:`costs` and average them with softmax weights
    ``exp(-(cost - min cost) / temperature)``; repeat 2-4 ``iterations`` times;
 5. roll the averaged plan out once more: those are the states published with the plan.
@@ -319,8 +320,9 @@ class MppiPlanner:
         self.memory.observe_motion(float(previous[0]), float(latent.twist_2[0]), latent.pose_3, self.dt_s)
         self.past_views.record(latent, previous, self._steps_since_plan)
         self._steps_since_plan = 0
-        past = self.past_views.view(self.model, latent)
         mapped = self._observe_floor(latent)
+        # The map remembers what left the picture; the past view is for models without one.
+        past = None if mapped else self.past_views.view(self.model, latent)
         turn = self._turn_towards(latent.pose_3, goal_3)
         mean = self._mean_h2 if turn is None else turn
         for _ in range(cfg.iterations):

@@ -105,7 +105,7 @@ MEMORY_DESCRIPTIONS = {
 }
 
 PAST_VIEW_DESCRIPTIONS = {
-    "delay_s": "also ask the camera frame this old (s), carried forward by the model, about the candidates (0: only the current frame)",
+    "delay_s": "also ask the camera frame this old (s), carried forward by the model, about the candidates (0: only the current frame); only for a model without an occupancy head",
 }
 
 OCCUPANCY_DESCRIPTIONS = {
