@@ -127,9 +127,9 @@ def main() -> None:
              f"({machine['torch_threads']} threads), device {machine['device']}"
              + (f" ({machine['gpu']})" if machine["gpu"] else "") + ".",
              f"Load average before / after: {machine['load_average_before']} / {machine['load_average_after']}.",
-             f"One cycle = encode one 64x64 frame + sample + one batched rollout (and the past view's, for "
-             f"learned models) + the occupancy map's update (a model with an occupancy head) + score (with a full "
-             f"contact memory) + the plan's rollout; "
+             f"One cycle = encode one 64x64 frame + the occupancy map's update (a model with an occupancy head) "
+             f"+ sample + one batched rollout (and the past view's, for a learned model without a head) + score "
+             f"(with a full contact memory) + the plan's rollout; "
              f"{args.cycles} cycles after {args.warmup} warm-up.", "",
              "| model | samples x steps | p50 ms | p95 ms | max ms |", "|---|---|---|---|---|"]
     lines += [f"| {r['model']} | {r['samples']} x {r['horizon']} | {r['p50_ms']:.2f} | {r['p95_ms']:.2f} | "
