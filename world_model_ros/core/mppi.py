@@ -196,7 +196,7 @@ class MppiPlanner:
 
     def shift(self, steps: int = 1) -> None:
         """Advance the warm start by ``steps`` executed steps, holding the last command; the
-        remembered contacts age by as much."""
+        remembered contacts and the occupancy map age by as much."""
         self.memory.age(max(0, int(steps)) * self.dt_s)
         self.occupancy_map.age(max(0, int(steps)) * self.dt_s)
         self._steps_since_plan += max(0, int(steps))
@@ -258,7 +258,7 @@ class MppiPlanner:
         probability[:, :reach] = torch.maximum(probability[:, :reach], seen)
         return replace(rollout, collision_prob_bh=probability)
 
-    def _with_memory(self, rollout: Rollout, latent: LatentState) -> Rollout:
+    def _with_remembered(self, rollout: Rollout, latent: LatentState) -> Rollout:
         """The rollout as the critics see it: per step, the largest of the model's collision
         probability, the remembered contacts' (core/contact_memory.py) and the occupancy map's
         (core/occupancy_map.py)."""
@@ -329,7 +329,7 @@ class MppiPlanner:
             actions = self.sample(mean, previous)
             rollout = self._rollout(latent, actions)
             seen = self._with_past_view(rollout, past, actions)
-            cost, _ = total_cost(cfg.costs, self._with_memory(seen, latent), actions, goal_3, previous)
+            cost, _ = total_cost(cfg.costs, self._with_remembered(seen, latent), actions, goal_3, previous)
             if not torch.isfinite(cost).all():
                 bad = int((~torch.isfinite(cost)).sum())
                 raise PlanningError(f"{bad} of {cost.numel()} sampled costs are NaN/inf "
@@ -341,7 +341,7 @@ class MppiPlanner:
         plan_rollout = self._rollout(latent, mean.unsqueeze(0))
         plan_rollout_s = time.perf_counter() - rollout_started
         plan_seen = self._with_past_view(plan_rollout, past, mean.unsqueeze(0))
-        _, plan_terms = total_cost(cfg.costs, self._with_memory(plan_seen, latent), mean.unsqueeze(0), goal_3,
+        _, plan_terms = total_cost(cfg.costs, self._with_remembered(plan_seen, latent), mean.unsqueeze(0), goal_3,
                                    previous)
         if not mapped:  # the map holds what the model sees; the memory keeps felt contacts (stalls)
             self.memory.update(rollout.poses_bh3, rollout.collision_prob_bh, latent.pose_3)

@@ -82,7 +82,6 @@ class OccupancyMap:
         """Forget everything (new goal after a stop, odometry reset, robot moved by hand)."""
         self.log_odds_xy = torch.zeros(self.cells, self.cells, device=self.device)  # evidence, over the prior
         self.origin_2: torch.Tensor | None = None  # odometry position of cell (0, 0)'s corner
-        self.updates = 0
 
     @property
     def empty(self) -> bool:
@@ -128,7 +127,8 @@ class OccupancyMap:
             return 0
         self._follow(pose[:2])
         # Each head cell covers k x k map cells; spread its evidence over them.
-        head_cell = float((cells[:, 0].unique().diff().min()) if cells.shape[0] > 1 else c.resolution_m)
+        xs = cells[:, 0].unique()
+        head_cell = float(xs.diff().min()) if xs.numel() > 1 else c.resolution_m
         k = max(1, int(round(head_cell / c.resolution_m)))
         offsets = (torch.arange(k, device=self.device, dtype=torch.float32) + 0.5) / k - 0.5
         offsets = torch.stack(torch.meshgrid(offsets, offsets, indexing="ij"), dim=-1).reshape(-1, 2) * head_cell
@@ -147,7 +147,6 @@ class OccupancyMap:
         low, high = -c.max_log_odds - self._prior_log_odds, c.max_log_odds - self._prior_log_odds
         grid[seen] = (grid[seen] + c.gain * total[seen] / count[seen]).clamp(low, high)
         self.log_odds_xy = grid.view(self.cells, self.cells)
-        self.updates += 1
         return int(seen.sum())
 
     def probability_xy(self) -> torch.Tensor:
