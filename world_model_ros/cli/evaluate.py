@@ -127,27 +127,25 @@ def run(args: argparse.Namespace) -> int:
         value = "n/a" if row["value"] is None else f"{row['value']:.3f}"
         verdict = {True: "met", False: "NOT met", None: "n/a"}[row["met"]]
         print(f"  {row['description']:<55} {value:>8}  {verdict}")
-    occupancy = _evaluate_occupancy_head(checkpoint, model, episodes, device)
+    occupancy = _evaluate_occupancy_head(Path(checkpoint), model, model_config, episodes, device)
     if occupancy is not None:
         print(f"  occupancy head, cells in view within 1.5 m between the walls ({occupancy['frames']} frames): "
               f"AUROC {occupancy['auroc_in_view']:.3f}, precision {occupancy['precision_in_view']:.3f}, "
               f"recall {occupancy['recall_in_view']:.3f} at P 0.5")
         if args.record:
-            section = load_checkpoint(checkpoint)[1]["occupancy"]
-            update_config(checkpoint, occupancy={**section, "evaluation": {"layouts": data_info["layout_seeds"],
+            update_config(checkpoint, occupancy={**model_config["occupancy"], "evaluation": {"layouts": data_info["layout_seeds"],
                                                                            **occupancy}})
     print(f"eval: report {paths['markdown']}")
     return 0
 
 
-def _evaluate_occupancy_head(checkpoint: Path, model, episodes, device) -> dict | None:
+def _evaluate_occupancy_head(folder: Path, model, model_config: dict, episodes, device) -> dict | None:
     """The checkpoint's occupancy head on the held-out frames that have a map; None without either."""
-    from ..core.checkpoint import load_checkpoint, load_occupancy_head
+    from ..core.checkpoint import load_occupancy_head
     from ..core.latent_model import LatentPredictor
     from ..core.occupancy_training import OccupancyTrainConfig, encode_frames, evaluate_head
 
-    folder = Path(checkpoint)
-    head = load_occupancy_head(folder, load_checkpoint(folder)[1], model.config.latent_dim)
+    head = load_occupancy_head(folder, model_config, model.config.latent_dim)
     if head is None or not any(e.arena is not None for e in episodes):
         return None
     frames = encode_frames(LatentPredictor(model, device), episodes, progress=False)

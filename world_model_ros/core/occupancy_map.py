@@ -161,18 +161,26 @@ class OccupancyMap:
         return percent.T.contiguous().cpu().numpy()
 
     def probability_at(self, xy_n2: torch.Tensor) -> torch.Tensor:
-        """Occupancy probability at odometry positions [..., 2], bilinear; the prior outside the map."""
+        """Occupancy probability at odometry positions [..., 2] after the inflation, bilinear; the
+        prior outside the map."""
         if self.empty:
             return torch.full(xy_n2.shape[:-1], self.config.prior, device=xy_n2.device)
+        return self._sample(self._inflated(), xy_n2)
+
+    def _inflated(self) -> torch.Tensor:
+        """The probability grid [1, 1, X, Y] with each cell the highest within ``inflation_m``."""
+        probability = self.probability_xy()[None, None]
+        reach = int(round(self.config.inflation_m / self.config.resolution_m))
+        if reach > 0:
+            probability = F.max_pool2d(probability, kernel_size=2 * reach + 1, stride=1, padding=reach)
+        return probability
+
+    def _sample(self, probability: torch.Tensor, xy_n2: torch.Tensor) -> torch.Tensor:
         c = self.config
         extent = self.cells * c.resolution_m
         normalised = ((xy_n2.to(self.device, torch.float32) - self.origin_2) / extent) * 2.0 - 1.0
         # grid_sample reads (x -> last dim, y -> the one before): our x index is the row.
         points = torch.stack([normalised[..., 1], normalised[..., 0]], dim=-1).reshape(1, -1, 1, 2)
-        probability = self.probability_xy()[None, None]
-        reach = int(round(c.inflation_m / c.resolution_m))
-        if reach > 0:
-            probability = F.max_pool2d(probability, kernel_size=2 * reach + 1, stride=1, padding=reach)
         sampled = F.grid_sample(probability - c.prior, points, mode="bilinear", padding_mode="zeros",
                                 align_corners=False) + c.prior
         return sampled.reshape(xy_n2.shape[:-1]).to(xy_n2.device)
@@ -182,8 +190,9 @@ class OccupancyMap:
         cell when ``here_xy_2`` is given); None before the first frame."""
         if self.empty or not self.config.enabled:
             return None
-        probability = self.probability_at(poses_bh3[..., :2])
+        grid = self._inflated()  # once per call: the rollouts and the robot's own cell read the same grid
+        probability = self._sample(grid, poses_bh3[..., :2])
         if here_xy_2 is not None:
-            here = float(self.probability_at(here_xy_2.reshape(1, 2))[0])
+            here = float(self._sample(grid, here_xy_2.reshape(1, 2))[0])
             probability = ((probability - here) / (1.0 - here)).clamp(0.0, 1.0)
         return probability.to(poses_bh3.dtype)
