@@ -5,6 +5,7 @@ without a ROS 2 distribution tools/bootstrap.sh builds the messages into a virtu
 and pip installs this. Both put package.xml, launch/, config/ and msg/ under
 share/world_model_ros/ and executables under lib/world_model_ros/ where `ros2 run` looks.
 """
+
 from glob import glob
 
 from setuptools import find_packages, setup
@@ -25,7 +26,17 @@ setup(
         (f"share/{package_name}/msg", glob("msg/*.msg")),
         (f"lib/{package_name}", [f"scripts/{name}" for name in executables + ["world-model-ros"]]),
     ],
-    install_requires=["numpy", "pyyaml", "torch", "opencv-python-headless", "safetensors", "rosbags", "tqdm", "matplotlib", "mujoco"],
+    install_requires=[
+        "numpy",
+        "pyyaml",
+        "torch",
+        "opencv-python-headless",
+        "safetensors",
+        "rosbags",
+        "tqdm",
+        "matplotlib",
+        "mujoco",
+    ],
     python_requires=">=3.10",
     zip_safe=False,
     maintainer="world_model_ros maintainers",

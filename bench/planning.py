@@ -1,4 +1,5 @@
-"""Latency of one MPPI planning cycle (encode + map update + sample + batched rollout + score + plan rollout).
+"""Latency of one MPPI planning cycle (encode + map update + sample + batched rollout + score +
+plan rollout).
 
 Measures the core planner directly (no ROS, no simulator) for each model and sample count at a
 20-step horizon, after a warm-up, and writes the machine it ran on beside the figures:
@@ -11,6 +12,7 @@ of the default architecture (same compute, meaningless predictions), labelled as
     .venv/bin/python bench/planning.py                    # CPU: 256/512/1024 samples
     .venv/bin/python bench/planning.py --samples 1024 4096 8192 --device cuda
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,10 +27,10 @@ import numpy as np
 import psutil
 import torch
 
-from world_model_ros.core.contract import Observation
-from world_model_ros.core.kinematic import KinematicConfig, KinematicPredictor
-from world_model_ros.core.mppi import MppiConfig, MppiPlanner
-from world_model_ros.core.registry import resolve_device
+from world_model_ros.core.model.contract import Observation
+from world_model_ros.core.model.kinematic import KinematicConfig, KinematicPredictor
+from world_model_ros.core.model.registry import resolve_device
+from world_model_ros.core.planning.mppi import MppiConfig, MppiPlanner
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -36,27 +38,47 @@ RESULTS = Path(__file__).resolve().parent / "results"
 def machine_description(device: torch.device) -> dict:
     cpu = platform.processor() or platform.machine()
     try:
-        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                   if line.startswith("model name"))
+        cpu = next(
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        )
     except (OSError, StopIteration):
         pass
-    return {"host": platform.node(), "cpu": cpu, "logical_cores": psutil.cpu_count(),
-            "memory_gib": round(psutil.virtual_memory().total / 2**30, 1), "python": platform.python_version(),
-            "torch": torch.__version__, "torch_threads": torch.get_num_threads(), "device": str(device),
-            "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None}
+    return {
+        "host": platform.node(),
+        "cpu": cpu,
+        "logical_cores": psutil.cpu_count(),
+        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "device": str(device),
+        "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+    }
 
 
 def load_models(device: torch.device, checkpoint: str) -> list[tuple[str, object]]:
-    models: list[tuple[str, object]] = [("kinematic", KinematicPredictor(KinematicConfig(), device))]
-    from world_model_ros.core.checkpoint import DEFAULT_CHECKPOINT, load_latent_model
-    from world_model_ros.core.latent_model import LatentDynamicsModel, LatentModelConfig, LatentPredictor
+    models: list[tuple[str, object]] = [
+        ("kinematic", KinematicPredictor(KinematicConfig(), device))
+    ]
+    from world_model_ros.core.model.checkpoint import DEFAULT_CHECKPOINT, load_latent_model
+    from world_model_ros.core.model.latent_model import (
+        LatentDynamicsModel,
+        LatentModelConfig,
+        LatentPredictor,
+    )
 
     folder = Path(checkpoint) if checkpoint else DEFAULT_CHECKPOINT
     if (folder / "config.json").exists():
         models.append((f"latent ({folder.name})", load_latent_model(folder, device)))
     else:
-        models.append(("latent (untrained, default architecture)",
-                       LatentPredictor(LatentDynamicsModel(LatentModelConfig()), device)))
+        models.append(
+            (
+                "latent (untrained, default architecture)",
+                LatentPredictor(LatentDynamicsModel(LatentModelConfig()), device),
+            )
+        )
     return models
 
 
@@ -66,12 +88,19 @@ def measure(model, samples: int, horizon: int, cycles: int, warmup: int) -> dict
     image = rng.integers(0, 255, size=(64, 64, 3), dtype=np.uint8)
     goal = np.array([2.0, 1.0, 0.0])
     # The contact memory's worst case: full (max_points remembered contacts) on every cycle.
-    grid = torch.stack(torch.meshgrid(torch.linspace(0.4, 2.0, 16), torch.linspace(-0.8, 0.8, 16), indexing="ij"), -1)
+    grid = torch.stack(
+        torch.meshgrid(torch.linspace(0.4, 2.0, 16), torch.linspace(-0.8, 0.8, 16), indexing="ij"),
+        -1,
+    )
     hazards = grid.reshape(-1, 2)[: planner.config.memory.max_points]
     times_ms = []
     for i in range(warmup + cycles):
-        observation = Observation(0.1 * i, image, np.array([0.1 * (i % 10), 0.0, 0.0], np.float32),
-                                  np.array([0.3, 0.1], np.float32))
+        observation = Observation(
+            0.1 * i,
+            image,
+            np.array([0.1 * (i % 10), 0.0, 0.0], np.float32),
+            np.array([0.3, 0.1], np.float32),
+        )
         if model.device.type == "cuda":
             torch.cuda.synchronize(model.device)
         tic = time.perf_counter()
@@ -80,25 +109,46 @@ def measure(model, samples: int, horizon: int, cycles: int, warmup: int) -> dict
         latent = model.encode(observation)
         planner.shift(1)
         result = planner.plan(latent, goal)
-        result.command_2  # the command reaches the CPU: includes the device sync
+        _ = result.command_2  # the command reaches the CPU: includes the device sync
         if i >= warmup:
             times_ms.append((time.perf_counter() - tic) * 1e3)
     t = np.array(times_ms)
-    return {"samples": samples, "horizon": horizon, "cycles": cycles, "p50_ms": float(np.percentile(t, 50)),
-            "p95_ms": float(np.percentile(t, 95)), "max_ms": float(t.max()), "mean_ms": float(t.mean())}
+    return {
+        "samples": samples,
+        "horizon": horizon,
+        "cycles": cycles,
+        "p50_ms": float(np.percentile(t, 50)),
+        "p95_ms": float(np.percentile(t, 95)),
+        "max_ms": float(t.max()),
+        "mean_ms": float(t.mean()),
+    }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--samples", type=int, nargs="+", default=None,
-                        help="sample counts (default 256 512 1024 on CPU, 1024 4096 8192 on CUDA)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--samples",
+        type=int,
+        nargs="+",
+        default=None,
+        help="sample counts (default 256 512 1024 on CPU, 1024 4096 8192 on CUDA)",
+    )
     parser.add_argument("--horizon", type=int, default=20)
     parser.add_argument("--cycles", type=int, default=200)
     parser.add_argument("--warmup", type=int, default=20)
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--checkpoint", default="", help="latent checkpoint folder ('' = the shipped one)")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch intra-op threads (default 1, as the planner node and demo use; 0 = torch's default)")
+    parser.add_argument(
+        "--checkpoint", default="", help="latent checkpoint folder ('' = the shipped one)"
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch intra-op threads (default 1, as the planner node and demo use; 0 = torch's "
+        "default)",
+    )
     parser.add_argument("--tag", default="", help="suffix of the result file names")
     args = parser.parse_args()
     if args.threads > 0:
@@ -112,28 +162,52 @@ def main() -> None:
         for n in samples:
             row = {"model": name, **measure(model, n, args.horizon, args.cycles, args.warmup)}
             rows.append(row)
-            print(f"{name:42s} {n:6d} samples x {args.horizon} steps: p50 {row['p50_ms']:7.2f} ms  "
-                  f"p95 {row['p95_ms']:7.2f} ms  max {row['max_ms']:7.2f} ms", flush=True)
+            print(
+                f"{name:42s} {n:6d} samples x {args.horizon} steps: p50 {row['p50_ms']:7.2f} ms  "
+                f"p95 {row['p95_ms']:7.2f} ms  max {row['max_ms']:7.2f} ms",
+                flush=True,
+            )
     machine["load_average_before"] = [round(v, 2) for v in load_before]
     machine["load_average_after"] = [round(v, 2) for v in os.getloadavg()]
-    tag = (re.sub(r"[^a-z0-9]+", "-", machine["gpu"].lower()).strip("-") if machine["gpu"]
-           else f"cpu{machine['logical_cores']}") + (f"-{args.tag}" if args.tag else "")
+    tag = (
+        re.sub(r"[^a-z0-9]+", "-", machine["gpu"].lower()).strip("-")
+        if machine["gpu"]
+        else f"cpu{machine['logical_cores']}"
+    ) + (f"-{args.tag}" if args.tag else "")
     RESULTS.mkdir(parents=True, exist_ok=True)
-    report = {"benchmark": "planning", "machine": machine, "results": rows,
-              "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    report = {
+        "benchmark": "planning",
+        "machine": machine,
+        "results": rows,
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
     (RESULTS / f"planning-{tag}.json").write_text(json.dumps(report, indent=2))
-    lines = [f"# MPPI planning cycle latency ({tag})", "",
-             f"Machine: {machine['cpu']}, {machine['logical_cores']} logical cores, torch {machine['torch']} "
-             f"({machine['torch_threads']} threads), device {machine['device']}"
-             + (f" ({machine['gpu']})" if machine["gpu"] else "") + ".",
-             f"Load average before / after: {machine['load_average_before']} / {machine['load_average_after']}.",
-             f"One cycle = encode one 64x64 frame + the occupancy map's update (a model with an occupancy head) "
-             f"+ sample + one batched rollout (and the past view's, for a learned model without a head) + score "
-             f"(with a full contact memory) + the plan's rollout; "
-             f"{args.cycles} cycles after {args.warmup} warm-up.", "",
-             "| model | samples x steps | p50 ms | p95 ms | max ms |", "|---|---|---|---|---|"]
-    lines += [f"| {r['model']} | {r['samples']} x {r['horizon']} | {r['p50_ms']:.2f} | {r['p95_ms']:.2f} | "
-              f"{r['max_ms']:.2f} |" for r in rows]
+    lines = [
+        f"# MPPI planning cycle latency ({tag})",
+        "",
+        f"Machine: {machine['cpu']}, {machine['logical_cores']} logical cores, torch "
+        f"{machine['torch']} "
+        f"({machine['torch_threads']} threads), device {machine['device']}"
+        + (f" ({machine['gpu']})" if machine["gpu"] else "")
+        + ".",
+        f"Load average before / after: {machine['load_average_before']} / "
+        f"{machine['load_average_after']}.",
+        "One cycle = encode one 64x64 frame + the occupancy map's update (a model with an "
+        "occupancy head) "
+        "+ sample + one batched rollout (and the past view's, for a learned model without a "
+        "head) + score "
+        f"(with a full contact memory) + the plan's rollout; "
+        f"{args.cycles} cycles after {args.warmup} warm-up.",
+        "",
+        "| model | samples x steps | p50 ms | p95 ms | max ms |",
+        "|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r['model']} | {r['samples']} x {r['horizon']} | {r['p50_ms']:.2f} | "
+        f"{r['p95_ms']:.2f} | "
+        f"{r['max_ms']:.2f} |"
+        for r in rows
+    ]
     (RESULTS / f"planning-{tag}.md").write_text("\n".join(lines) + "\n")
     print(f"wrote {RESULTS / f'planning-{tag}.json'} and .md")
 

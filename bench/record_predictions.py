@@ -4,13 +4,13 @@
 Latency is measured here, in a process of its own: receive time minus the camera stamp the
 prediction carries, so transport both ways is included. Writes JSON lines to --output.
 """
+
 from __future__ import annotations
 
 import argparse
 import json
 import signal
 import sys
-import time
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
@@ -32,16 +32,36 @@ def main() -> int:
     def on_prediction(msg: WorldModelPrediction) -> None:
         received = clock.now().nanoseconds
         stamp = msg.header.stamp.sec * 1_000_000_000 + msg.header.stamp.nanosec
-        out.write(json.dumps({"kind": "prediction", "stamp_ns": stamp, "received_ns": received,
-                              "latency_ms": (received - stamp) / 1e6, "states": len(msg.states),
-                              "model_id": msg.model_id}) + "\n")
+        out.write(
+            json.dumps(
+                {
+                    "kind": "prediction",
+                    "stamp_ns": stamp,
+                    "received_ns": received,
+                    "latency_ms": (received - stamp) / 1e6,
+                    "states": len(msg.states),
+                    "model_id": msg.model_id,
+                }
+            )
+            + "\n"
+        )
 
     def on_diagnostics(msg: DiagnosticArray) -> None:
         for status in msg.status:
-            out.write(json.dumps({"kind": "diagnostics", "received_ns": clock.now().nanoseconds,
-                                  "name": status.name, "level": int.from_bytes(bytes(status.level), "little")
-                                  if isinstance(status.level, (bytes, bytearray)) else int(status.level),
-                                  "values": {kv.key: kv.value for kv in status.values}}) + "\n")
+            out.write(
+                json.dumps(
+                    {
+                        "kind": "diagnostics",
+                        "received_ns": clock.now().nanoseconds,
+                        "name": status.name,
+                        "level": int.from_bytes(bytes(status.level), "little")
+                        if isinstance(status.level, (bytes, bytearray))
+                        else int(status.level),
+                        "values": {kv.key: kv.value for kv in status.values},
+                    }
+                )
+                + "\n"
+            )
 
     node.create_subscription(WorldModelPrediction, "world_model/prediction", on_prediction, 50)
     node.create_subscription(DiagnosticArray, "diagnostics", on_diagnostics, 10)

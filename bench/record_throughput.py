@@ -8,6 +8,7 @@ then reports the rate, the wall time one simulated hour takes, the share of each
 separately on the same simulator) and the machine's load before and after, because the machine
 is shared and the figure is only meaningful beside the load it was measured under.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,7 +41,12 @@ def stage_times_ms(sim: DiffDriveSim, samples: int, dt_s: float) -> dict[str, fl
         t2 = time.perf_counter()
         pose, twist = sim.odometry()
         messages.image(0, image), messages.camera_info(0, 64, 64, sim.camera_intrinsics())
-        messages.odometry(0, pose, twist), messages.twist(twist), messages.contact(False), messages.tf(0, pose)
+        (
+            messages.odometry(0, pose, twist),
+            messages.twist(twist),
+            messages.contact(False),
+            messages.tf(0, pose),
+        )
         t3 = time.perf_counter()
         timings["physics (0.1 s)"] += t1 - t0
         timings["render"] += t2 - t1
@@ -49,8 +55,12 @@ def stage_times_ms(sim: DiffDriveSim, samples: int, dt_s: float) -> dict[str, fl
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--minutes", type=float, default=10.0, help="simulated minutes to record (default 10)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--minutes", type=float, default=10.0, help="simulated minutes to record (default 10)"
+    )
     parser.add_argument("--image-size", type=int, default=64)
     parser.add_argument("--layouts", type=int, default=2)
     parser.add_argument("--rate-hz", type=float, default=10.0)
@@ -66,8 +76,15 @@ def main() -> int:
         cpu_started = time.process_time()
         samples = 0
         for layout in range(args.layouts):
-            summary = record_layout(sim, Path(folder) / f"layout_{layout}", layout, episodes,
-                                    seconds_per_layout / episodes, args.rate_hz, np.random.default_rng(layout))
+            summary = record_layout(
+                sim,
+                Path(folder) / f"layout_{layout}",
+                layout,
+                episodes,
+                seconds_per_layout / episodes,
+                args.rate_hz,
+                np.random.default_rng(layout),
+            )
             samples += summary.samples
         wall_s = time.perf_counter() - started
         cpu_s = time.process_time() - cpu_started
@@ -75,12 +92,19 @@ def main() -> int:
     stages = stage_times_ms(sim, 300, 1.0 / args.rate_hz)
     load_after = os.getloadavg()
     sim_s = samples / args.rate_hz
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; "
-          f"load average before {load_before[0]:.2f}, after {load_after[0]:.2f} (1 min)")
-    print(f"recorded {sim_s / 60:.1f} simulated min ({samples} samples at {args.rate_hz:g} Hz, "
-          f"{args.image_size}x{args.image_size} rgb8) in {wall_s:.1f} s wall, {cpu_s:.1f} s CPU; {size_mb:.0f} MB")
-    print(f"rate: {sim_s / wall_s:.1f}x real time = {samples / wall_s:.0f} samples/s; "
-          f"one simulated hour takes {3600 / (sim_s / wall_s) / 60:.1f} min wall (target <= 10 min)")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; "
+        f"load average before {load_before[0]:.2f}, after {load_after[0]:.2f} (1 min)"
+    )
+    print(
+        f"recorded {sim_s / 60:.1f} simulated min ({samples} samples at {args.rate_hz:g} Hz, "
+        f"{args.image_size}x{args.image_size} rgb8) in {wall_s:.1f} s wall, {cpu_s:.1f} s CPU; "
+        f"{size_mb:.0f} MB"
+    )
+    print(
+        f"rate: {sim_s / wall_s:.1f}x real time = {samples / wall_s:.0f} samples/s; "
+        f"one simulated hour takes {3600 / (sim_s / wall_s) / 60:.1f} min wall (target <= 10 min)"
+    )
     print("per sample, stages alone: " + ", ".join(f"{k} {v:.2f} ms" for k, v in stages.items()))
     sim.close()
     return 0

@@ -5,6 +5,7 @@ Written independently of the node under test (it only knows the topic interface)
 stamped with the time they are published; odometry drives a slow circle so interpolation has
 something to do. Prints one JSON line with what it sent when it stops.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,19 +31,33 @@ def main() -> int:
     parser.add_argument("--camera-hz", type=float, default=30.0)
     parser.add_argument("--odom-hz", type=float, default=50.0)
     parser.add_argument("--seconds", type=float, default=30.0)
-    parser.add_argument("--best-effort", action="store_true", help="publish the camera best-effort (default reliable)")
+    parser.add_argument(
+        "--best-effort",
+        action="store_true",
+        help="publish the camera best-effort (default reliable)",
+    )
     args = parser.parse_args()
 
     rclpy.init()
     node = rclpy.create_node("bench_camera_stream")
-    qos = QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT if args.best_effort else ReliabilityPolicy.RELIABLE)
+    qos = QoSProfile(
+        depth=1,
+        reliability=ReliabilityPolicy.BEST_EFFORT
+        if args.best_effort
+        else ReliabilityPolicy.RELIABLE,
+    )
     image_pub = node.create_publisher(Image, "camera/image_raw", qos)
     odom_pub = node.create_publisher(Odometry, "odom", 10)
 
     rng = np.random.default_rng(0)
     # A few pre-made frames: the publisher must not be the bottleneck it measures.
-    frames = [rng.integers(0, 255, (args.height, args.width, 3), dtype=np.uint8).tobytes() for _ in range(4)]
-    image = Image(height=args.height, width=args.width, encoding="rgb8", is_bigendian=0, step=args.width * 3)
+    frames = [
+        rng.integers(0, 255, (args.height, args.width, 3), dtype=np.uint8).tobytes()
+        for _ in range(4)
+    ]
+    image = Image(
+        height=args.height, width=args.width, encoding="rgb8", is_bigendian=0, step=args.width * 3
+    )
     image.header.frame_id = "camera_link"
     odom = Odometry()
     odom.header.frame_id = "odom"
@@ -60,7 +75,9 @@ def main() -> int:
     # A camera driver on a robot runs long before the node; here both start together, so wait until
     # the node's subscription has matched (the first frames would otherwise measure DDS discovery).
     match_deadline = time.monotonic() + 30.0
-    while image_pub.get_subscription_count() == 0 and time.monotonic() < match_deadline and not stop:
+    while (
+        image_pub.get_subscription_count() == 0 and time.monotonic() < match_deadline and not stop
+    ):
         time.sleep(0.05)
 
     sent_images = sent_odom = 0
@@ -90,8 +107,16 @@ def main() -> int:
             time.sleep(max(0.0, min(next_image, next_odom) - time.monotonic()))
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
-    print(json.dumps({"sent_images": sent_images, "sent_odom": sent_odom,
-                      "seconds": time.monotonic() - start}), flush=True)
+    print(
+        json.dumps(
+            {
+                "sent_images": sent_images,
+                "sent_odom": sent_odom,
+                "seconds": time.monotonic() - start,
+            }
+        ),
+        flush=True,
+    )
     node.destroy_node()
     rclpy.try_shutdown()
     return 0

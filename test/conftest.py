@@ -4,6 +4,7 @@ Every test run gets its own ROS_DOMAIN_ID and discovery stays on this machine, s
 runs (and other robots on the network) never see each other. Nodes under test are started by
 their console scripts, exactly as a user starts them, and talked to over Fast DDS.
 """
+
 from __future__ import annotations
 
 import os
@@ -13,6 +14,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,8 +30,12 @@ os.environ["RCUTILS_COLORIZED_OUTPUT"] = "0"
 os.environ["PYTHONUNBUFFERED"] = "1"
 
 
-def wait_until(condition: Callable[[], bool], timeout_s: float, spin: Callable[[float], None] | None = None,
-               what: str = "condition") -> None:
+def wait_until(
+    condition: Callable[[], bool],
+    timeout_s: float,
+    spin: Callable[[float], None] | None = None,
+    what: str = "condition",
+) -> None:
     """Spin (or poll) until ``condition()`` holds; fail with ``what`` after ``timeout_s``."""
     deadline = time.monotonic() + timeout_s
     while not condition():
@@ -44,13 +50,20 @@ def wait_until(condition: Callable[[], bool], timeout_s: float, spin: Callable[[
 class NodeProcess:
     """A node started from its console script, its output captured to a file for assertions."""
 
-    def __init__(self, executable: str, args: list[str], log_path: Path, env: dict[str, str] | None = None):
+    def __init__(
+        self, executable: str, args: list[str], log_path: Path, env: dict[str, str] | None = None
+    ):
         self.log_path = log_path
         self._log = open(log_path, "wb")
         command = [str(VENV_BIN / executable), *args]
-        self.process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT,
-                                        env={**os.environ, **(env or {})}, cwd=str(REPO),
-                                        start_new_session=True)
+        self.process = subprocess.Popen(
+            command,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+            cwd=str(REPO),
+            start_new_session=True,
+        )
 
     def output(self) -> str:
         if not self._log.closed:  # also readable after stop(), for the failure message
@@ -74,11 +87,14 @@ class NodeProcess:
 
 @pytest.fixture
 def start_node(tmp_path: Path) -> Iterator[Callable[..., NodeProcess]]:
-    """Factory: ``start_node("world_model_node", "--ros-args", "-p", "x:=1")``; stopped after the test."""
+    """Factory: ``start_node("world_model_node", "--ros-args", "-p", "x:=1")``; stopped after the
+    test."""
     started: list[NodeProcess] = []
 
     def start(executable: str, *args: str, env: dict[str, str] | None = None) -> NodeProcess:
-        node = NodeProcess(executable, list(args), tmp_path / f"{executable}-{len(started)}.log", env)
+        node = NodeProcess(
+            executable, list(args), tmp_path / f"{executable}-{len(started)}.log", env
+        )
         started.append(node)
         return node
 
@@ -88,10 +104,9 @@ def start_node(tmp_path: Path) -> Iterator[Callable[..., NodeProcess]]:
 
 
 @pytest.fixture
-def ros() -> Iterator["RosTestNode"]:
+def ros() -> Iterator[Any]:
     """A plain rclpy node in this process for publishing inputs and collecting outputs."""
     import rclpy
-
     from ros_harness import RosTestNode
 
     context = rclpy.Context()

@@ -1,15 +1,15 @@
 """The test side of DDS tests: publish inputs, collect outputs, spin until something holds."""
+
 from __future__ import annotations
 
 from collections import defaultdict
 from typing import Any, Callable
 
 import rclpy
+from conftest import wait_until
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile
-
-from conftest import wait_until
 
 
 class RosTestNode:
@@ -35,15 +35,22 @@ class RosTestNode:
     def spin(self, seconds: float) -> None:
         self.executor.spin_once(timeout_sec=seconds)
 
-    def wait_for(self, condition: Callable[[], bool], timeout_s: float = 20.0, what: str = "condition") -> None:
+    def wait_for(
+        self, condition: Callable[[], bool], timeout_s: float = 20.0, what: str = "condition"
+    ) -> None:
         wait_until(condition, timeout_s, self.spin, what)
 
     def wait_for_subscriber(self, topic: str, timeout_s: float = 20.0) -> None:
-        """Until the node under test has subscribed to ``topic`` (so nothing we publish is lost)."""
-        self.wait_for(lambda: self.node.count_subscribers(topic) > 0, timeout_s, f"a subscriber on {topic}")
+        """Until the node under test has subscribed to ``topic`` (so nothing we publish is
+        lost)."""
+        self.wait_for(
+            lambda: self.node.count_subscribers(topic) > 0, timeout_s, f"a subscriber on {topic}"
+        )
 
     def wait_for_publisher(self, topic: str, timeout_s: float = 20.0) -> None:
-        self.wait_for(lambda: self.node.count_publishers(topic) > 0, timeout_s, f"a publisher on {topic}")
+        self.wait_for(
+            lambda: self.node.count_publishers(topic) > 0, timeout_s, f"a publisher on {topic}"
+        )
 
     def now_msg(self):
         return self.node.get_clock().now().to_msg()

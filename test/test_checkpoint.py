@@ -1,17 +1,32 @@
 """Checkpoint round trip and every way a checkpoint can be wrong (each a clear CheckpointError)."""
+
 import json
 
 import numpy as np
 import pytest
 import torch
 
-from world_model_ros.core.checkpoint import (CONFIG_NAME, DEFAULT_CHECKPOINT, WEIGHTS_NAME, CheckpointError,
-                                             load_checkpoint, load_latent_model, save_checkpoint, update_config)
-from world_model_ros.core.contract import Observation, WorldModel
-from world_model_ros.core.latent_model import LatentDynamicsModel, LatentModelConfig, Normalisation
-from world_model_ros.core.registry import ModelSpec, load_world_model
+from world_model_ros.core.model.checkpoint import (
+    CONFIG_NAME,
+    DEFAULT_CHECKPOINT,
+    WEIGHTS_NAME,
+    CheckpointError,
+    load_checkpoint,
+    load_latent_model,
+    save_checkpoint,
+    update_config,
+)
+from world_model_ros.core.model.contract import Observation, WorldModel
+from world_model_ros.core.model.latent_model import (
+    LatentDynamicsModel,
+    LatentModelConfig,
+    Normalisation,
+)
+from world_model_ros.core.model.registry import ModelSpec, load_world_model
 
-SMALL = LatentModelConfig(image_size=32, encoder_channels=(8, 16), image_features=32, latent_dim=16, hidden_dim=32)
+SMALL = LatentModelConfig(
+    image_size=32, encoder_channels=(8, 16), image_features=32, latent_dim=16, hidden_dim=32
+)
 
 
 def observation() -> Observation:
@@ -22,9 +37,13 @@ def observation() -> Observation:
 @pytest.fixture
 def checkpoint(tmp_path):
     torch.manual_seed(0)
-    norm = Normalisation(twist_mean=[0.1, 0.0], twist_std=[0.2, 0.5], delta_std=[0.01, 0.005, 0.02])
+    norm = Normalisation(
+        twist_mean=[0.1, 0.0], twist_std=[0.2, 0.5], delta_std=[0.01, 0.005, 0.02]
+    )
     model = LatentDynamicsModel(SMALL, norm)
-    return save_checkpoint(tmp_path / "ckpt", model, training={"data": {"layout_seeds": "0-3"}}), model
+    return save_checkpoint(
+        tmp_path / "ckpt", model, training={"data": {"layout_seeds": "0-3"}}
+    ), model
 
 
 def test_round_trip_gives_the_same_predictions(checkpoint):
@@ -39,7 +58,9 @@ def test_round_trip_gives_the_same_predictions(checkpoint):
     b = original.rollout(original.encode(observation()), actions)
     torch.testing.assert_close(a.poses_bh3, b.poses_bh3, atol=0, rtol=0)
     config = json.loads((folder / CONFIG_NAME).read_text())
-    assert config["model"]["latent_dim"] == 16 and config["training"]["data"]["layout_seeds"] == "0-3"
+    assert (
+        config["model"]["latent_dim"] == 16 and config["training"]["data"]["layout_seeds"] == "0-3"
+    )
     # Evaluation figures are added later without invalidating the checkpoint.
     update_config(folder, evaluation={"ade": 0.1})
     assert load_checkpoint(folder)[1]["evaluation"] == {"ade": 0.1}
@@ -104,8 +125,10 @@ def test_mismatched_architecture_names_the_tensor(checkpoint):
 
 def test_weights_of_another_architecture(checkpoint, tmp_path):
     folder, _ = checkpoint
-    other = save_checkpoint(tmp_path / "other", LatentDynamicsModel(LatentModelConfig(use_camera=False, latent_dim=16,
-                                                                                       hidden_dim=32)))
+    other = save_checkpoint(
+        tmp_path / "other",
+        LatentDynamicsModel(LatentModelConfig(use_camera=False, latent_dim=16, hidden_dim=32)),
+    )
     (other / WEIGHTS_NAME).replace(folder / WEIGHTS_NAME)
     edit_config(folder, lambda c: c.pop("weights_sha256"))
     expect(folder, "mismatch", "missing image_encoder", WEIGHTS_NAME)
@@ -130,11 +153,15 @@ def test_normalisation_in_config_must_match_the_weights(checkpoint):
     expect(folder, "mismatch", "normalisation 'twist_std'", CONFIG_NAME)
 
 
-@pytest.mark.skipif(not (DEFAULT_CHECKPOINT / CONFIG_NAME).is_file(), reason="no shipped checkpoint yet")
+@pytest.mark.skipif(
+    not (DEFAULT_CHECKPOINT / CONFIG_NAME).is_file(), reason="no shipped checkpoint yet"
+)
 def test_shipped_checkpoint_loads_and_predicts():
     model = load_latent_model(None, torch.device("cpu"))
     assert model.model_id == "latent:default" and model.uses_camera
     image = np.zeros((64, 64, 3), np.uint8)
-    rollout = model.rollout(model.encode(Observation(0.0, image, np.zeros(3), np.zeros(2))), torch.zeros(4, 20, 2))
+    rollout = model.rollout(
+        model.encode(Observation(0.0, image, np.zeros(3), np.zeros(2))), torch.zeros(4, 20, 2)
+    )
     assert torch.isfinite(rollout.poses_bh3).all()
     assert model.model.config.use_camera

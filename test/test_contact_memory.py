@@ -1,15 +1,16 @@
-"""The planner's short-term memory of predicted contacts (core/contact_memory.py), on hand-made models."""
+"""The planner's short-term memory of predicted contacts (core/planning/contact_memory.py), on
+hand-made models."""
+
 import math
 
 import numpy as np
 import pytest
 import torch
-
-from world_model_ros.core.contact_memory import ContactMemory, ContactMemoryConfig
-from world_model_ros.core.contract import LatentState, Observation
-from world_model_ros.core.mppi import MppiConfig, MppiPlanner
-
 from test_mppi import DiskObstacleModel
+
+from world_model_ros.core.model.contract import LatentState, Observation
+from world_model_ros.core.planning.contact_memory import ContactMemory, ContactMemoryConfig
+from world_model_ros.core.planning.mppi import MppiConfig, MppiPlanner
 
 
 def straight_rollouts(probabilities_bh: torch.Tensor, speed_mps: float = 0.05) -> torch.Tensor:
@@ -39,7 +40,10 @@ def test_remembers_the_surface_one_body_radius_on_in_the_direction_of_motion():
     poses[1, :, 1] = -0.05 * torch.arange(1, 21)  # along -y (yaw says +x: the motion decides)
     poses[2, :, :2] = 0.3  # not moving, but sure from step 10: no side to put a surface on
     assert memory.add_from_rollouts(poses, p, start_pose_3=torch.tensor([0.3, 0.3, 0.0])) == 2
-    assert sorted(memory.points_m2.tolist()) == [pytest.approx([0.0, -0.72]), pytest.approx([0.72, 0.0])]
+    assert sorted(memory.points_m2.tolist()) == [
+        pytest.approx([0.0, -0.72]),
+        pytest.approx([0.72, 0.0]),
+    ]
 
 
 def test_ramp_is_one_inside_and_zero_beyond_the_radius():
@@ -90,7 +94,9 @@ def test_forgets_after_its_lifetime_and_keeps_the_newest_when_full():
     memory = ContactMemory(ContactMemoryConfig(lifetime_s=1.0, max_points=2))
     memory.remember(torch.tensor([[0.0, 0.0]]))
     memory.age(0.6)
-    memory.remember(torch.tensor([[0.05, 0.0], [0.10, 0.0]]))  # three points, room for two: the oldest goes
+    memory.remember(
+        torch.tensor([[0.05, 0.0], [0.10, 0.0]])
+    )  # three points, room for two: the oldest goes
     assert sorted(memory.points_m2[:, 0].tolist()) == pytest.approx([0.05, 0.10])
     memory.remember(torch.tensor([[0.05, 0.0]]))  # seen again: refreshed, not duplicated
     assert len(memory) == 2
@@ -129,12 +135,20 @@ class ForgetfulDiskModel(DiskObstacleModel):
 def plan_after_looking_away(memory_enabled: bool):
     """Look at the obstacle for a few cycles, then plan facing 45 degrees away from it."""
     model = ForgetfulDiskModel()
-    planner = MppiPlanner(model, MppiConfig(seed=4, memory=ContactMemoryConfig(enabled=memory_enabled)))
+    planner = MppiPlanner(
+        model, MppiConfig(seed=4, memory=ContactMemoryConfig(enabled=memory_enabled))
+    )
     goal = np.array([2.0, 0.0, 0.0])
 
     def latent(yaw: float) -> LatentState:
-        return model.encode(Observation(0.0, None, np.array([0.0, 0.0, yaw], dtype=np.float32),
-                                        np.zeros(2, dtype=np.float32)))
+        return model.encode(
+            Observation(
+                0.0,
+                None,
+                np.array([0.0, 0.0, yaw], dtype=np.float32),
+                np.zeros(2, dtype=np.float32),
+            )
+        )
 
     for _ in range(5):
         planner.plan(latent(0.0), goal, np.zeros(2))
@@ -148,14 +162,20 @@ def test_memory_keeps_the_plan_away_from_an_obstacle_no_longer_in_view():
     # The plan under test is the lowest-cost sampled rollout: it must not cross the disk the
     # model saw a moment ago. Without the memory, the same planner goes straight through it.
     def clearance(result) -> float:
-        return float(torch.linalg.vector_norm(result.best_h3[:, :2] - torch.tensor([1.0, 0.0]), dim=-1).min())
+        return float(
+            torch.linalg.vector_norm(
+                result.best_h3[:, :2] - torch.tensor([1.0, 0.0]), dim=-1
+            ).min()
+        )
 
     assert clearance(plan_after_looking_away(memory_enabled=False)) < 0.3
     assert clearance(plan_after_looking_away(memory_enabled=True)) >= 0.3
 
 
 def test_a_remembered_contact_the_model_now_sees_free_is_cleared_only_when_in_view():
-    memory = ContactMemory(ContactMemoryConfig(view_half_angle_rad=0.6, clear_below=0.05, cell_m=0.05))
+    memory = ContactMemory(
+        ContactMemoryConfig(view_half_angle_rad=0.6, clear_below=0.05, cell_m=0.05)
+    )
     memory.remember(torch.tensor([[0.5, 0.0], [-0.5, 0.0]]))  # ahead and behind
     poses = torch.zeros(2, 20, 3)
     poses[0, :, 0] = torch.linspace(0.05, 1.0, 20)  # drives through the one ahead...
@@ -178,10 +198,13 @@ def test_a_stall_is_felt_as_a_contact_ahead_that_the_models_view_does_not_clear(
     for commanded, measured in [(0.4, 0.05), (0.4, 0.2), (0.4, 0.35), (0.0, 0.0), (0.05, 0.0)] * 3:
         assert not memory.observe_motion(commanded, measured, pose, 0.1)
     assert len(memory) == 0
-    # Told to drive at 0.4 m/s, measured 0.02 m/s: felt after 0.5 s, a surface 10 cm beyond the body.
+    # Told to drive at 0.4 m/s, measured 0.02 m/s: felt after 0.5 s, a surface 10 cm beyond the
+    # body.
     felt = [memory.observe_motion(0.4, 0.02, pose, 0.1) for _ in range(5)]
     assert felt == [False, False, False, False, True]
-    assert memory.points_m2.tolist() == [pytest.approx([1.0, 2.25])]  # 0.1 m beyond the 0.17 m body
+    assert memory.points_m2.tolist() == [
+        pytest.approx([1.0, 2.25])
+    ]  # 0.1 m beyond the 0.17 m body
     assert memory.felt_m.tolist() == [True]
     # The model says the way ahead (through the felt contact, in view) is free: it stays.
     poses = torch.zeros(1, 20, 3)

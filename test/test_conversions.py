@@ -1,4 +1,5 @@
 """Message <-> array conversions (nodes/conversions.py): message classes only, no DDS, no node."""
+
 import math
 
 import numpy as np
@@ -10,10 +11,10 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 from visualization_msgs.msg import Marker
 
-from world_model_ros.core.images import ImageError
-from world_model_ros.core.input_checks import InputError
-from world_model_ros.core.kinematic import KinematicConfig, KinematicPredictor, hold_actions
-from world_model_ros.core.contract import Observation
+from world_model_ros.core.data.images import ImageError
+from world_model_ros.core.live.input_checks import InputError
+from world_model_ros.core.model.contract import Observation
+from world_model_ros.core.model.kinematic import KinematicConfig, KinematicPredictor, hold_actions
 from world_model_ros.msg import WorldModelPrediction
 from world_model_ros.nodes import conversions as conv
 
@@ -39,13 +40,19 @@ def test_time_helpers_round_trip():
 def test_odometry_to_sample():
     sample = conv.odometry_to_sample(odometry())
     assert sample.stamp_s == 12.5 and sample.frame_id == "odom"
-    assert sample.pose_xyyaw == pytest.approx([1.0, 2.0, 0.5]) and sample.twist_vw == pytest.approx([0.3, -0.1])
+    assert sample.pose_xyyaw == pytest.approx(
+        [1.0, 2.0, 0.5]
+    ) and sample.twist_vw == pytest.approx([0.3, -0.1])
 
 
-@pytest.mark.parametrize("msg, reason", [
-    (odometry(x=float("nan")), "non_finite"), (odometry(v=float("inf")), "non_finite"),
-    (odometry(frame=""), "empty_frame_id"),
-])
+@pytest.mark.parametrize(
+    "msg, reason",
+    [
+        (odometry(x=float("nan")), "non_finite"),
+        (odometry(v=float("inf")), "non_finite"),
+        (odometry(frame=""), "empty_frame_id"),
+    ],
+)
 def test_bad_odometry(msg, reason):
     with pytest.raises(InputError) as error:
         conv.odometry_to_sample(msg)
@@ -101,8 +108,13 @@ def test_rollout_to_prediction_path_and_markers():
     rollout = model.rollout(latent, actions).to_numpy()
     header = Header(frame_id="odom")
     header.stamp.sec = 100
-    prediction = conv.rollout_to_prediction(header, "kinematic", 0.1, rollout, actions[0].numpy(), "cmd_vel")
-    assert len(prediction.states) == len(prediction.actions) == 5 and prediction.action_source == "cmd_vel"
+    prediction = conv.rollout_to_prediction(
+        header, "kinematic", 0.1, rollout, actions[0].numpy(), "cmd_vel"
+    )
+    assert (
+        len(prediction.states) == len(prediction.actions) == 5
+        and prediction.action_source == "cmd_vel"
+    )
     assert prediction.states[-1].pose.position.x == pytest.approx(0.5)
     assert conv.duration_to_s(prediction.states[2].time_from_stamp) == pytest.approx(0.3)
 
@@ -114,7 +126,11 @@ def test_rollout_to_prediction_path_and_markers():
     markers = conv.prediction_to_markers(prediction, start, sigma=2.0, lifetime_s=1.0).markers
     assert markers[0].type == Marker.LINE_STRIP and len(markers[0].points) == 6
     discs = markers[1:]
-    assert [m.id for m in discs] == [1, 2, 3, 4, 5] and all(m.type == Marker.CYLINDER for m in discs)
+    assert [m.id for m in discs] == [1, 2, 3, 4, 5] and all(
+        m.type == Marker.CYLINDER for m in discs
+    )
     assert discs[-1].scale.x > discs[0].scale.x  # uncertainty grows with time
-    assert discs[0].scale.x == pytest.approx(4.0 * math.sqrt(prediction.states[0].position_variance), rel=1e-6)
+    assert discs[0].scale.x == pytest.approx(
+        4.0 * math.sqrt(prediction.states[0].position_variance), rel=1e-6
+    )
     assert conv.collision_colour(1.0, 0.5).r == 1.0 and conv.collision_colour(0.0, 0.5).g == 1.0

@@ -1,11 +1,19 @@
-"""Camera frames from their wire form (core/images.py): every encoding, padded rows, bad sizes."""
+"""Camera frames from their wire form (core/data/images.py): every encoding, padded rows, bad
+sizes."""
+
 import cv2
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from world_model_ros.core.images import RAW_ENCODINGS, ImageError, decode_compressed, decode_raw, encode_raw
+from world_model_ros.core.data.images import (
+    RAW_ENCODINGS,
+    ImageError,
+    decode_compressed,
+    decode_raw,
+    encode_raw,
+)
 
 RGB = np.random.default_rng(0).integers(0, 255, (6, 8, 3), dtype=np.uint8)
 
@@ -24,23 +32,35 @@ def test_mono8_becomes_grey_rgb():
 
 
 @settings(max_examples=30, deadline=None)
-@given(st.integers(1, 12), st.integers(1, 12), st.integers(0, 9), st.sampled_from(sorted(RAW_ENCODINGS)))
+@given(
+    st.integers(1, 12),
+    st.integers(1, 12),
+    st.integers(0, 9),
+    st.sampled_from(sorted(RAW_ENCODINGS)),
+)
 def test_padded_rows_honour_step(height, width, padding, encoding):
-    rgb = np.random.default_rng(height * 100 + width).integers(0, 255, (height, width, 3), dtype=np.uint8)
+    rgb = np.random.default_rng(height * 100 + width).integers(
+        0, 255, (height, width, 3), dtype=np.uint8
+    )
     _, _, step, data = encode_raw(rgb, encoding)
     rows = np.frombuffer(data, np.uint8).reshape(height, step)
     padded = np.concatenate([rows, np.full((height, padding), 77, np.uint8)], axis=1)
     expected = decode_raw(encoding, height, width, step, data)
-    np.testing.assert_array_equal(decode_raw(encoding, height, width, step + padding, padded.tobytes()), expected)
+    np.testing.assert_array_equal(
+        decode_raw(encoding, height, width, step + padding, padded.tobytes()), expected
+    )
 
 
-@pytest.mark.parametrize("fields, reason, text", [
-    (("yuv422", 6, 8, 16, bytes(96)), "bad_encoding", "unsupported encoding 'yuv422'"),
-    (("rgb8", 0, 0, 0, b""), "bad_size", "zero-sized image"),
-    (("rgb8", 6, 8, 24, bytes(10)), "bad_size", "data is 10 bytes"),
-    (("rgb8", 6, 8, 20, bytes(120)), "bad_size", "step 20 < width 8"),
-    (("mono8", 5000, 5000, 5000, b""), "bad_size", "exceeds max_pixels"),
-])
+@pytest.mark.parametrize(
+    "fields, reason, text",
+    [
+        (("yuv422", 6, 8, 16, bytes(96)), "bad_encoding", "unsupported encoding 'yuv422'"),
+        (("rgb8", 0, 0, 0, b""), "bad_size", "zero-sized image"),
+        (("rgb8", 6, 8, 24, bytes(10)), "bad_size", "data is 10 bytes"),
+        (("rgb8", 6, 8, 20, bytes(120)), "bad_size", "step 20 < width 8"),
+        (("mono8", 5000, 5000, 5000, b""), "bad_size", "exceeds max_pixels"),
+    ],
+)
 def test_bad_images_name_the_problem(fields, reason, text):
     with pytest.raises(ImageError) as error:
         decode_raw(*fields, max_pixels=1_000_000)

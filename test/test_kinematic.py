@@ -1,4 +1,5 @@
 """The kinematic baseline and the SE(2) helpers (pure core, no ROS)."""
+
 import math
 
 import numpy as np
@@ -7,14 +8,22 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from world_model_ros.core.contract import Observation, WorldModel
-from world_model_ros.core.geometry import (body_deltas_from_poses, compose_body_deltas, integrate_unicycle,
-                                           quaternion_to_yaw, wrap_angle, yaw_to_quaternion)
-from world_model_ros.core.kinematic import KinematicConfig, KinematicPredictor, hold_actions
+from world_model_ros.core.geometry import (
+    body_deltas_from_poses,
+    compose_body_deltas,
+    integrate_unicycle,
+    quaternion_to_yaw,
+    wrap_angle,
+    yaw_to_quaternion,
+)
+from world_model_ros.core.model.contract import Observation, WorldModel
+from world_model_ros.core.model.kinematic import KinematicConfig, KinematicPredictor, hold_actions
 
 
 def observation(pose=(0.0, 0.0, 0.0), twist=(0.0, 0.0)) -> Observation:
-    return Observation(0.0, None, np.array(pose, dtype=np.float32), np.array(twist, dtype=np.float32))
+    return Observation(
+        0.0, None, np.array(pose, dtype=np.float32), np.array(twist, dtype=np.float32)
+    )
 
 
 def test_implements_contract():
@@ -44,8 +53,12 @@ def test_turn_stays_on_circle_of_known_radius():
 
 def test_batch_rows_are_independent():
     model = KinematicPredictor()
-    actions = torch.stack([hold_actions(torch.tensor([0.3, 0.0]), 1, 20)[0],
-                           hold_actions(torch.tensor([0.0, 1.0]), 1, 20)[0]])
+    actions = torch.stack(
+        [
+            hold_actions(torch.tensor([0.3, 0.0]), 1, 20)[0],
+            hold_actions(torch.tensor([0.0, 1.0]), 1, 20)[0],
+        ]
+    )
     rollout = model.rollout(model.encode(observation()), actions)
     single = model.rollout(model.encode(observation()), actions[1:])
     torch.testing.assert_close(rollout.poses_bh3[1], single.poses_bh3[0])
@@ -63,19 +76,30 @@ def test_rejects_bad_actions():
 
 
 @settings(max_examples=50, deadline=None)
-@given(st.floats(-3.0, 3.0), st.floats(-3.0, 3.0), st.floats(-math.pi, math.pi),
-       st.lists(st.tuples(st.floats(-1.0, 1.0), st.floats(-2.0, 2.0)), min_size=1, max_size=15))
+@given(
+    st.floats(-3.0, 3.0),
+    st.floats(-3.0, 3.0),
+    st.floats(-math.pi, math.pi),
+    st.lists(st.tuples(st.floats(-1.0, 1.0), st.floats(-2.0, 2.0)), min_size=1, max_size=15),
+)
 def test_body_deltas_round_trip(x, y, yaw, actions):
-    poses = integrate_unicycle(torch.tensor([x, y, yaw], dtype=torch.float64),
-                               torch.tensor([actions], dtype=torch.float64), 0.1)[0].numpy()
+    poses = integrate_unicycle(
+        torch.tensor([x, y, yaw], dtype=torch.float64),
+        torch.tensor([actions], dtype=torch.float64),
+        0.1,
+    )[0].numpy()
     track = np.vstack([[x, y, yaw], poses])
     deltas = body_deltas_from_poses(track)
-    rebuilt = compose_body_deltas(torch.tensor([x, y, yaw], dtype=torch.float64),
-                                  torch.tensor(deltas[None], dtype=torch.float64))[0].numpy()
+    rebuilt = compose_body_deltas(
+        torch.tensor([x, y, yaw], dtype=torch.float64),
+        torch.tensor(deltas[None], dtype=torch.float64),
+    )[0].numpy()
     np.testing.assert_allclose(rebuilt[:, :2], poses[:, :2], atol=1e-9)
     np.testing.assert_allclose(np.cos(rebuilt[:, 2] - poses[:, 2]), 1.0, atol=1e-9)
 
 
 @given(st.floats(-10.0, 10.0))
 def test_quaternion_yaw_round_trip(yaw):
-    assert math.cos(quaternion_to_yaw(*yaw_to_quaternion(yaw)) - yaw) == pytest.approx(1.0, abs=1e-9)
+    assert math.cos(quaternion_to_yaw(*yaw_to_quaternion(yaw)) - yaw) == pytest.approx(
+        1.0, abs=1e-9
+    )

@@ -1,17 +1,25 @@
-"""The latent world model's contract: shapes, batching, determinism, frames, devices (pure core)."""
+"""The latent world model's contract: shapes, batching, determinism, frames, devices (pure
+core)."""
+
 import math
 
 import numpy as np
 import pytest
 import torch
 
-from world_model_ros.core.contract import LatentState, Observation, WorldModel
-from world_model_ros.core.geometry import integrate_unicycle
-from world_model_ros.core.latent_model import (LatentDynamicsModel, LatentModelConfig, LatentPredictor,
-                                               kinematic_body_delta, prepare_image)
-from world_model_ros.core.geometry import compose_body_deltas
+from world_model_ros.core.geometry import compose_body_deltas, integrate_unicycle
+from world_model_ros.core.model.contract import LatentState, Observation, WorldModel
+from world_model_ros.core.model.latent_model import (
+    LatentDynamicsModel,
+    LatentModelConfig,
+    LatentPredictor,
+    kinematic_body_delta,
+    prepare_image,
+)
 
-SMALL = LatentModelConfig(image_size=32, encoder_channels=(8, 16), image_features=32, latent_dim=16, hidden_dim=32)
+SMALL = LatentModelConfig(
+    image_size=32, encoder_channels=(8, 16), image_features=32, latent_dim=16, hidden_dim=32
+)
 
 
 def predictor(config: LatentModelConfig = SMALL, seed: int = 0) -> LatentPredictor:
@@ -19,7 +27,9 @@ def predictor(config: LatentModelConfig = SMALL, seed: int = 0) -> LatentPredict
     return LatentPredictor(LatentDynamicsModel(config), torch.device("cpu"), horizon=20)
 
 
-def observation(seed: int = 0, size: tuple[int, int] = (48, 64), pose=(0.5, -1.0, 0.3)) -> Observation:
+def observation(
+    seed: int = 0, size: tuple[int, int] = (48, 64), pose=(0.5, -1.0, 0.3)
+) -> Observation:
     rng = np.random.default_rng(seed)
     image = rng.integers(0, 255, (*size, 3), dtype=np.uint8)
     return Observation(0.0, image, np.array(pose, np.float32), np.array([0.2, 0.1], np.float32))
@@ -27,8 +37,13 @@ def observation(seed: int = 0, size: tuple[int, int] = (48, 64), pose=(0.5, -1.0
 
 def random_actions(batch: int, horizon: int = 20, seed: int = 0) -> torch.Tensor:
     g = torch.Generator().manual_seed(seed)
-    return torch.stack([torch.rand(batch, horizon, generator=g) * 0.5,
-                        (torch.rand(batch, horizon, generator=g) - 0.5) * 2.0], dim=-1)
+    return torch.stack(
+        [
+            torch.rand(batch, horizon, generator=g) * 0.5,
+            (torch.rand(batch, horizon, generator=g) - 0.5) * 2.0,
+        ],
+        dim=-1,
+    )
 
 
 def test_implements_contract_with_shapes():
@@ -52,9 +67,13 @@ def test_row_of_a_batch_equals_a_single_rollout():
     actions = random_actions(64)
     batch = model.rollout(latent, actions)
     for row in (0, 17, 63):
-        single = model.rollout(latent, actions[row:row + 1])
-        torch.testing.assert_close(batch.poses_bh3[row:row + 1], single.poses_bh3, atol=1e-5, rtol=1e-5)
-        torch.testing.assert_close(batch.collision_prob_bh[row:row + 1], single.collision_prob_bh, atol=1e-6, rtol=1e-5)
+        single = model.rollout(latent, actions[row : row + 1])
+        torch.testing.assert_close(
+            batch.poses_bh3[row : row + 1], single.poses_bh3, atol=1e-5, rtol=1e-5
+        )
+        torch.testing.assert_close(
+            batch.collision_prob_bh[row : row + 1], single.collision_prob_bh, atol=1e-6, rtol=1e-5
+        )
 
 
 def test_deterministic_with_a_seed():
@@ -84,16 +103,22 @@ def test_kinematic_prior_reproduces_unicycle_integration():
     actions = random_actions(4)
     deltas = kinematic_body_delta(actions, 0.1)
     start = torch.tensor([1.0, 2.0, 0.5])
-    torch.testing.assert_close(compose_body_deltas(start, deltas), integrate_unicycle(start, actions, 0.1),
-                               atol=1e-5, rtol=0)
+    torch.testing.assert_close(
+        compose_body_deltas(start, deltas),
+        integrate_unicycle(start, actions, 0.1),
+        atol=1e-5,
+        rtol=0,
+    )
 
 
 def test_latent_per_row_and_bad_inputs():
     model = predictor()
     latent = model.encode(observation())
     rows = LatentState(latent.pose_3, latent.twist_2, latent.features.expand(4, -1))
-    torch.testing.assert_close(model.rollout(rows, random_actions(4)).poses_bh3,
-                               model.rollout(latent, random_actions(4)).poses_bh3)
+    torch.testing.assert_close(
+        model.rollout(rows, random_actions(4)).poses_bh3,
+        model.rollout(latent, random_actions(4)).poses_bh3,
+    )
     with pytest.raises(ValueError, match="shape"):
         model.rollout(latent, torch.zeros(4, 20, 3))
     with pytest.raises(ValueError, match="NaN"):
@@ -131,4 +156,6 @@ def test_cpu_and_cuda_agree():
     a = cpu.rollout(cpu.encode(observation()), actions)
     b = cuda.rollout(cuda.encode(observation()), actions)
     torch.testing.assert_close(b.poses_bh3.cpu(), a.poses_bh3, atol=1e-3, rtol=1e-3)
-    torch.testing.assert_close(b.collision_prob_bh.cpu(), a.collision_prob_bh, atol=1e-3, rtol=1e-3)
+    torch.testing.assert_close(
+        b.collision_prob_bh.cpu(), a.collision_prob_bh, atol=1e-3, rtol=1e-3
+    )

@@ -3,6 +3,7 @@
 The node runs as a process (its console script) with the kinematic model and no camera; the
 test plays the robot's odometry and watches cmd_vel, the plan and the status topic.
 """
+
 import math
 
 import pytest
@@ -11,9 +12,21 @@ pytestmark = pytest.mark.ros
 
 NODE = "mpc_planner_node"
 # The shipped parameter file (so a broken config/mpc_planner.yaml fails here), then test overrides.
-FAST = ["--ros-args", "--params-file", "config/mpc_planner.yaml", "-p", "num_samples:=128", "-p", "control_rate_hz:=20.0", "-p", "stale_timeout_s:=0.5",
-        "-p", "seed:=1",
-        "-p", "model:=kinematic"]  # the stop conditions do not depend on the model; no camera needed
+FAST = [
+    "--ros-args",
+    "--params-file",
+    "config/mpc_planner.yaml",
+    "-p",
+    "num_samples:=128",
+    "-p",
+    "control_rate_hz:=20.0",
+    "-p",
+    "stale_timeout_s:=0.5",
+    "-p",
+    "seed:=1",
+    "-p",
+    "model:=kinematic",
+]  # the stop conditions do not depend on the model; no camera needed
 
 
 def odometry(ros, x=0.0, y=0.0, yaw=0.0, frame="odom"):
@@ -52,8 +65,15 @@ def connect(ros):
         "odom": ros.publisher(Odometry, "odom"),
         "goal": ros.publisher(PoseStamped, "goal_pose"),
         "cmd": ros.subscribe(Twist, "cmd_vel"),
-        "status": ros.subscribe(String, "mpc_planner/status", QoSProfile(
-            depth=10, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)),
+        "status": ros.subscribe(
+            String,
+            "mpc_planner/status",
+            QoSProfile(
+                depth=10,
+                reliability=ReliabilityPolicy.RELIABLE,
+                durability=DurabilityPolicy.TRANSIENT_LOCAL,
+            ),
+        ),
         "plan": ros.subscribe(WorldModelPrediction, "mpc_planner/plan"),
     }
     ros.wait_for_subscriber("odom")
@@ -77,17 +97,29 @@ def test_drives_then_stops_when_odometry_goes_stale(ros, start_node):
         io["odom"].publish(odometry(ros))
         return any(m.linear.x > 0.05 for m in io["cmd"]) and io["plan"]
 
-    ros.wait_for(feed_and_moving, timeout_s=20, what="a forward command and a plan while odometry flows")
+    ros.wait_for(
+        feed_and_moving, timeout_s=20, what="a forward command and a plan while odometry flows"
+    )
     assert "active" in statuses(io)
     plan = io["plan"][-1]
-    assert plan.header.frame_id == "odom" and plan.action_source == "plan" and plan.model_id == "kinematic"
+    assert (
+        plan.header.frame_id == "odom"
+        and plan.action_source == "plan"
+        and plan.model_id == "kinematic"
+    )
     assert len(plan.states) == len(plan.actions) == 20 and plan.dt == pytest.approx(0.1)
     assert plan.states[-1].pose.position.x > 0.0  # predicted forward motion under the plan
     # Odometry stops: within stale_timeout_s the node must send a zero command and give up.
-    ros.wait_for(lambda: statuses(io)[-1].startswith("failed: stale inputs"), timeout_s=10,
-                 what="status 'failed: stale inputs'")
-    ros.wait_for(lambda: io["cmd"][-1].linear.x == 0.0 and io["cmd"][-1].angular.z == 0.0, timeout_s=5,
-                 what="a zero command")
+    ros.wait_for(
+        lambda: statuses(io)[-1].startswith("failed: stale inputs"),
+        timeout_s=10,
+        what="status 'failed: stale inputs'",
+    )
+    ros.wait_for(
+        lambda: io["cmd"][-1].linear.x == 0.0 and io["cmd"][-1].angular.z == 0.0,
+        timeout_s=5,
+        what="a zero command",
+    )
     sent = len(io["cmd"])
     for _ in range(10):  # ~0.3 s more of the node's 20 Hz timer
         ros.spin(0.03)
@@ -115,18 +147,26 @@ def test_goal_in_another_frame_is_rejected(ros, start_node):
     io = connect(ros)
     io["odom"].publish(odometry(ros))
     io["goal"].publish(goal(ros, 2.0, 0.0, frame="map"))
-    ros.wait_for(lambda: statuses(io)[-1].startswith("failed: goal frame 'map'"), timeout_s=20,
-                 what="the goal in 'map' rejected")
+    ros.wait_for(
+        lambda: statuses(io)[-1].startswith("failed: goal frame 'map'"),
+        timeout_s=20,
+        what="the goal in 'map' rejected",
+    )
     assert "'map'" in node.output() and not io["cmd"]
 
 
 def test_unavailable_model_refuses_goals(ros, start_node, tmp_path):
-    node = start_node(NODE, *FAST, "-p", "model:=latent", "-p", f"checkpoint:={tmp_path / 'missing'}")
+    node = start_node(
+        NODE, *FAST, "-p", "model:=latent", "-p", f"checkpoint:={tmp_path / 'missing'}"
+    )
     io = connect(ros)
     io["odom"].publish(odometry(ros))
     io["goal"].publish(goal(ros, 2.0, 0.0))
-    ros.wait_for(lambda: statuses(io)[-1].startswith("failed: model unavailable"), timeout_s=20,
-                 what="status 'failed: model unavailable'")
+    ros.wait_for(
+        lambda: statuses(io)[-1].startswith("failed: model unavailable"),
+        timeout_s=20,
+        what="status 'failed: model unavailable'",
+    )
     assert node.alive() and not io["cmd"]
 
 
@@ -142,15 +182,22 @@ def test_learned_planner_publishes_the_occupancy_map_of_what_it_sees(ros, start_
     sim = DiffDriveSim(SimConfig(obstacles_min=0, obstacles_max=0), layout_seed=1)
     sim.reset(layout_seed=1, start_pose=(1.8, 0.0, 0.0))  # facing the wall at x = 2.5
     frame = sim.render()
-    start_node(NODE, *FAST, "-p", "model:=latent")  # the shipped checkpoint (config/mpc_planner.yaml)
+    start_node(
+        NODE, *FAST, "-p", "model:=latent"
+    )  # the shipped checkpoint (config/mpc_planner.yaml)
     io = connect(ros)
     camera = ros.publisher(Image, "camera/image_raw")
     grids = ros.subscribe(OccupancyGrid, "mpc_planner/occupancy")
     ros.wait_for_subscriber("camera/image_raw")
 
     def image():
-        msg = Image(height=frame.shape[0], width=frame.shape[1], encoding="rgb8", step=3 * frame.shape[1],
-                    data=frame.tobytes())
+        msg = Image(
+            height=frame.shape[0],
+            width=frame.shape[1],
+            encoding="rgb8",
+            step=3 * frame.shape[1],
+            data=frame.tobytes(),
+        )
         msg.header.stamp, msg.header.frame_id = ros.now_msg(), "camera"
         return msg
 
@@ -164,7 +211,9 @@ def test_learned_planner_publishes_the_occupancy_map_of_what_it_sees(ros, start_
     ros.wait_for(feed_and_mapped, timeout_s=40, what="an OccupancyGrid on mpc_planner/occupancy")
     grid = grids[-1]
     assert grid.header.frame_id == "odom" and grid.info.resolution == pytest.approx(0.05)
-    cells = np.array(grid.data, dtype=np.int16).reshape(grid.info.height, grid.info.width)  # [y, x]
+    cells = np.array(grid.data, dtype=np.int16).reshape(
+        grid.info.height, grid.info.width
+    )  # [y, x]
     x0, y0 = grid.info.origin.position.x, grid.info.origin.position.y
 
     def at(x, y):

@@ -1,4 +1,5 @@
 """MPPI and its critics on hand-made problems (pure core, no ROS, no simulator)."""
+
 import math
 
 import numpy as np
@@ -7,18 +8,26 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from world_model_ros.core import costs
-from world_model_ros.core.contact_memory import ContactMemoryConfig
-from world_model_ros.core.contract import LatentState, Observation, Rollout
-from world_model_ros.core.escape import Detour, DetourConfig
 from world_model_ros.core.geometry import integrate_unicycle
-from world_model_ros.core.kinematic import KinematicPredictor
-from world_model_ros.core.mppi import GoalTolerance, MppiConfig, MppiPlanner, PlanningError, goal_reached
-from world_model_ros.core.occupancy import OccupancyHeadConfig, cells_in_world
+from world_model_ros.core.model.contract import LatentState, Observation
+from world_model_ros.core.model.kinematic import KinematicPredictor
+from world_model_ros.core.model.occupancy_head import OccupancyHeadConfig, cells_in_world
+from world_model_ros.core.planning import costs
+from world_model_ros.core.planning.contact_memory import ContactMemoryConfig
+from world_model_ros.core.planning.detour import Detour, DetourConfig
+from world_model_ros.core.planning.mppi import (
+    GoalTolerance,
+    MppiConfig,
+    MppiPlanner,
+    PlanningError,
+    goal_reached,
+)
 
 
 def start(model, pose=(0.0, 0.0, 0.0), twist=(0.0, 0.0)) -> LatentState:
-    return model.encode(Observation(0.0, None, np.array(pose, dtype=np.float32), np.array(twist, dtype=np.float32)))
+    return model.encode(
+        Observation(0.0, None, np.array(pose, dtype=np.float32), np.array(twist, dtype=np.float32))
+    )
 
 
 class DiskObstacleModel(KinematicPredictor):
@@ -31,7 +40,10 @@ class DiskObstacleModel(KinematicPredictor):
 
     def rollout(self, latent, actions_bh2):
         rollout = super().rollout(latent, actions_bh2)
-        inside = torch.linalg.vector_norm(rollout.poses_bh3[..., :2] - self.centre, dim=-1) < self.radius_m
+        inside = (
+            torch.linalg.vector_norm(rollout.poses_bh3[..., :2] - self.centre, dim=-1)
+            < self.radius_m
+        )
         rollout.collision_prob_bh = inside.float()
         return rollout
 
@@ -63,16 +75,26 @@ def drive(model, planner, pose, goal, steps, tolerance=GoalTolerance(), on_step=
     reached. With a ``Detour``, the planner is given its sub-goals (as the demo and node do)."""
     pose = np.asarray(pose, dtype=np.float64)
     visited = [pose]
-    twist = np.zeros(2)  # the unicycle follows its command exactly: the measured twist is the last command
+    twist = np.zeros(
+        2
+    )  # the unicycle follows its command exactly: the measured twist is the last command
     plan_end = None
     for step in range(steps):
-        target = goal if detour is None else detour.goal_for(step * model.dt_s, pose, goal, plan_end)
+        target = (
+            goal if detour is None else detour.goal_for(step * model.dt_s, pose, goal, plan_end)
+        )
         result = planner.plan(start(model, pose, twist), target)
         twist, plan_end = result.command_2, result.plan_rollout.poses_bh3[0, -1, :2].numpy()
         if on_step:
             on_step(result)
         command = torch.as_tensor(result.command_2, dtype=torch.float32).reshape(1, 1, 2)
-        pose = integrate_unicycle(torch.as_tensor(pose, dtype=torch.float32), command, model.dt_s)[0, 0].double().numpy()
+        pose = (
+            integrate_unicycle(torch.as_tensor(pose, dtype=torch.float32), command, model.dt_s)[
+                0, 0
+            ]
+            .double()
+            .numpy()
+        )
         planner.shift(1)
         visited.append(pose)
         if goal_reached(pose, goal, tolerance):
@@ -107,11 +129,17 @@ def test_goes_around_an_obstacle_it_is_told_about():
 
     MPPI alone, without the contact memory (tested in test_contact_memory.py): with it, the
     surfaces remembered all over the disk's face hold the robot in this symmetric dead end
-    until the detour of core/escape.py takes it round (the next test)."""
+    until the detour of core/planning/detour.py takes it round (the next test)."""
     model = DiskObstacleModel(centre_xy=(1.0, 0.0), radius_m=0.35)
     planner = MppiPlanner(model, MppiConfig(seed=3, memory=ContactMemoryConfig(enabled=False)))
-    visited, reached = drive(model, planner, (0.0, 0.0, 0.0), np.array([2.0, 0.0, 0.0]), steps=250,
-                             tolerance=GoalTolerance(xy_m=0.15, yaw_rad=math.pi))
+    visited, reached = drive(
+        model,
+        planner,
+        (0.0, 0.0, 0.0),
+        np.array([2.0, 0.0, 0.0]),
+        steps=250,
+        tolerance=GoalTolerance(xy_m=0.15, yaw_rad=math.pi),
+    )
     assert reached
     clearance = np.linalg.norm(visited[:, :2] - np.array([1.0, 0.0]), axis=1).min()
     assert clearance >= 0.35, f"entered the obstacle (closest {clearance:.2f} m)"
@@ -121,8 +149,15 @@ def test_with_the_memory_the_detour_takes_it_round_an_obstacle_squarely_in_the_w
     model = DiskObstacleModel(centre_xy=(1.0, 0.0), radius_m=0.35)
     planner = MppiPlanner(model, MppiConfig(seed=3))  # contact memory on, as shipped
     detour = Detour(DetourConfig())
-    visited, reached = drive(model, planner, (0.0, 0.0, 0.0), np.array([2.0, 0.0, 0.0]), steps=400,
-                             tolerance=GoalTolerance(xy_m=0.15, yaw_rad=math.pi), detour=detour)
+    visited, reached = drive(
+        model,
+        planner,
+        (0.0, 0.0, 0.0),
+        np.array([2.0, 0.0, 0.0]),
+        steps=400,
+        tolerance=GoalTolerance(xy_m=0.15, yaw_rad=math.pi),
+        detour=detour,
+    )
     assert reached, f"stuck at {np.round(visited[-1], 2)}"
     assert detour.detours >= 1
     assert np.linalg.norm(visited[:, :2] - np.array([1.0, 0.0]), axis=1).min() >= 0.35
@@ -134,14 +169,23 @@ def test_the_occupancy_map_keeps_a_blind_model_off_an_obstacle_it_saw():
     model = SeeingModel(centre_xy=(1.0, 0.0), radius_m=0.35)
     planner = MppiPlanner(model, MppiConfig(seed=3))
     detour = Detour(DetourConfig())
-    visited, reached = drive(model, planner, (0.0, 0.0, 0.0), np.array([2.0, 0.0, 0.0]), steps=400,
-                             tolerance=GoalTolerance(xy_m=0.15, yaw_rad=math.pi), detour=detour)
+    visited, reached = drive(
+        model,
+        planner,
+        (0.0, 0.0, 0.0),
+        np.array([2.0, 0.0, 0.0]),
+        steps=400,
+        tolerance=GoalTolerance(xy_m=0.15, yaw_rad=math.pi),
+        detour=detour,
+    )
     assert reached, f"stuck at {np.round(visited[-1], 2)}"
     assert np.linalg.norm(visited[:, :2] - np.array([1.0, 0.0]), axis=1).min() >= 0.3
     assert not planner.occupancy_map.empty and len(planner.memory) == 0  # the map, not the memory
     blind = MppiPlanner(model, MppiConfig.from_dict({"seed": 3, "occupancy": {"enabled": False}}))
     visited, _ = drive(model, blind, (0.0, 0.0, 0.0), np.array([2.0, 0.0, 0.0]), steps=60)
-    assert np.linalg.norm(visited[:, :2] - np.array([1.0, 0.0]), axis=1).min() < 0.3  # drives through it
+    assert (
+        np.linalg.norm(visited[:, :2] - np.array([1.0, 0.0]), axis=1).min() < 0.3
+    )  # drives through it
 
 
 def test_a_goal_behind_is_turned_to_on_the_spot_the_shorter_way():
@@ -156,8 +200,11 @@ def test_a_goal_behind_is_turned_to_on_the_spot_the_shorter_way():
 
 
 @settings(max_examples=25, deadline=None)
-@given(mean=st.lists(st.tuples(st.floats(-3, 3), st.floats(-5, 5)), min_size=10, max_size=10),
-       previous=st.tuples(st.floats(-2, 2), st.floats(-4, 4)), seed=st.integers(0, 1000))
+@given(
+    mean=st.lists(st.tuples(st.floats(-3, 3), st.floats(-5, 5)), min_size=10, max_size=10),
+    previous=st.tuples(st.floats(-2, 2), st.floats(-4, 4)),
+    seed=st.integers(0, 1000),
+)
 def test_samples_respect_velocity_and_acceleration_limits(mean, previous, seed):
     config = MppiConfig(num_samples=64, horizon=10, seed=seed, noise_std_v=1.0, noise_std_w=3.0)
     planner = MppiPlanner(KinematicPredictor(), config)
@@ -167,8 +214,12 @@ def test_samples_respect_velocity_and_acceleration_limits(mean, previous, seed):
     eps = 1e-5
     assert (v >= config.v_min - eps).all() and (v <= config.v_max + eps).all()
     assert (w.abs() <= config.w_max + eps).all()
-    clamped_previous = torch.stack([previous_2[0].clamp(config.v_min, config.v_max),
-                                    previous_2[1].clamp(-config.w_max, config.w_max)])
+    clamped_previous = torch.stack(
+        [
+            previous_2[0].clamp(config.v_min, config.v_max),
+            previous_2[1].clamp(-config.w_max, config.w_max),
+        ]
+    )
     steps = torch.diff(torch.cat([clamped_previous.expand(64, 1, 2), samples], dim=1), dim=1)
     assert (steps[..., 0].abs() <= config.a_max * planner.dt_s + eps).all()
     assert (steps[..., 1].abs() <= config.alpha_max * planner.dt_s + eps).all()
@@ -178,11 +229,15 @@ def test_plan_respects_limits_from_a_fast_previous_command():
     model = KinematicPredictor()
     config = MppiConfig(seed=4)
     planner = MppiPlanner(model, config)
-    result = planner.plan(start(model), np.array([-3.0, 0.0, 0.0]), previous_command_2=np.array([0.5, 1.5]))
+    result = planner.plan(
+        start(model), np.array([-3.0, 0.0, 0.0]), previous_command_2=np.array([0.5, 1.5])
+    )
     plan = result.commands_h2
     assert plan[0, 0] >= 0.5 - config.a_max * 0.1 - 1e-5  # cannot brake faster than a_max
     assert plan[0, 1] >= 1.5 - config.alpha_max * 0.1 - 1e-5
-    assert (plan[:, 0] <= config.v_max + 1e-5).all() and (plan[:, 1].abs() <= config.w_max + 1e-5).all()
+    assert (plan[:, 0] <= config.v_max + 1e-5).all() and (
+        plan[:, 1].abs() <= config.w_max + 1e-5
+    ).all()
 
 
 def test_warm_start_shifts_by_executed_steps():
@@ -222,8 +277,14 @@ def test_non_finite_model_output_is_a_planning_error():
 
 
 def test_config_from_dict_checks_names_and_values():
-    config = MppiConfig.from_dict({"num_samples": 128, "collision_weight": 7.0, "costs": {"goal_weight": 2.0}})
-    assert config.num_samples == 128 and config.costs.collision_weight == 7.0 and config.costs.goal_weight == 2.0
+    config = MppiConfig.from_dict(
+        {"num_samples": 128, "collision_weight": 7.0, "costs": {"goal_weight": 2.0}}
+    )
+    assert (
+        config.num_samples == 128
+        and config.costs.collision_weight == 7.0
+        and config.costs.goal_weight == 2.0
+    )
     with pytest.raises(ValueError, match="tempreature"):
         MppiConfig.from_dict({"tempreature": 1.0}, where="config/mpc_planner.yaml")
     with pytest.raises(ValueError, match="v_min"):
@@ -246,11 +307,19 @@ def test_heading_critic_blends_into_goal_yaw_when_near():
     far_facing_goal = torch.tensor([[[0.0, 0.0, 0.0]]])
     at_goal_wrong_yaw = torch.tensor([[[1.0, 0.0, 0.0]]])
     assert costs.heading(far_facing_goal, goal, 0.3, True).item() == pytest.approx(0.0, abs=1e-6)
-    assert costs.heading(at_goal_wrong_yaw, goal, 0.3, True).item() == pytest.approx(math.pi / 2, abs=1e-5)
+    assert costs.heading(at_goal_wrong_yaw, goal, 0.3, True).item() == pytest.approx(
+        math.pi / 2, abs=1e-5
+    )
     assert costs.heading(at_goal_wrong_yaw, goal, 0.3, False).item() == 0.0
     # Continuous across the near distance: no step for MPPI to stall at.
     just_outside, just_inside = (torch.tensor([[[1.0 - d, 0.0, 0.0]]]) for d in (0.301, 0.299))
-    assert abs(costs.heading(just_outside, goal, 0.3, True) - costs.heading(just_inside, goal, 0.3, True)) < 0.02
+    assert (
+        abs(
+            costs.heading(just_outside, goal, 0.3, True)
+            - costs.heading(just_inside, goal, 0.3, True)
+        )
+        < 0.02
+    )
 
 
 def test_goal_reached_tolerances():
@@ -258,13 +327,17 @@ def test_goal_reached_tolerances():
     assert goal_reached(np.array([0.05, 0.0, 3.1]), np.array([0.0, 0.0, -3.1]), tol)  # yaw wraps
     assert not goal_reached(np.array([0.05, 0.0, 0.5]), np.array([0.0, 0.0, 0.0]), tol)
     assert not goal_reached(np.array([0.2, 0.0, 0.0]), np.array([0.0, 0.0, 0.0]), tol)
-    assert goal_reached(np.array([0.05, 0.0, 2.0]), np.array([0.0, 0.0, 0.0]), GoalTolerance(0.1, math.pi))
+    assert goal_reached(
+        np.array([0.05, 0.0, 2.0]), np.array([0.0, 0.0, 0.0]), GoalTolerance(0.1, math.pi)
+    )
 
 
 def test_detour_after_no_progress_then_back_to_the_goal():
-    from world_model_ros.core.escape import Detour, DetourConfig
+    from world_model_ros.core.planning.detour import Detour, DetourConfig
 
-    detour = Detour(DetourConfig(no_progress_s=3.0, duration_s=2.0, angle_rad=math.pi / 2, distance_m=1.0))
+    detour = Detour(
+        DetourConfig(no_progress_s=3.0, duration_s=2.0, angle_rad=math.pi / 2, distance_m=1.0)
+    )
     pose, goal = np.array([0.0, 0.0, 0.0]), np.array([3.0, 0.0, 0.0])
     assert detour.goal_for(0.0, pose, goal) is goal
     assert detour.goal_for(2.9, pose, goal) is goal  # not yet: no progress for < 3 s

@@ -1,4 +1,5 @@
 """The occupancy head: its grid, its training on a frozen model, and its file in a checkpoint."""
+
 import json
 import math
 
@@ -6,22 +7,49 @@ import pytest
 import torch
 from synthetic_episodes import make_episode
 
-from world_model_ros.core.checkpoint import (CONFIG_NAME, OCCUPANCY_NAME, CheckpointError, load_latent_model,
-                                             save_checkpoint, save_occupancy_head)
-from world_model_ros.core.contract import LatentState
-from world_model_ros.core.latent_model import LatentDynamicsModel, LatentModelConfig, LatentPredictor
-from world_model_ros.core.occupancy import OccupancyHead, OccupancyHeadConfig, cells_in_world, in_view_c
-from world_model_ros.core.occupancy_training import (OccupancyTrainConfig, encode_frames, evaluate_head,
-                                                       train_occupancy_head)
+from world_model_ros.core.model.checkpoint import (
+    CONFIG_NAME,
+    OCCUPANCY_NAME,
+    CheckpointError,
+    load_latent_model,
+    save_checkpoint,
+    save_occupancy_head,
+)
+from world_model_ros.core.model.contract import LatentState
+from world_model_ros.core.model.latent_model import (
+    LatentDynamicsModel,
+    LatentModelConfig,
+    LatentPredictor,
+)
+from world_model_ros.core.model.occupancy_head import (
+    OccupancyHead,
+    OccupancyHeadConfig,
+    cells_in_world,
+    in_view_c,
+)
+from world_model_ros.core.training.occupancy import (
+    OccupancyTrainConfig,
+    encode_frames,
+    evaluate_head,
+    train_occupancy_head,
+)
 
-SMALL = LatentModelConfig(image_size=32, encoder_channels=(8, 16), image_features=32, latent_dim=16, hidden_dim=32)
+SMALL = LatentModelConfig(
+    image_size=32, encoder_channels=(8, 16), image_features=32, latent_dim=16, hidden_dim=32
+)
 
 
 def test_grid_cells_are_centres_x_major_in_the_robot_frame():
     config = OccupancyHeadConfig(cell_m=0.5, x_min_m=-0.5, x_max_m=1.0, y_half_m=0.5)
     cells = config.cells_c2()
-    assert cells.tolist() == [[-0.25, -0.25], [-0.25, 0.25], [0.25, -0.25], [0.25, 0.25], [0.75, -0.25],
-                              [0.75, 0.25]]
+    assert cells.tolist() == [
+        [-0.25, -0.25],
+        [-0.25, 0.25],
+        [0.25, -0.25],
+        [0.25, 0.25],
+        [0.75, -0.25],
+        [0.75, 0.25],
+    ]
     with pytest.raises(ValueError, match="occupancy grid"):
         OccupancyHeadConfig(cell_m=0.0)
 
@@ -35,7 +63,13 @@ def test_cells_are_placed_at_the_pose_rep103():
 def test_only_cells_in_front_of_the_camera_and_in_range_are_in_view():
     cells = torch.tensor([[1.0, 0.0], [-0.5, 0.0], [1.0, 1.0], [0.1, 0.0], [2.0, 0.0]])
     view = in_view_c(cells, camera_x_m=0.15, half_angle_rad=0.6, max_range_m=1.5)
-    assert view.tolist() == [True, False, False, False, False]  # ahead; behind; 45 deg off; behind the lens; far
+    assert view.tolist() == [
+        True,
+        False,
+        False,
+        False,
+        False,
+    ]  # ahead; behind; 45 deg off; behind the lens; far
 
 
 def test_head_learns_the_map_from_a_frozen_model():
@@ -44,11 +78,15 @@ def test_head_learns_the_map_from_a_frozen_model():
     episodes = [make_episode(seed, steps=120, layout_seed=seed) for seed in range(6)]
     frames = encode_frames(predictor, episodes, progress=False)
     assert len(frames) == sum(len(e) for e in episodes)
-    head_config = OccupancyHeadConfig(latent_dim=16, hidden_dim=32, cell_m=0.25, x_max_m=1.0, y_half_m=0.5)
+    head_config = OccupancyHeadConfig(
+        latent_dim=16, hidden_dim=32, cell_m=0.25, x_max_m=1.0, y_half_m=0.5
+    )
     cells = OccupancyHead(head_config).cells_c2
     targets = frames.targets(torch.arange(len(frames)), cells)
     assert 0.0 < float(targets.mean()) < 1.0  # some cells occupied, some free
-    config = OccupancyTrainConfig(steps=150, batch_size=64, validate_every=50, validation_fraction=0.34)
+    config = OccupancyTrainConfig(
+        steps=150, batch_size=64, validate_every=50, validation_fraction=0.34
+    )
     untrained = OccupancyHead(head_config)
     before = evaluate_head(untrained, frames, config)["loss"]
     head, report = train_occupancy_head(predictor, episodes, config, head_config, progress=False)
@@ -74,7 +112,9 @@ def test_training_needs_bags_with_a_map():
 def checkpoint_with_head(tmp_path):
     torch.manual_seed(0)
     folder = save_checkpoint(tmp_path / "ckpt", LatentDynamicsModel(SMALL))
-    head = OccupancyHead(OccupancyHeadConfig(latent_dim=16, hidden_dim=8, cell_m=0.5, x_max_m=1.0, y_half_m=0.5))
+    head = OccupancyHead(
+        OccupancyHeadConfig(latent_dim=16, hidden_dim=8, cell_m=0.5, x_max_m=1.0, y_half_m=0.5)
+    )
     save_occupancy_head(folder, head, {"steps": 1})
     return folder, head
 
@@ -86,7 +126,10 @@ def test_head_round_trips_through_the_checkpoint(checkpoint_with_head):
     _, logits = loaded.occupancy(LatentState(torch.zeros(3), torch.zeros(2), z))
     torch.testing.assert_close(logits, head(z[None])[0].detach())
     config = json.loads((folder / CONFIG_NAME).read_text())
-    assert config["occupancy"]["training"] == {"steps": 1} and config["occupancy"]["model"]["cell_m"] == 0.5
+    assert (
+        config["occupancy"]["training"] == {"steps": 1}
+        and config["occupancy"]["model"]["cell_m"] == 0.5
+    )
 
 
 def test_a_damaged_or_missing_head_is_a_clear_error(checkpoint_with_head):

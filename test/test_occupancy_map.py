@@ -1,4 +1,6 @@
-"""The planner's occupancy map: evidence where it was seen, outvoted, faded, following the robot."""
+"""The planner's occupancy map: evidence where it was seen, outvoted, faded, following the
+robot."""
+
 import math
 
 import pytest
@@ -6,14 +8,15 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from world_model_ros.core.occupancy import OccupancyHeadConfig
-from world_model_ros.core.occupancy_map import OccupancyMap, OccupancyMapConfig
+from world_model_ros.core.model.occupancy_head import OccupancyHeadConfig
+from world_model_ros.core.planning.occupancy_map import OccupancyMap, OccupancyMapConfig
 
 CELLS = OccupancyHeadConfig().cells_c2()
 
 
 def frame(occupied_ahead_m: tuple[float, float] | None) -> torch.Tensor:
-    """Head logits for one frame: +6 in a band of distance ahead (a wall across the view), else -6."""
+    """Head logits for one frame: +6 in a band of distance ahead (a wall across the view), else
+    -6."""
     logits = torch.full((CELLS.shape[0],), -6.0)
     if occupied_ahead_m is not None:
         near, far = occupied_ahead_m
@@ -32,10 +35,16 @@ def test_a_wall_seen_ahead_stays_where_it_was_seen():
     pose = torch.tensor([1.0, -0.5, math.pi / 2])  # facing +y
     for _ in range(3):
         occupancy.update(pose, CELLS, frame((0.8, 1.0)))
-    wall, free, behind = torch.tensor([[1.0, 0.4]]), torch.tensor([[1.0, 0.0]]), torch.tensor([[1.0, -1.2]])
+    wall, free, behind = (
+        torch.tensor([[1.0, 0.4]]),
+        torch.tensor([[1.0, 0.0]]),
+        torch.tensor([[1.0, -1.2]]),
+    )
     assert float(occupancy.probability_at(wall)[0]) > 0.9
     assert float(occupancy.probability_at(free)[0]) < 0.02
-    assert float(occupancy.probability_at(behind)[0]) == pytest.approx(0.1)  # never in view: the prior
+    assert float(occupancy.probability_at(behind)[0]) == pytest.approx(
+        0.1
+    )  # never in view: the prior
     # The robot turns away: the wall is out of view and stays in the map.
     occupancy.update(torch.tensor([1.0, -0.5, -math.pi / 2]), CELLS, frame(None))
     assert float(occupancy.probability_at(wall)[0]) > 0.9
@@ -66,11 +75,19 @@ def test_standing_in_an_occupied_cell_still_lets_the_robot_leave():
 
 
 def test_inflation_reads_the_highest_probability_nearby():
-    plain, inflated = OccupancyMap(OccupancyMapConfig(inflation_m=0.0)), OccupancyMap(OccupancyMapConfig(inflation_m=0.1))
+    plain, inflated = (
+        OccupancyMap(OccupancyMapConfig(inflation_m=0.0)),
+        OccupancyMap(OccupancyMapConfig(inflation_m=0.1)),
+    )
     for occupancy in (plain, inflated):
         occupancy.update(torch.tensor([0.0, 0.0, 0.0]), CELLS, frame((0.8, 1.0)))
     short = torch.tensor([[0.72, 0.0]])  # 8 cm short of the band
-    assert float(plain.probability_at(short)[0]) < 0.1 < 0.5 < float(inflated.probability_at(short)[0])
+    assert (
+        float(plain.probability_at(short)[0])
+        < 0.1
+        < 0.5
+        < float(inflated.probability_at(short)[0])
+    )
     with pytest.raises(ValueError, match="inflation_m"):
         OccupancyMapConfig(inflation_m=-0.1)
 
@@ -87,13 +104,18 @@ def test_the_map_follows_the_robot_and_keeps_what_it_saw():
     occupancy = OccupancyMap(OccupancyMapConfig(size_m=6.0))
     occupancy.update(torch.tensor([0.0, 0.0, 0.0]), CELLS, frame((0.6, 0.8)))
     origin = occupancy.origin_2.clone()
-    occupancy.update(torch.tensor([1.5, 0.0, 0.0]), CELLS, frame(None))  # near the edge: re-centred
+    occupancy.update(
+        torch.tensor([1.5, 0.0, 0.0]), CELLS, frame(None)
+    )  # near the edge: re-centred
     assert not torch.equal(origin, occupancy.origin_2)
-    assert float(occupancy.probability_at(torch.tensor([[0.7, 0.0]]))[0]) > 0.5  # still there, now behind
+    assert (
+        float(occupancy.probability_at(torch.tensor([[0.7, 0.0]]))[0]) > 0.5
+    )  # still there, now behind
 
 
 def test_updates_in_inference_mode_and_ageing_outside_it_mix():
-    """The planner updates the map under torch.inference_mode and ages it between cycles outside."""
+    """The planner updates the map under torch.inference_mode and ages it between cycles
+    outside."""
     occupancy = OccupancyMap(OccupancyMapConfig(size_m=6.0))
     for x in (0.0, 1.5, 3.0):  # the second and third re-centre the map
         with torch.inference_mode():
@@ -111,11 +133,19 @@ def test_bad_configuration_is_refused():
 
 
 @settings(max_examples=40, deadline=None)
-@given(x=st.floats(-50, 50), y=st.floats(-50, 50), yaw=st.floats(-10, 10),
-       logits=st.lists(st.floats(-1e6, 1e6), min_size=1, max_size=1))
+@given(
+    x=st.floats(-50, 50),
+    y=st.floats(-50, 50),
+    yaw=st.floats(-10, 10),
+    logits=st.lists(st.floats(-1e6, 1e6), min_size=1, max_size=1),
+)
 def test_any_pose_and_any_logits_give_probabilities(x, y, yaw, logits):
     occupancy = OccupancyMap()
     occupancy.update(torch.tensor([x, y, yaw]), CELLS, torch.full((CELLS.shape[0],), logits[0]))
     rollouts = torch.tensor([[[x + 0.5, y, 0.0], [x + 60.0, y - 60.0, 0.0]]])
     probability = occupancy.collision_prob(rollouts, torch.tensor([x, y]))
-    assert torch.isfinite(probability).all() and float(probability.min()) >= 0 and float(probability.max()) <= 1
+    assert (
+        torch.isfinite(probability).all()
+        and float(probability.min()) >= 0
+        and float(probability.max()) <= 1
+    )

@@ -5,6 +5,7 @@ The module's node runs on simulated time (this test owns /clock) with a kinemati
 small latent shadow model from a checkpoint written here, so every stamp, age and expected
 error is exact. Lifecycle and device tests start nodes of their own.
 """
+
 from __future__ import annotations
 
 import math
@@ -15,20 +16,20 @@ from pathlib import Path
 import pytest
 import rclpy
 import torch
+from conftest import NodeProcess, wait_until
 from lifecycle_msgs.msg import State, Transition
 from lifecycle_msgs.srv import ChangeState, GetState
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters
 from rclpy.qos import QoSProfile, ReliabilityPolicy
+from ros_harness import RosTestNode
 from sensor_msgs.msg import Image
 from std_msgs.msg import Bool
 from std_srvs.srv import Trigger
-
-from conftest import NodeProcess, wait_until
-from ros_harness import RosTestNode
 from test_world_model_node import CONFIG, ODOM_FRAME, Rig, image_msg, odom_msg, stamp_s
-from world_model_ros.core.checkpoint import save_checkpoint
-from world_model_ros.core.latent_model import LatentDynamicsModel, LatentModelConfig
+
+from world_model_ros.core.model.checkpoint import save_checkpoint
+from world_model_ros.core.model.latent_model import LatentDynamicsModel, LatentModelConfig
 from world_model_ros.msg import LiveError, WorldModelPrediction
 
 pytestmark = pytest.mark.ros
@@ -41,8 +42,15 @@ RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 def write_checkpoint(folder: Path, seed: int) -> Path:
     """A tiny latent checkpoint (random weights: the tests need its plumbing, not its skill)."""
     torch.manual_seed(seed)
-    config = LatentModelConfig(image_size=16, encoder_channels=(4, 8), image_features=8, latent_dim=8,
-                               hidden_dim=16, dynamics_layers=1, horizon=SHADOW_HORIZON)
+    config = LatentModelConfig(
+        image_size=16,
+        encoder_channels=(4, 8),
+        image_features=8,
+        latent_dim=8,
+        hidden_dim=16,
+        dynamics_layers=1,
+        horizon=SHADOW_HORIZON,
+    )
     return save_checkpoint(folder, LatentDynamicsModel(config))
 
 
@@ -58,13 +66,20 @@ def call(ros: RosTestNode, srv_type, name: str, request, what: str, timeout_s: f
 
 
 def set_parameter(ros: RosTestNode, node_name: str, name: str, value):
-    kind, field = {bool: (ParameterType.PARAMETER_BOOL, "bool_value"),
-                   int: (ParameterType.PARAMETER_INTEGER, "integer_value"),
-                   float: (ParameterType.PARAMETER_DOUBLE, "double_value"),
-                   str: (ParameterType.PARAMETER_STRING, "string_value")}[type(value)]
+    kind, field = {
+        bool: (ParameterType.PARAMETER_BOOL, "bool_value"),
+        int: (ParameterType.PARAMETER_INTEGER, "integer_value"),
+        float: (ParameterType.PARAMETER_DOUBLE, "double_value"),
+        str: (ParameterType.PARAMETER_STRING, "string_value"),
+    }[type(value)]
     parameter = Parameter(name=name, value=ParameterValue(type=kind, **{field: value}))
-    response = call(ros, SetParameters, f"/{node_name}/set_parameters", SetParameters.Request(parameters=[parameter]),
-                    f"set_parameters {name}")
+    response = call(
+        ros,
+        SetParameters,
+        f"/{node_name}/set_parameters",
+        SetParameters.Request(parameters=[parameter]),
+        f"set_parameters {name}",
+    )
     return response.results[0]
 
 
@@ -85,15 +100,27 @@ def shadow_checkpoint(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def rig(ros_module, tmp_path_factory, shadow_checkpoint):
-    params = ["model:=kinematic", "use_sim_time:=true", "diagnostics_period_s:=0.1", "warn_throttle_s:=0.0", "cmd_timeout_s:=5.0",
-              f"horizon:={HORIZON}", "shadow_model:=latent", f"shadow_checkpoint:={shadow_checkpoint}",
-              "live_error_window:=1", "live_error_sample_period_s:=0.0", "warmup_iterations:=1"]
+    params = [
+        "model:=kinematic",
+        "use_sim_time:=true",
+        "diagnostics_period_s:=0.1",
+        "warn_throttle_s:=0.0",
+        "cmd_timeout_s:=5.0",
+        f"horizon:={HORIZON}",
+        "shadow_model:=latent",
+        f"shadow_checkpoint:={shadow_checkpoint}",
+        "live_error_window:=1",
+        "live_error_sample_period_s:=0.0",
+        "warmup_iterations:=1",
+    ]
     args = ["--ros-args", "--params-file", str(CONFIG), *[t for p in params for t in ("-p", p)]]
     node = NodeProcess("world_model_node", args, tmp_path_factory.mktemp("realtime") / "node.log")
     rig = Rig(ros_module, node)
     rig.live = ros_module.subscribe(LiveError, "/world_model/live_error", 50)
     rig.shadow_live = ros_module.subscribe(LiveError, "/world_model/shadow/live_error", 50)
-    rig.shadow_predictions = ros_module.subscribe(WorldModelPrediction, "/world_model/shadow/prediction", 50)
+    rig.shadow_predictions = ros_module.subscribe(
+        WorldModelPrediction, "/world_model/shadow/prediction", 50
+    )
     rig.contact = ros_module.publisher(Bool, "/ground_truth/contact", RELIABLE)
     rig.wait_ready(("camera/image_raw", "odom", "cmd_vel", "ground_truth/contact", "/clock"))
     yield rig
@@ -114,8 +141,12 @@ def test_parameters_valid_and_rejected_at_run_time(rig: Rig):
 
     too_long = set_parameter(ros, "world_model_node", "horizon", SHADOW_HORIZON + 1)
     assert not too_long.successful and "trained horizon" in too_long.reason
-    for name, value, why in (("model", "latent", "restart"), ("device", "cpu", "restart"),
-                             ("use_compressed", True, "restart"), ("budget_ms", 0.5, "")):
+    for name, value, why in (
+        ("model", "latent", "restart"),
+        ("device", "cpu", "restart"),
+        ("use_compressed", True, "restart"),
+        ("budget_ms", 0.5, ""),
+    ):
         result = set_parameter(ros, "world_model_node", name, value)
         assert not result.successful and why in result.reason, (name, result.reason)
     assert set_parameter(ros, "world_model_node", "horizon", HORIZON).successful
@@ -125,12 +156,15 @@ def test_parameters_valid_and_rejected_at_run_time(rig: Rig):
     assert set_parameter(ros, "world_model_node", "diagnostics_period_s", 0.5).successful
     arrivals = {"count": len(rig.diagnostics), "last": time.monotonic(), "long_gaps": 0}
 
-    def two_long_gaps() -> bool:  # messages queued before the change arrive in a burst; then 0.5 s gaps
+    def two_long_gaps() -> (
+        bool
+    ):  # messages queued before the change arrive in a burst; then 0.5 s gaps
         if len(rig.diagnostics) > arrivals["count"]:
             now = time.monotonic()
             arrivals["long_gaps"] += int(now - arrivals["last"] >= 0.35)
             arrivals["count"], arrivals["last"] = len(rig.diagnostics), now
         return arrivals["long_gaps"] >= 2
+
     rig.wait(two_long_gaps, "diagnostics 0.5 s apart")
     assert "diagnostics_period_s=0.5" in rig.node.output()
     assert set_parameter(ros, "world_model_node", "diagnostics_period_s", 0.1).successful
@@ -140,16 +174,18 @@ def test_parameters_valid_and_rejected_at_run_time(rig: Rig):
 
 
 def test_live_error_against_a_scripted_trajectory(rig: Rig):
-    """The kinematic model predicts a straight line at 1 m/s; odometry later shows the robot drifting
-    left 0.05 m and turning 0.02 rad more per step: the true error at step k is 0.05 (k + 1) m and
+    """The kinematic model predicts a straight line at 1 m/s; odometry later shows the robot
+    drifting left 0.05 m and turning 0.02 rad more per step: the true error at step k is 0.05 (k +
+    1) m and
     0.02 (k + 1) rad. A contact is reported during steps 4 and 5 (the model predicted none):
     2 of 5 predicted states contradicted."""
     t = rig.next_time()
     rig.feed(t, command=(1.0, 0.0))
     rig.camera.publish(image_msg(t))
     prediction = rig.prediction_at(t)
-    assert [s.pose.position.x for s in prediction.states] == pytest.approx([0.1 * (k + 1) for k in range(HORIZON)],
-                                                                           abs=1e-5)
+    assert [s.pose.position.x for s in prediction.states] == pytest.approx(
+        [0.1 * (k + 1) for k in range(HORIZON)], abs=1e-5
+    )
     contacts = rig.count("contact_received")
     for clock_s, in_contact in ((t + 0.35, True), (t + 0.6, False)):
         rig.set_clock(clock_s)
@@ -159,46 +195,88 @@ def test_live_error_against_a_scripted_trajectory(rig: Rig):
     before = rig.count("odom_received")
     for k in range(HORIZON):
         for offset in (-0.005, 0.005):
-            rig.odom.publish(odom_msg(t + 0.1 * (k + 1) + offset, x=0.1 * (k + 1), y=0.05 * (k + 1),
-                                      yaw=0.02 * (k + 1), v=1.0))
+            rig.odom.publish(
+                odom_msg(
+                    t + 0.1 * (k + 1) + offset,
+                    x=0.1 * (k + 1),
+                    y=0.05 * (k + 1),
+                    yaw=0.02 * (k + 1),
+                    v=1.0,
+                )
+            )
     rig.wait_count("odom_received", before + 2 * HORIZON)
 
     def scored(bucket):
-        return next((m for m in reversed(bucket) if list(m.samples) == [1] * HORIZON
-                     and stamp_s(m.header.stamp) >= t + 0.6 - 1e-9), None)
-    rig.wait(lambda: scored(rig.live) is not None and scored(rig.shadow_live) is not None, "scored live errors")
+        return next(
+            (
+                m
+                for m in reversed(bucket)
+                if list(m.samples) == [1] * HORIZON and stamp_s(m.header.stamp) >= t + 0.6 - 1e-9
+            ),
+            None,
+        )
+
+    rig.wait(
+        lambda: scored(rig.live) is not None and scored(rig.shadow_live) is not None,
+        "scored live errors",
+    )
     live = scored(rig.live)
-    assert live.model_id == "kinematic" and live.dt == pytest.approx(0.1) and live.header.frame_id == ODOM_FRAME
-    assert list(live.position_error_m) == pytest.approx([0.05 * (k + 1) for k in range(HORIZON)], abs=1e-4)
-    assert list(live.heading_error_rad) == pytest.approx([0.02 * (k + 1) for k in range(HORIZON)], abs=1e-4)
+    assert (
+        live.model_id == "kinematic"
+        and live.dt == pytest.approx(0.1)
+        and live.header.frame_id == ODOM_FRAME
+    )
+    assert list(live.position_error_m) == pytest.approx(
+        [0.05 * (k + 1) for k in range(HORIZON)], abs=1e-4
+    )
+    assert list(live.heading_error_rad) == pytest.approx(
+        [0.02 * (k + 1) for k in range(HORIZON)], abs=1e-4
+    )
     assert live.contradicted_share == pytest.approx(0.4) and live.contact_samples == HORIZON
     shadow = scored(rig.shadow_live)
-    assert shadow.model_id == "latent:shadow_a" and all(math.isfinite(e) for e in shadow.position_error_m)
-    assert rig.diag()["backend"] == "torch"  # the kinematic primary; the latent shadow runs on onnxruntime
+    assert shadow.model_id == "latent:shadow_a" and all(
+        math.isfinite(e) for e in shadow.position_error_m
+    )
+    assert (
+        rig.diag()["backend"] == "torch"
+    )  # the kinematic primary; the latent shadow runs on onnxruntime
     assert "latent:shadow_a on cpu (onnxruntime)" in rig.node.output()
     assert rig.diag()  # and the diagnostics carry the live error too
     live_status = rig.diagnostics[-1].status[1]
     assert live_status.name == "world_model_node: live error"
     values = {kv.key: kv.value for kv in live_status.values}
-    assert float(values[f"primary.position_error_m.step{HORIZON}"]) == pytest.approx(0.05 * HORIZON, abs=1e-3)
+    assert float(values[f"primary.position_error_m.step{HORIZON}"]) == pytest.approx(
+        0.05 * HORIZON, abs=1e-3
+    )
 
 
 def test_shadow_model_runs_on_the_same_inputs_and_drives_nothing(rig: Rig):
     prediction = rig.cycle(command=(0.3, 0.1))
     shadow = rig.output_at(rig.shadow_predictions, rig.t_s, "the shadow prediction")
     assert prediction.model_id == "kinematic" and shadow.model_id == "latent:shadow_a"
-    assert len(shadow.states) == HORIZON and shadow.action_source == prediction.action_source == "cmd_vel"
+    assert (
+        len(shadow.states) == HORIZON
+        and shadow.action_source == prediction.action_source == "cmd_vel"
+    )
     assert [a.linear.x for a in shadow.actions] == pytest.approx([0.3] * HORIZON)
-    assert all(p.model_id == "kinematic" for p in rig.predictions)  # the primary topic never carries it
+    assert all(
+        p.model_id == "kinematic" for p in rig.predictions
+    )  # the primary topic never carries it
 
 
 # --- reload --------------------------------------------------------------------------------------
 
 
-def test_checkpoint_reload_swaps_and_a_bad_one_keeps_the_old_model(rig: Rig, shadow_checkpoint: Path):
+def test_checkpoint_reload_swaps_and_a_bad_one_keeps_the_old_model(
+    rig: Rig, shadow_checkpoint: Path
+):
     ros = rig.ros
     first = call(ros, Trigger, "/world_model_node/reload_model", Trigger.Request(), "reload")
-    assert first.success and "primary kinematic" in first.message and "latent:shadow_a sha256" in first.message
+    assert (
+        first.success
+        and "primary kinematic" in first.message
+        and "latent:shadow_a sha256" in first.message
+    )
     write_checkpoint(shadow_checkpoint, seed=2)  # a new checkpoint at the same path
     second = call(ros, Trigger, "/world_model_node/reload_model", Trigger.Request(), "reload")
     assert second.success and second.message != first.message, (first.message, second.message)
@@ -221,10 +299,18 @@ def test_camera_publisher_vanishes_and_returns(rig: Rig):
     topic = rig.prefix + "camera/image_raw"
     ros = rig.ros
     ros.node.destroy_publisher(ros._publishers.pop(topic))
-    rig.wait(lambda: "no camera frame" in rig.diagnostics[-1].status[0].message
-             or float(rig.diag().get("camera_silent_s", "0")) > 1.0, "the node to report the silent camera")
+    rig.wait(
+        lambda: (
+            "no camera frame" in rig.diagnostics[-1].status[0].message
+            or float(rig.diag().get("camera_silent_s", "0")) > 1.0
+        ),
+        "the node to report the silent camera",
+    )
     rig.camera = ros.publisher(Image, topic, RELIABLE)
-    rig.wait(lambda: rig.camera.get_subscription_count() > 0, "the node to match the new camera publisher")
+    rig.wait(
+        lambda: rig.camera.get_subscription_count() > 0,
+        "the node to match the new camera publisher",
+    )
     prediction = rig.cycle(command=(0.2, 0.0))
     assert prediction.action_source == "cmd_vel"
 
@@ -234,12 +320,16 @@ def test_odometry_reset_clears_history_and_keeps_serving(rig: Rig):
     t = rig.next_time()
     rig.odom.publish(odom_msg(t - 0.1, x=5.0))
     rig.wait_count("odom_received", rig.count("odom_received") + 1)
-    rig.feed(t, pose=(0.0, 0.0, 0.0), command=(0.5, 0.0))  # 5 m back in 0.08 s: the odometry was reset
+    rig.feed(
+        t, pose=(0.0, 0.0, 0.0), command=(0.5, 0.0)
+    )  # 5 m back in 0.08 s: the odometry was reset
     rig.wait_count("odom_resets", resets + 1)
     rig.wait_warning("odometry reset on '/odom': pose jumped")
     rig.camera.publish(image_msg(t))
     prediction = rig.prediction_at(t)
-    assert prediction.states[0].pose.position.x == pytest.approx(0.05, abs=1e-4)  # not blended with x = 5
+    assert prediction.states[0].pose.position.x == pytest.approx(
+        0.05, abs=1e-4
+    )  # not blended with x = 5
 
     t = rig.next_time()  # a new odometry frame
     for dt in (-0.02, 0.02):
@@ -254,22 +344,45 @@ def test_odometry_reset_clears_history_and_keeps_serving(rig: Rig):
     rig.wait_count("odom_resets", resets + 3)
 
 
-# --- nodes of their own ----------------------------------------------------------------------------
+# --- nodes of their own
+# ----------------------------------------------------------------------------
 
 
 def test_lifecycle_transitions_over_dds(ros_module, tmp_path):
-    node = NodeProcess("world_model_lifecycle_node", ["--ros-args", "--params-file", str(CONFIG), "-p",
-                                                      "diagnostics_period_s:=0.1", "-p", "warmup_iterations:=1",
-                                                      # wall-clock stamps: a slow machine must not age them out
-                                                      "-p", "max_input_age_s:=30.0", "-r", "__ns:=/lc"], tmp_path / "lifecycle.log")
+    node = NodeProcess(
+        "world_model_lifecycle_node",
+        [
+            "--ros-args",
+            "--params-file",
+            str(CONFIG),
+            "-p",
+            "diagnostics_period_s:=0.1",
+            "-p",
+            "warmup_iterations:=1",
+            # wall-clock stamps: a slow machine must not age them out
+            "-p",
+            "max_input_age_s:=30.0",
+            "-r",
+            "__ns:=/lc",
+        ],
+        tmp_path / "lifecycle.log",
+    )
     ros = ros_module
     try:
+
         def state() -> int:
-            return call(ros, GetState, "/lc/world_model_node/get_state", GetState.Request(), "get_state").current_state.id
+            return call(
+                ros, GetState, "/lc/world_model_node/get_state", GetState.Request(), "get_state"
+            ).current_state.id
 
         def change(transition: int) -> None:
-            response = call(ros, ChangeState, "/lc/world_model_node/change_state",
-                            ChangeState.Request(transition=Transition(id=transition)), f"transition {transition}")
+            response = call(
+                ros,
+                ChangeState,
+                "/lc/world_model_node/change_state",
+                ChangeState.Request(transition=Transition(id=transition)),
+                f"transition {transition}",
+            )
             assert response.success, node.output()[-3000:]
 
         assert state() == State.PRIMARY_STATE_UNCONFIGURED
@@ -285,9 +398,11 @@ def test_lifecycle_transitions_over_dds(ros_module, tmp_path):
 
         change(Transition.TRANSITION_ACTIVATE)
         assert state() == State.PRIMARY_STATE_ACTIVE
-        # Our (reliable) camera publisher matched to the node's reader, not just the reader discovered:
-        # only then is a frame published now delivered.
-        rig.wait(lambda: rig.camera.get_subscription_count() > 0, "the camera subscription to match")
+        # Our (reliable) camera publisher matched to the node's reader, not just the reader
+        # discovered: only then is a frame published now delivered.
+        rig.wait(
+            lambda: rig.camera.get_subscription_count() > 0, "the camera subscription to match"
+        )
         prediction = rig.first_prediction(lambda: stamp_s(ros.now_msg()), command=(0.5, 0.0))
         assert len(prediction.states) == 6  # predictions flow, with the horizon set before
 
@@ -298,7 +413,10 @@ def test_lifecycle_transitions_over_dds(ros_module, tmp_path):
         t = stamp_s(ros.now_msg())
         rig.feed(t)
         rig.camera.publish(image_msg(t))
-        rig.wait(lambda: float(rig.diag().get("camera_silent_s", "9")) < 0.5, "the node to see the frame")
+        rig.wait(
+            lambda: float(rig.diag().get("camera_silent_s", "9")) < 0.5,
+            "the node to see the frame",
+        )
         seen = len(rig.diagnostics)
         rig.wait(lambda: len(rig.diagnostics) >= seen + 3, "three more diagnostics")
         assert rig.count("frames_processed") == processed
@@ -306,7 +424,10 @@ def test_lifecycle_transitions_over_dds(ros_module, tmp_path):
 
         change(Transition.TRANSITION_CLEANUP)
         assert state() == State.PRIMARY_STATE_UNCONFIGURED
-        rig.wait(lambda: ros.node.count_publishers("/lc/world_model/prediction") == 0, "the publishers to go")
+        rig.wait(
+            lambda: ros.node.count_publishers("/lc/world_model/prediction") == 0,
+            "the publishers to go",
+        )
         assert "cleaned up: model unloaded" in node.output()
         change(Transition.TRANSITION_CONFIGURE)  # and it can be configured again
         assert state() == State.PRIMARY_STATE_INACTIVE
@@ -316,22 +437,43 @@ def test_lifecycle_transitions_over_dds(ros_module, tmp_path):
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
-def test_cuda_requested_without_a_gpu_is_a_clear_error_or_an_announced_fallback(ros_module, tmp_path):
-    plain = NodeProcess("world_model_node", ["--ros-args", "-p", "device:=cuda", "-r", "__ns:=/nogpu"],
-                        tmp_path / "nogpu.log")
-    fallback = NodeProcess("world_model_node", ["--ros-args", "-p", "device:=cuda", "-p", "device_fallback:=cpu",
-                                                "-p", "diagnostics_period_s:=0.1", "-r", "__ns:=/fallback"],
-                           tmp_path / "fallback.log")
+def test_cuda_requested_without_a_gpu_is_a_clear_error_or_an_announced_fallback(
+    ros_module, tmp_path
+):
+    plain = NodeProcess(
+        "world_model_node",
+        ["--ros-args", "-p", "device:=cuda", "-r", "__ns:=/nogpu"],
+        tmp_path / "nogpu.log",
+    )
+    fallback = NodeProcess(
+        "world_model_node",
+        [
+            "--ros-args",
+            "-p",
+            "device:=cuda",
+            "-p",
+            "device_fallback:=cpu",
+            "-p",
+            "diagnostics_period_s:=0.1",
+            "-r",
+            "__ns:=/fallback",
+        ],
+        tmp_path / "fallback.log",
+    )
     try:
         wait_until(lambda: not plain.alive(), 60.0, what="the node without fallback to exit")
         assert plain.process.returncode != 0
-        assert "CUDA is not available" in plain.output() and "device_fallback: cpu" in plain.output()
+        assert (
+            "CUDA is not available" in plain.output() and "device_fallback: cpu" in plain.output()
+        )
 
         rig = Rig(ros_module, fallback, sim_time=False, ns="fallback")
         rig.wait(lambda: bool(rig.diagnostics), "diagnostics of the fallback node", 60.0)
         values = rig.diag()
         assert values["device"] == "cpu" and "fell back to the CPU" in values["device_fallback"]
-        assert "fell back to the CPU" in rig.diagnostics[-1].status[0].message  # a warning, never silent
+        assert (
+            "fell back to the CPU" in rig.diagnostics[-1].status[0].message
+        )  # a warning, never silent
         assert "fell back to the CPU" in fallback.output()
     finally:
         plain.stop()
@@ -345,21 +487,34 @@ def test_cuda_requested_without_a_gpu_is_a_clear_error_or_an_announced_fallback(
 def test_onnxruntime_engine_matches_torch(tmp_path, horizon):
     import numpy as np
 
-    from world_model_ros.core.checkpoint import load_latent_model
-    from world_model_ros.core.contract import Observation
-    from world_model_ros.core.fast_path import InferenceEngine
-    from world_model_ros.core.onnx_backend import OnnxEngine
+    from world_model_ros.core.model.checkpoint import load_latent_model
+    from world_model_ros.core.model.contract import Observation
+    from world_model_ros.core.model.fast_path import InferenceEngine
+    from world_model_ros.core.model.onnx_backend import OnnxEngine
 
-    predictor = load_latent_model(write_checkpoint(tmp_path / "ckpt", seed=3), torch.device("cpu"), horizon=horizon)
+    predictor = load_latent_model(
+        write_checkpoint(tmp_path / "ckpt", seed=3), torch.device("cpu"), horizon=horizon
+    )
     rng = np.random.default_rng(0)
-    observation = Observation(0.0, rng.integers(0, 255, (48, 64, 3), dtype=np.uint8), np.array([1.0, -2.0, 3.0]),
-                              np.array([0.4, -0.2]))
+    observation = Observation(
+        0.0,
+        rng.integers(0, 255, (48, 64, 3), dtype=np.uint8),
+        np.array([1.0, -2.0, 3.0]),
+        np.array([0.4, -0.2]),
+    )
     actions = rng.normal(size=(horizon, 2)).astype(np.float32)
-    reference = predictor.rollout(predictor.encode(observation), torch.as_tensor(actions)[None]).to_numpy()
-    for engine in (InferenceEngine(predictor, horizon=horizon), OnnxEngine(predictor, horizon, warmup_iterations=1)):
+    reference = predictor.rollout(
+        predictor.encode(observation), torch.as_tensor(actions)[None]
+    ).to_numpy()
+    for engine in (
+        InferenceEngine(predictor, horizon=horizon),
+        OnnxEngine(predictor, horizon, warmup_iterations=1),
+    ):
         out = engine.rollout(engine.encode(observation), engine.set_actions(actions))
         for key, expected in reference.items():
-            assert out[key].shape == expected.shape and np.allclose(out[key], expected, atol=1e-5), key
+            assert out[key].shape == expected.shape and np.allclose(
+                out[key], expected, atol=1e-5
+            ), key
 
 
 def test_preallocated_messages_equal_the_plain_conversions():
@@ -372,28 +527,35 @@ def test_preallocated_messages_equal_the_plain_conversions():
     cache = conv.PredictionMessages()
     rng = np.random.default_rng(1)
     for horizon in (4, 7, 4):  # refilled, grown, shrunk
-        rollout = {"poses_bh3": rng.normal(size=(1, horizon, 3)).astype(np.float32),
-                   "twists_bh2": rng.normal(size=(1, horizon, 2)).astype(np.float32),
-                   "position_var_bh": rng.random((1, horizon)).astype(np.float32),
-                   "yaw_var_bh": rng.random((1, horizon)).astype(np.float32),
-                   "collision_prob_bh": rng.random((1, horizon)).astype(np.float32)}
+        rollout = {
+            "poses_bh3": rng.normal(size=(1, horizon, 3)).astype(np.float32),
+            "twists_bh2": rng.normal(size=(1, horizon, 2)).astype(np.float32),
+            "position_var_bh": rng.random((1, horizon)).astype(np.float32),
+            "yaw_var_bh": rng.random((1, horizon)).astype(np.float32),
+            "collision_prob_bh": rng.random((1, horizon)).astype(np.float32),
+        }
         actions, start = rng.normal(size=(horizon, 2)), rng.normal(size=3)
         stamp = TimeMsg(sec=12, nanosec=345)
-        expected = conv.rollout_to_prediction(Header(stamp=stamp, frame_id="odom"), "m", 0.1, rollout, actions, "plan")
+        expected = conv.rollout_to_prediction(
+            Header(stamp=stamp, frame_id="odom"), "m", 0.1, rollout, actions, "plan"
+        )
         start_pose = conv.pose_from_xyyaw(*start)
-        prediction, path, markers = cache.fill(stamp, "odom", "m", 0.1, rollout, actions, "plan", start, 2.0, 1.0)
+        prediction, path, markers = cache.fill(
+            stamp, "odom", "m", 0.1, rollout, actions, "plan", start, 2.0, 1.0
+        )
         assert prediction == expected
         assert path == conv.prediction_to_path(expected, start_pose)
         assert markers == conv.prediction_to_markers(expected, start_pose, 2.0, 1.0)
 
 
-# --- the live-error tracker alone (no DDS) ---------------------------------------------------------
+# --- the live-error tracker alone (no DDS)
+# ---------------------------------------------------------
 
 
 def _odom(samples):
     import numpy as np
 
-    from world_model_ros.core.sync import OdomBuffer, OdomSample
+    from world_model_ros.core.live.sync import OdomBuffer, OdomSample
 
     buffer = OdomBuffer(history_s=10.0)
     for t, x, y, yaw, frame in samples:
@@ -404,11 +566,13 @@ def _odom(samples):
 def test_live_error_tracker_steps_contacts_and_frames():
     import numpy as np
 
-    from world_model_ros.core.live_error import LiveErrorTracker
+    from world_model_ros.core.live.live_error import LiveErrorTracker
 
     tracker = LiveErrorTracker(window=10, sample_period_s=0.0)
     poses = np.array([[0.1 * (k + 1), 0.0, 0.0] for k in range(3)])
-    tracker.add_prediction(0.0, 0.1, "odom", poses, np.array([0.9, 0.1, 0.1]))  # predicts a collision at step 1
+    tracker.add_prediction(
+        0.0, 0.1, "odom", poses, np.array([0.9, 0.1, 0.1])
+    )  # predicts a collision at step 1
     tracker.add_contact(0.0, False)
     tracker.add_contact(0.15, True)  # contact during step 2 only
     tracker.add_contact(0.2, False)
@@ -419,22 +583,27 @@ def test_live_error_tracker_steps_contacts_and_frames():
     report = tracker.report(3)
     assert np.allclose(report.position_error_m, 0.2) and np.allclose(report.heading_error_rad, 0.1)
     assert list(report.samples) == [1, 1, 1]
-    # step 1: predicted collision, no contact -> contradicted; step 2: predicted free, contact -> contradicted;
-    # step 3: predicted free, the state at its start is "no contact" -> confirmed
+    # step 1: predicted collision, no contact -> contradicted; step 2: predicted free, contact ->
+    # contradicted; step 3: predicted free, the state at its start is "no contact" -> confirmed
     assert report.contradicted_share == pytest.approx(2 / 3) and report.contact_samples == 3
 
     # Partly scored predictions wait; a new odometry frame drops what cannot be compared.
     tracker.add_prediction(1.0, 0.1, "odom", poses, np.zeros(3))
     assert tracker.score(_odom([(1.1, 0.1, 0.0, 0.0, "odom")]), 0.05) == 0
-    assert tracker.score(_odom([(2.0, 0.0, 0.0, 0.0, "odom_new")]), 0.05) == 0 and tracker.dropped == 1
+    assert (
+        tracker.score(_odom([(2.0, 0.0, 0.0, 0.0, "odom_new")]), 0.05) == 0
+        and tracker.dropped == 1
+    )
     assert tracker.report(3).predictions_scored == 1
     # One prediction per sample period.
     slow = LiveErrorTracker(sample_period_s=0.2)
-    assert [slow.add_prediction(t, 0.1, "odom", poses, np.zeros(3)) for t in (0.0, 0.1, 0.2, 0.25)] == \
-        [True, False, True, False]
+    assert [
+        slow.add_prediction(t, 0.1, "odom", poses, np.zeros(3)) for t in (0.0, 0.1, 0.2, 0.25)
+    ] == [True, False, True, False]
 
 
-# --- the benchmark's soak mode, short (figures come from bench/, so only its report is checked) ------
+# --- the benchmark's soak mode, short (figures come from bench/, so only its report is checked)
+# ------
 
 
 @pytest.mark.slow
@@ -446,33 +615,67 @@ def test_soak_benchmark_reports_latency_stages_and_memory(tmp_path):
     from conftest import REPO
 
     env = {**os.environ, "ROS_DOMAIN_ID": str((int(os.environ["ROS_DOMAIN_ID"]) + 57) % 232)}
-    run = subprocess.run([sys.executable, str(REPO / "bench/latency.py"), "--soak", "--seconds", "8", "--warmup", "2",
-                          "--results", str(tmp_path)], env=env, capture_output=True, text=True, timeout=180)
+    run = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "bench/latency.py"),
+            "--soak",
+            "--seconds",
+            "8",
+            "--warmup",
+            "2",
+            "--results",
+            str(tmp_path),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     report = json.loads(next(tmp_path.glob("latency-*-soak.json")).read_text())
     (result,) = report["results"]
     assert result["case"]["name"] == "latent-vga" and result["predictions"] > 0
-    assert set(result["latency_ms"]) >= {"p50", "p95", "p99", "max"} and 0.0 <= result["deadline_miss_rate"] <= 1.0
+    assert (
+        set(result["latency_ms"]) >= {"p50", "p95", "p99", "max"}
+        and 0.0 <= result["deadline_miss_rate"] <= 1.0
+    )
     assert set(result["stages_ms"]) == {"convert", "preprocess", "encode", "rollout", "publish"}
     assert all(math.isfinite(v["p50"]) for v in result["stages_ms"].values())
     assert result["rss_mib_at_1_min"] > 0 and result["rss_mib_end"] > 0 and result["rss_series"]
-    assert result["node_frames"]["frames_processed"] > 0 and "load_average_before" in report["machine"]
-    assert (next(tmp_path.glob("latency-*-soak.md"))).read_text().startswith("# world_model_node end-to-end latency")
+    assert (
+        result["node_frames"]["frames_processed"] > 0
+        and "load_average_before" in report["machine"]
+    )
+    assert (
+        (next(tmp_path.glob("latency-*-soak.md")))
+        .read_text()
+        .startswith("# world_model_node end-to-end latency")
+    )
 
 
 def test_cuda_options_are_announced_no_ops_on_the_cpu(tmp_path):
     import numpy as np
 
-    from world_model_ros.core.checkpoint import load_latent_model
-    from world_model_ros.core.contract import Observation
-    from world_model_ros.core.fast_path import FastPathConfig, InferenceEngine
+    from world_model_ros.core.model.checkpoint import load_latent_model
+    from world_model_ros.core.model.contract import Observation
+    from world_model_ros.core.model.fast_path import FastPathConfig, InferenceEngine
 
-    predictor = load_latent_model(write_checkpoint(tmp_path / "ckpt", seed=4), torch.device("cpu"), horizon=4)
-    observation = Observation(0.0, np.full((30, 40, 3), 90, np.uint8), np.zeros(3), np.array([0.2, 0.0]))
+    predictor = load_latent_model(
+        write_checkpoint(tmp_path / "ckpt", seed=4), torch.device("cpu"), horizon=4
+    )
+    observation = Observation(
+        0.0, np.full((30, 40, 3), 90, np.uint8), np.zeros(3), np.array([0.2, 0.0])
+    )
     plain = InferenceEngine(predictor, horizon=4)
-    tuned = InferenceEngine(predictor, FastPathConfig(precision="fp16", cuda_graphs=True, compile=True), horizon=4)
+    tuned = InferenceEngine(
+        predictor, FastPathConfig(precision="fp16", cuda_graphs=True, compile=True), horizon=4
+    )
     assert any("precision 'fp16' requested on cpu: ignored" in n for n in tuned.notes)
-    assert any("cuda_graphs/compile requested on cpu: ignored" in n for n in tuned.notes) and not plain.notes
+    assert (
+        any("cuda_graphs/compile requested on cpu: ignored" in n for n in tuned.notes)
+        and not plain.notes
+    )
     actions = np.full((4, 2), 0.3, np.float32)
     a = plain.rollout(plain.encode(observation), plain.set_actions(actions))
     b = tuned.rollout(tuned.encode(observation), tuned.set_actions(actions))

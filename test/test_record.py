@@ -1,4 +1,5 @@
 """``world-model-ros record`` writes a bag the loader reads back with its ground truth."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,12 +11,27 @@ from rosbags.highlevel import AnyReader
 
 from world_model_ros.cli.main import main
 from world_model_ros.cli.record import parse_seeds
-from world_model_ros.core.dataset import META_KEYS, load_episodes, read_custom_data
+from world_model_ros.core.data.dataset import META_KEYS, load_episodes, read_custom_data
 
 
 def record(out: Path, *extra: str) -> int:
-    return main(["record", "--output", str(out), "--layouts", "4", "--episodes", "2", "--episode-seconds", "3",
-                 "--seed", "9", "--quiet", *extra])
+    return main(
+        [
+            "record",
+            "--output",
+            str(out),
+            "--layouts",
+            "4",
+            "--episodes",
+            "2",
+            "--episode-seconds",
+            "3",
+            "--seed",
+            "9",
+            "--quiet",
+            *extra,
+        ]
+    )
 
 
 def test_record_writes_a_readable_mcap_bag_with_ground_truth(tmp_path: Path):
@@ -25,9 +41,14 @@ def test_record_writes_a_readable_mcap_bag_with_ground_truth(tmp_path: Path):
     assert info["storage_identifier"] == "mcap"
     with AnyReader([bag]) as reader:
         topics = {c.topic: c.msgtype for c in reader.connections}
-    assert topics == {"/camera/image_raw": "sensor_msgs/msg/Image", "/camera/camera_info": "sensor_msgs/msg/CameraInfo",
-                      "/odom": "nav_msgs/msg/Odometry", "/cmd_vel": "geometry_msgs/msg/Twist",
-                      "/ground_truth/contact": "std_msgs/msg/Bool", "/tf": "tf2_msgs/msg/TFMessage"}
+    assert topics == {
+        "/camera/image_raw": "sensor_msgs/msg/Image",
+        "/camera/camera_info": "sensor_msgs/msg/CameraInfo",
+        "/odom": "nav_msgs/msg/Odometry",
+        "/cmd_vel": "geometry_msgs/msg/Twist",
+        "/ground_truth/contact": "std_msgs/msg/Bool",
+        "/tf": "tf2_msgs/msg/TFMessage",
+    }
     custom = read_custom_data(bag)
     assert custom[META_KEYS["layout_seed"]] == "4"
 

@@ -1,4 +1,5 @@
 """The embedded simulator: contacts stop the robot, limits and lag hold, seeds fix everything."""
+
 from __future__ import annotations
 
 import math
@@ -6,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from world_model_ros.core.episodes import ArenaMap, Obstacle
+from world_model_ros.core.data.episodes import ArenaMap, Obstacle
 from world_model_ros.sim.arena import bounding_radius, signed_distance
 from world_model_ros.sim.simulator import DiffDriveSim, SimConfig
 
@@ -38,7 +39,7 @@ def test_driving_into_a_wall_stops_the_robot_without_passing_through(empty_sim: 
     assert poses[-1, 0] == pytest.approx(half - radius, abs=0.02)
     assert abs(empty_sim.twist()[0]) < 0.02  # stopped, though still commanded forward
     first_touch = next(i for i, p in enumerate(poses) if p[0] > half - radius - 0.005)
-    assert np.ptp(poses[first_touch + 5:, 0]) < 0.005  # pinned against the wall
+    assert np.ptp(poses[first_touch + 5 :, 0]) < 0.005  # pinned against the wall
     # Backing off ends the contact.
     drive(empty_sim, (-0.3, 0.0), 2.0)
     assert not empty_sim.in_contact() and empty_sim.pose()[0] < half - radius - 0.1
@@ -57,7 +58,9 @@ def free_approach(arena: ArenaMap) -> tuple[Obstacle, tuple[float, float, float]
         alone = ArenaMap(100.0, [obstacle], arena.robot_radius_m)
         for angle in np.linspace(-math.pi, math.pi, 16, endpoint=False):
             heading = np.array([math.cos(angle), math.sin(angle)])
-            start = np.array([obstacle.x, obstacle.y]) - heading * (bounding_radius(obstacle) + 1.0)
+            start = np.array([obstacle.x, obstacle.y]) - heading * (
+                bounding_radius(obstacle) + 1.0
+            )
             path = start + np.linspace(0, 1.0, 50)[:, None] * heading
             to_target = signed_distance(alone, path)
             overall = signed_distance(arena, path)
@@ -75,7 +78,9 @@ def test_obstacle_contact_is_detected_at_the_obstacle():
     assert sim.in_contact()
     alone = ArenaMap(100.0, [obstacle], sim.arena_map().robot_radius_m)
     distance = signed_distance(alone, sim.pose()[None, :2])[0]
-    assert distance == pytest.approx(sim.arena_map().robot_radius_m, abs=0.03)  # touching *that* obstacle
+    assert distance == pytest.approx(
+        sim.arena_map().robot_radius_m, abs=0.03
+    )  # touching *that* obstacle
     sim.close()
 
 
@@ -115,8 +120,9 @@ def test_same_seeds_same_run_and_images():
 def test_layouts_differ_by_seed_and_start_poses_are_free():
     sims = [DiffDriveSim(SimConfig(), layout_seed=seed) for seed in (0, 1)]
     maps = [s.arena_map() for s in sims]
-    assert [(o.kind, round(o.x, 3), round(o.y, 3)) for o in maps[0].obstacles] != \
-           [(o.kind, round(o.x, 3), round(o.y, 3)) for o in maps[1].obstacles]
+    assert [(o.kind, round(o.x, 3), round(o.y, 3)) for o in maps[0].obstacles] != [
+        (o.kind, round(o.x, 3), round(o.y, 3)) for o in maps[1].obstacles
+    ]
     rng = np.random.default_rng(3)
     for sim in sims:
         arena = sim.arena_map()
@@ -143,14 +149,23 @@ def test_render_is_rgb_at_the_configured_size_and_sees_obstacles():
     colour = np.array(sim.layout.colours_rgb[0]) * 255
     centre = image[14:18, 22:26].reshape(-1, 3).astype(float)
     floor_or_wall = image[-2:, :].reshape(-1, 3).astype(float)
-    assert np.linalg.norm(centre.mean(0) / 255 - colour / 255) < np.linalg.norm(floor_or_wall.mean(0) / 255 - colour / 255)
+    assert np.linalg.norm(centre.mean(0) / 255 - colour / 255) < np.linalg.norm(
+        floor_or_wall.mean(0) / 255 - colour / 255
+    )
     sim.close()
 
 
 def test_odometry_noise_drifts_from_truth_only_when_enabled():
     clean = DiffDriveSim(EMPTY, layout_seed=2)
-    noisy = DiffDriveSim(SimConfig(obstacles_min=0, obstacles_max=0, odom_noise_linear_frac=0.2,
-                                   odom_noise_angular_frac=0.2), layout_seed=2)
+    noisy = DiffDriveSim(
+        SimConfig(
+            obstacles_min=0,
+            obstacles_max=0,
+            odom_noise_linear_frac=0.2,
+            odom_noise_angular_frac=0.2,
+        ),
+        layout_seed=2,
+    )
     for sim in (clean, noisy):
         sim.reset(start_pose=(-1.0, -1.0, 0.5))
         drive(sim, (0.4, 0.5), 3.0)
@@ -166,8 +181,9 @@ def test_invalid_config_is_rejected_naming_the_field():
 
 
 def test_exploration_policy_stops_starts_from_rest_and_is_deterministic():
-    """Stop-and-go: zero commands held for a while, followed by starts from rest; same rng, same commands."""
-    from world_model_ros.sim.explore import ExploreConfig, ExplorationPolicy
+    """Stop-and-go: zero commands held for a while, followed by starts from rest; same rng, same
+    commands."""
+    from world_model_ros.sim.explore import ExplorationPolicy, ExploreConfig
 
     def commands(seed: int) -> np.ndarray:
         policy = ExplorationPolicy(ExploreConfig(), np.random.default_rng(seed))
@@ -176,7 +192,9 @@ def test_exploration_policy_stops_starts_from_rest_and_is_deterministic():
     vw = commands(3)
     np.testing.assert_array_equal(vw, commands(3))
     config = ExploreConfig()
-    assert np.all(vw[:, 0] <= config.max_v_mps + 1e-9) and np.all(vw[:, 0] >= config.min_v_mps - 1e-9)
+    assert np.all(vw[:, 0] <= config.max_v_mps + 1e-9) and np.all(
+        vw[:, 0] >= config.min_v_mps - 1e-9
+    )
     assert np.all(np.abs(vw[:, 1]) <= config.max_w_radps + 1e-9)
     at_rest = np.all(vw == 0.0, axis=1)
     assert 0.03 < at_rest.mean() < 0.2  # at rest in free space is common, not dominant
@@ -185,12 +203,16 @@ def test_exploration_policy_stops_starts_from_rest_and_is_deterministic():
     assert len(forward_starts) >= 10
     creeping = (vw[:, 0] > 0.0) & (vw[:, 0] < 0.12) & (np.abs(vw[:, 1]) < 1.0)
     assert creeping.mean() > 0.03
-    braking = np.flatnonzero((np.diff(vw[:, 0]) < 0) & (vw[1:, 0] > 0) & at_rest[np.minimum(np.arange(1, len(vw)) + 15, len(vw) - 1)])
+    braking = np.flatnonzero(
+        (np.diff(vw[:, 0]) < 0)
+        & (vw[1:, 0] > 0)
+        & at_rest[np.minimum(np.arange(1, len(vw)) + 15, len(vw) - 1)]
+    )
     assert len(braking) > 0  # ramps down to rest
 
 
 def test_exploration_policy_backs_off_after_pushing():
-    from world_model_ros.sim.explore import ExploreConfig, ExplorationPolicy
+    from world_model_ros.sim.explore import ExplorationPolicy, ExploreConfig
 
     config = ExploreConfig()
     policy = ExplorationPolicy(config, np.random.default_rng(0))

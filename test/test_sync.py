@@ -1,4 +1,5 @@
 """Odometry buffer, stamp monitor and plan alignment (pure core, no ROS)."""
+
 import math
 
 import numpy as np
@@ -6,9 +7,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from world_model_ros.core.input_checks import RejectionCounter, WarningThrottle
-from world_model_ros.core.latency import LatencyMonitor, RollingStats, StageTimer
-from world_model_ros.core.sync import OdomBuffer, OdomSample, Plan, StampMonitor, StampOrder, SyncError, align_plan
+from world_model_ros.core.live.input_checks import RejectionCounter, WarningThrottle
+from world_model_ros.core.live.latency import LatencyMonitor, RollingStats, StageTimer
+from world_model_ros.core.live.sync import (
+    OdomBuffer,
+    OdomSample,
+    Plan,
+    StampMonitor,
+    StampOrder,
+    SyncError,
+    align_plan,
+)
 
 
 def sample(t, x=0.0, y=0.0, yaw=0.0, v=0.0, w=0.0, frame="odom"):
@@ -88,16 +97,28 @@ def test_stamp_monitor_backwards_and_reset():
 
 
 def test_align_plan_shifts_and_holds():
-    plan = Plan(stamp_s=10.0, dt_s=0.1, actions_n2=np.array([[0.1 * i, -0.1 * i] for i in range(5)]))
+    plan = Plan(
+        stamp_s=10.0, dt_s=0.1, actions_n2=np.array([[0.1 * i, -0.1 * i] for i in range(5)])
+    )
     aligned = align_plan(plan, stamp_s=10.2, horizon=6, dt_s=0.1)
     assert aligned[:, 0] == pytest.approx([0.2, 0.3, 0.4, 0.4, 0.4, 0.4])  # then the last is held
-    assert align_plan(plan, stamp_s=9.9, horizon=2, dt_s=0.1)[:, 0] == pytest.approx([0.0, 0.0])  # clamped
+    assert align_plan(plan, stamp_s=9.9, horizon=2, dt_s=0.1)[:, 0] == pytest.approx(
+        [0.0, 0.0]
+    )  # clamped
     coarse = align_plan(plan, stamp_s=10.0, horizon=4, dt_s=0.05)  # finer model steps
     assert coarse[:, 0] == pytest.approx([0.0, 0.0, 0.1, 0.1])
 
 
-@pytest.mark.parametrize("dt, actions", [(0.0, [[1, 0]]), (float("nan"), [[1, 0]]), (0.1, np.zeros((0, 2))),
-                                         (0.1, [[float("inf"), 0]]), (0.1, [[1, 0, 0]])])
+@pytest.mark.parametrize(
+    "dt, actions",
+    [
+        (0.0, [[1, 0]]),
+        (float("nan"), [[1, 0]]),
+        (0.1, np.zeros((0, 2))),
+        (0.1, [[float("inf"), 0]]),
+        (0.1, [[1, 0, 0]]),
+    ],
+)
 def test_bad_plans_are_rejected(dt, actions):
     with pytest.raises(ValueError):
         Plan(0.0, dt, np.asarray(actions, dtype=float))
@@ -126,7 +147,10 @@ def test_warning_throttle_and_counter():
     throttle = WarningThrottle(period_s=5.0)
     assert throttle.allow(("odom", "non_finite"), 0.0) == (True, 0)
     assert throttle.allow(("odom", "non_finite"), 1.0) == (False, 0)
-    assert throttle.allow(("odom", "empty_frame_id"), 1.0) == (True, 0)  # other reasons not held back
+    assert throttle.allow(("odom", "empty_frame_id"), 1.0) == (
+        True,
+        0,
+    )  # other reasons not held back
     assert throttle.allow(("odom", "non_finite"), 6.0) == (True, 1)
     counter = RejectionCounter()
     counter.add("/odom", "non_finite")

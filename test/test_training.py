@@ -1,4 +1,6 @@
-"""Training: windows, split, losses going down, determinism, resume, and train/eval end to end on tiny bags."""
+"""Training: windows, split, losses going down, determinism, resume, and train/eval end to end on
+tiny bags."""
+
 import dataclasses
 import json
 import os
@@ -6,18 +8,33 @@ import os
 import numpy as np
 import pytest
 import torch
-
 from synthetic_episodes import make_episode
-from world_model_ros.cli.main import main
-from world_model_ros.core.checkpoint import load_checkpoint, load_latent_model
-from world_model_ros.core.geometry import compose_body_deltas
-from world_model_ros.core.latent_model import LatentModelConfig
-from world_model_ros.core.training import TRAIN_STATE_NAME, TrainConfig, compute_losses, train
-from world_model_ros.core.windows import WindowSet, split_by_episode
 
-SMALL = LatentModelConfig(image_size=32, encoder_channels=(8, 16), image_features=32, latent_dim=16, hidden_dim=32)
-CONFIG = TrainConfig(model=SMALL, steps=40, batch_size=16, warmup_steps=5, validate_every=20, learning_rate=3e-3,
-                     augment_shift_px=1, num_threads=1)
+from world_model_ros.cli.main import main
+from world_model_ros.core.data.windows import WindowSet, split_by_episode
+from world_model_ros.core.geometry import compose_body_deltas
+from world_model_ros.core.model.checkpoint import load_checkpoint, load_latent_model
+from world_model_ros.core.model.latent_model import LatentModelConfig
+from world_model_ros.core.training.trainer import (
+    TRAIN_STATE_NAME,
+    TrainConfig,
+    compute_losses,
+    train,
+)
+
+SMALL = LatentModelConfig(
+    image_size=32, encoder_channels=(8, 16), image_features=32, latent_dim=16, hidden_dim=32
+)
+CONFIG = TrainConfig(
+    model=SMALL,
+    steps=40,
+    batch_size=16,
+    warmup_steps=5,
+    validate_every=20,
+    learning_rate=3e-3,
+    augment_shift_px=1,
+    num_threads=1,
+)
 
 
 @pytest.fixture(scope="module")
@@ -30,13 +47,25 @@ def test_windows_hold_consistent_targets(episodes):
     assert len(windows) == 4 * len(range(0, 60 - 20, 3))
     batch = windows.gather(torch.arange(len(windows)), consistency_steps=(5, 20))
     # The per-step deltas compose back into the relative poses; both match the episode.
-    torch.testing.assert_close(compose_body_deltas(torch.zeros(3), batch.deltas_bh3), batch.rel_poses_bh3,
-                               atol=1e-4, rtol=0)
+    torch.testing.assert_close(
+        compose_body_deltas(torch.zeros(3), batch.deltas_bh3),
+        batch.rel_poses_bh3,
+        atol=1e-4,
+        rtol=0,
+    )
     last = len(windows) - 1
     episode, start = int(batch.episode_b[last]), int(batch.start_b[last])
-    np.testing.assert_allclose(batch.poses_bh3[last].numpy(), episodes[episode].poses_t3[start + 1:start + 21], atol=1e-5)
-    np.testing.assert_array_equal(batch.future_images_bkss3[last, 1].numpy(), episodes[episode].images_thw3[start + 20])
-    np.testing.assert_allclose(batch.actions_bh2[last].numpy(), episodes[episode].commands_t2[start:start + 20])
+    np.testing.assert_allclose(
+        batch.poses_bh3[last].numpy(),
+        episodes[episode].poses_t3[start + 1 : start + 21],
+        atol=1e-5,
+    )
+    np.testing.assert_array_equal(
+        batch.future_images_bkss3[last, 1].numpy(), episodes[episode].images_thw3[start + 20]
+    )
+    np.testing.assert_allclose(
+        batch.actions_bh2[last].numpy(), episodes[episode].commands_t2[start : start + 20]
+    )
 
 
 def test_split_keeps_each_layout_on_one_side():
@@ -44,15 +73,17 @@ def test_split_keeps_each_layout_on_one_side():
     train_eps, val_eps = split_by_episode(eps, 0.34, seed=0)
     assert len(train_eps) + len(val_eps) == 9 and val_eps
     assert not {e.arena.layout_seed for e in train_eps} & {e.arena.layout_seed for e in val_eps}
-    assert [e.source for e in split_by_episode(eps, 0.34, seed=0)[1]] == [e.source for e in val_eps]
+    assert [e.source for e in split_by_episode(eps, 0.34, seed=0)[1]] == [
+        e.source for e in val_eps
+    ]
 
 
 def test_a_few_steps_lower_the_loss(episodes, tmp_path):
     windows = WindowSet(episodes, 32, 20)
     fixed = windows.gather(torch.arange(0, len(windows), 7), CONFIG.consistency_steps)
     torch.manual_seed(CONFIG.seed)
-    from world_model_ros.core.latent_model import LatentDynamicsModel
-    from world_model_ros.core.training import compute_normalisation
+    from world_model_ros.core.model.latent_model import LatentDynamicsModel
+    from world_model_ros.core.training.trainer import compute_normalisation
 
     before_model = LatentDynamicsModel(SMALL, compute_normalisation(windows, SMALL))
     before = compute_losses(before_model, fixed, CONFIG)[1]
@@ -72,24 +103,42 @@ def test_training_is_deterministic_and_resumes_exactly(episodes, tmp_path):
     state_a = torch.load(tmp_path / "a" / TRAIN_STATE_NAME, weights_only=True)["model"]
     state_b = torch.load(tmp_path / "b" / TRAIN_STATE_NAME, weights_only=True)["model"]
     assert all(torch.equal(state_a[k], state_b[k]) for k in state_a)
+
     # Interrupt after 7 steps (Ctrl-C), then resume to 12: same weights as the straight run.
     def interrupt(step, parts):
         if step == 7:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        train(windows, val, short, tmp_path / "c", torch.device("cpu"), progress=False, on_step=interrupt)
+        train(
+            windows,
+            val,
+            short,
+            tmp_path / "c",
+            torch.device("cpu"),
+            progress=False,
+            on_step=interrupt,
+        )
     assert torch.load(tmp_path / "c" / TRAIN_STATE_NAME, weights_only=True)["step"] == 7
     train(windows, val, short, tmp_path / "c", torch.device("cpu"), resume=True, progress=False)
     state_c = torch.load(tmp_path / "c" / TRAIN_STATE_NAME, weights_only=True)["model"]
     assert all(torch.equal(state_a[k], state_c[k]) for k in state_a)
     with pytest.raises(ValueError, match="different training config"):
-        train(windows, val, dataclasses.replace(short, learning_rate=1e-2), tmp_path / "c", torch.device("cpu"),
-              resume=True, progress=False)
+        train(
+            windows,
+            val,
+            dataclasses.replace(short, learning_rate=1e-2),
+            tmp_path / "c",
+            torch.device("cpu"),
+            resume=True,
+            progress=False,
+        )
 
 
 def test_config_file_loads_and_rejects_unknown_keys(tmp_path):
-    config = TrainConfig.from_yaml(os.path.join(os.path.dirname(__file__), "..", "config", "train.yaml"))
+    config = TrainConfig.from_yaml(
+        os.path.join(os.path.dirname(__file__), "..", "config", "train.yaml")
+    )
     assert config.model.horizon == 20 and config.model.use_camera
     bad = tmp_path / "bad.yaml"
     bad.write_text("steps: 10\nlearning_rat: 0.1\n")
@@ -105,8 +154,23 @@ def tiny_bags(tmp_path_factory):
     """Two tiny simulator bags: one training layout, one held-out layout."""
     root = tmp_path_factory.mktemp("bags")
     for name, layout in (("train", "3"), ("test", "1003")):
-        assert main(["record", "--output", str(root / name), "--layouts", layout, "--episodes", "1",
-                     "--episode-seconds", "6", "--quiet"]) == 0
+        assert (
+            main(
+                [
+                    "record",
+                    "--output",
+                    str(root / name),
+                    "--layouts",
+                    layout,
+                    "--episodes",
+                    "1",
+                    "--episode-seconds",
+                    "6",
+                    "--quiet",
+                ]
+            )
+            == 0
+        )
     return root
 
 
@@ -115,7 +179,10 @@ def test_train_and_eval_verbs_end_to_end(tiny_bags, tmp_path, capsys):
     out, ablation, report = tmp_path / "model", tmp_path / "ablation", tmp_path / "report"
     common = ["--steps", "3", "--batch-size", "4", "--threads", "1", "--device", "cpu", "--quiet"]
     assert main(["train", str(tiny_bags / "train"), "--out", str(out), *common]) == 0
-    assert main(["train", str(tiny_bags / "train"), "--out", str(ablation), "--no-camera", *common]) == 0
+    assert (
+        main(["train", str(tiny_bags / "train"), "--out", str(ablation), "--no-camera", *common])
+        == 0
+    )
     config = json.loads((out / "config.json").read_text())
     assert config["training"]["data"]["layout_seeds"] == "3"
     assert config["training_total"]["steps"] == 3 and config["model"]["use_camera"]
@@ -123,33 +190,88 @@ def test_train_and_eval_verbs_end_to_end(tiny_bags, tmp_path, capsys):
     assert not load_latent_model(ablation, torch.device("cpu")).uses_camera
 
     # The occupancy head on the frozen model, added to the same folder.
-    assert main(["train", str(tiny_bags / "train"), "--occupancy-head", str(out), "--steps", "5", "--batch-size", "8",
-                 "--threads", "1", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "train",
+                str(tiny_bags / "train"),
+                "--occupancy-head",
+                str(out),
+                "--steps",
+                "5",
+                "--batch-size",
+                "8",
+                "--threads",
+                "1",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert "occupancy head in" in capsys.readouterr().out
     assert load_latent_model(out, torch.device("cpu")).occupancy_head is not None
 
-    assert main(["eval", str(tiny_bags / "test"), "--checkpoint", str(out), "--ablation", str(ablation),
-                 "--out", str(report), "--record"]) == 0
+    assert (
+        main(
+            [
+                "eval",
+                str(tiny_bags / "test"),
+                "--checkpoint",
+                str(out),
+                "--ablation",
+                str(ablation),
+                "--out",
+                str(report),
+                "--record",
+            ]
+        )
+        == 0
+    )
     result = json.loads((report / "eval_report.json").read_text())
-    assert {"constant velocity", "kinematic", "latent (no camera)", "latent (camera)"} <= set(result["subsets"]["all"])
-    assert (report / "error_vs_horizon.png").is_file() and (report / "example_rollouts.png").is_file()
+    assert {"constant velocity", "kinematic", "latent (no camera)", "latent (camera)"} <= set(
+        result["subsets"]["all"]
+    )
+    assert (report / "error_vs_horizon.png").is_file() and (
+        report / "example_rollouts.png"
+    ).is_file()
     config = json.loads((out / "config.json").read_text())
     assert config["evaluation"]["layouts"] == "1003"
-    assert config["occupancy"]["evaluation"]["layouts"] == "1003" and config["occupancy"]["evaluation"]["frames"] == 60
+    assert (
+        config["occupancy"]["evaluation"]["layouts"] == "1003"
+        and config["occupancy"]["evaluation"]["frames"] == 60
+    )
     assert "occupancy head, cells in view" in capsys.readouterr().out
     # Training layouts are refused; a broken checkpoint is a clear error; so is a missing bag.
-    assert main(["eval", str(tiny_bags / "train"), "--checkpoint", str(out), "--ablation", "none",
-                 "--out", str(report)]) == 2
+    assert (
+        main(
+            [
+                "eval",
+                str(tiny_bags / "train"),
+                "--checkpoint",
+                str(out),
+                "--ablation",
+                "none",
+                "--out",
+                str(report),
+            ]
+        )
+        == 2
+    )
     assert "trained on layout seed(s) 3" in capsys.readouterr().err
     (out / "model.safetensors").write_bytes(b"garbage")
-    assert main(["eval", str(tiny_bags / "test"), "--checkpoint", str(out), "--ablation", "none"]) == 2
+    assert (
+        main(["eval", str(tiny_bags / "test"), "--checkpoint", str(out), "--ablation", "none"])
+        == 2
+    )
     assert "model.safetensors" in capsys.readouterr().err
-    assert main(["train", str(tmp_path / "no-such-bag"), "--out", str(tmp_path / "x"), *common]) == 2
+    assert (
+        main(["train", str(tmp_path / "no-such-bag"), "--out", str(tmp_path / "x"), *common]) == 2
+    )
     assert "no such bag" in capsys.readouterr().err
 
 
 def test_twist_jitter_is_seeded_small_and_off_by_default():
-    from world_model_ros.core.training import jitter_twists
+    from world_model_ros.core.training.trainer import jitter_twists
 
     twists = torch.zeros(4096, 2)
     assert jitter_twists(twists, 0.0, 0.0, torch.Generator().manual_seed(0)) is twists
@@ -157,17 +279,22 @@ def test_twist_jitter_is_seeded_small_and_off_by_default():
     b = jitter_twists(twists, 0.02, 0.05, torch.Generator().manual_seed(0))
     torch.testing.assert_close(a, b)
     assert a.std(0).tolist() == pytest.approx([0.02, 0.05], rel=0.1)
-    assert TrainConfig().twist_noise_v_mps == 0.0 and TrainConfig.from_yaml("config/train.yaml").twist_noise_v_mps > 0
+    assert (
+        TrainConfig().twist_noise_v_mps == 0.0
+        and TrainConfig.from_yaml("config/train.yaml").twist_noise_v_mps > 0
+    )
 
 
 def test_rest_start_windows_are_weighted_only_in_free_space(episodes):
-    from world_model_ros.core.training import window_sampling_weights
+    from world_model_ros.core.training.trainer import window_sampling_weights
 
     windows = WindowSet(episodes, 16, 5)
     assert window_sampling_weights(windows, 1.0) is None
     g0 = windows.starts
     windows.twists[g0, 0] = 0.3  # all rolling ...
-    windows.twists[g0[:3], 0] = 0.0  # ... but three at rest under a forward command, one of them pinned
+    windows.twists[g0[:3], 0] = (
+        0.0  # ... but three at rest under a forward command, one of them pinned
+    )
     windows.commands[g0[:3], 0] = 0.4
     windows.contacts[g0[:3]] = 0.0
     windows.contacts[g0[2]] = 1.0

@@ -1,4 +1,5 @@
 """world_model_ros: a learned latent world model as a live digital twin of a ROS 2 robot."""
+
 from pkgutil import extend_path
 
 # The generated messages (world_model_ros.msg) are installed by the rosidl build, the

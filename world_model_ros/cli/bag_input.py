@@ -3,6 +3,7 @@
 Bags, storage files or folders holding bags (core/dataset.find_bags), with topic names from
 flags so a user's own robot recordings load unchanged.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -10,47 +11,95 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..core.episodes import Episode
+from ..core.data.episodes import Episode
 
 
 def add_topic_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dt", type=float, default=0.1, help="sample period the bags are resampled to (s, default 0.1)")
-    parser.add_argument("--image-topic", default="camera/image_raw", help="sensor_msgs/Image topic (default camera/image_raw)")
-    parser.add_argument("--compressed-image-topic", help="sensor_msgs/CompressedImage topic, used instead when present")
-    parser.add_argument("--odom-topic", default="odom", help="nav_msgs/Odometry topic (default odom)")
-    parser.add_argument("--cmd-topic", default="cmd_vel", help="Twist or TwistStamped command topic (default cmd_vel)")
-    parser.add_argument("--contact-topic", default="ground_truth/contact",
-                        help="std_msgs/Bool ground-truth contact topic (simulator bags; default ground_truth/contact)")
+    parser.add_argument(
+        "--dt",
+        type=float,
+        default=0.1,
+        help="sample period the bags are resampled to (s, default 0.1)",
+    )
+    parser.add_argument(
+        "--image-topic",
+        default="camera/image_raw",
+        help="sensor_msgs/Image topic (default camera/image_raw)",
+    )
+    parser.add_argument(
+        "--compressed-image-topic",
+        help="sensor_msgs/CompressedImage topic, used instead when present",
+    )
+    parser.add_argument(
+        "--odom-topic", default="odom", help="nav_msgs/Odometry topic (default odom)"
+    )
+    parser.add_argument(
+        "--cmd-topic",
+        default="cmd_vel",
+        help="Twist or TwistStamped command topic (default cmd_vel)",
+    )
+    parser.add_argument(
+        "--contact-topic",
+        default="ground_truth/contact",
+        help="std_msgs/Bool ground-truth contact topic (simulator bags; default "
+        "ground_truth/contact)",
+    )
 
 
-def load_bags(paths: list[Path], args: argparse.Namespace, image_size: int,
-              log=print) -> tuple[list[Episode], dict[str, Any]]:
+def load_bags(
+    paths: list[Path], args: argparse.Namespace, image_size: int, log=print
+) -> tuple[list[Episode], dict[str, Any]]:
     """Load every bag through the dataset loader (frames resized at load to ``image_size``);
     returns the episodes and a description of the data (bags, layout seeds, samples).
     Raises ValueError when nothing usable was loaded."""
-    from ..core.dataset import BagTopics, find_bags, load_episodes
+    from ..core.data.dataset import BagTopics, find_bags, load_episodes
 
     missing = [str(p) for p in paths if not Path(p).exists()]
     if missing:
         raise ValueError(f"no such bag or folder: {', '.join(missing)}")
-    topics = BagTopics(image=args.image_topic, compressed_image=args.compressed_image_topic, odom=args.odom_topic,
-                       command=args.cmd_topic, contact=args.contact_topic or None)
+    topics = BagTopics(
+        image=args.image_topic,
+        compressed_image=args.compressed_image_topic,
+        odom=args.odom_topic,
+        command=args.cmd_topic,
+        contact=args.contact_topic or None,
+    )
     bags = find_bags(paths)
     episodes, report = load_episodes(bags, topics=topics, dt_s=args.dt, image_size=image_size)
     log(f"data: {report.summary()}")
     for problem in report.problems:
         print(f"data: {problem}", file=sys.stderr)
     if not episodes:
-        raise ValueError(f"no usable episodes in {', '.join(map(str, paths))} (see the problems above)")
-    seeds = sorted({e.arena.layout_seed for e in episodes if e.arena is not None and e.arena.layout_seed is not None})
+        raise ValueError(
+            f"no usable episodes in {', '.join(map(str, paths))} (see the problems above)"
+        )
+    seeds = sorted(
+        {
+            e.arena.layout_seed
+            for e in episodes
+            if e.arena is not None and e.arena.layout_seed is not None
+        }
+    )
     frames = sum(len(e) for e in episodes)
-    info = {"bags": [Path(b).name for b in bags], "layout_seeds": compact_seeds(seeds), "episodes": len(episodes),
-            "samples": frames, "minutes": round(frames * args.dt / 60, 1), "dt_s": args.dt}
+    info = {
+        "bags": [Path(b).name for b in bags],
+        "layout_seeds": compact_seeds(seeds),
+        "episodes": len(episodes),
+        "samples": frames,
+        "minutes": round(frames * args.dt / 60, 1),
+        "dt_s": args.dt,
+    }
     return episodes, info
 
 
 def layout_seeds(episodes: list[Episode]) -> list[int]:
-    return sorted({e.arena.layout_seed for e in episodes if e.arena is not None and e.arena.layout_seed is not None})
+    return sorted(
+        {
+            e.arena.layout_seed
+            for e in episodes
+            if e.arena is not None and e.arena.layout_seed is not None
+        }
+    )
 
 
 def compact_seeds(seeds: list[int]) -> str:

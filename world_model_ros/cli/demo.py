@@ -10,6 +10,7 @@ Runs in lockstep in one process without DDS (deterministic, fast): the simulator
 control period per planning cycle. ``launch/demo.launch.py`` runs the same pieces as separate
 ROS 2 nodes.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,29 +27,68 @@ log = logging.getLogger("world_model_ros.demo")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--episodes", type=int, default=20, help="episodes (layouts) per planner (default 20)")
-    parser.add_argument("--layout-seed-start", type=int, default=None,
-                        help="first layout seed (default 10000: disjoint from training 0:20 and held-out 1000:1005)")
-    parser.add_argument("--model", choices=("auto", "latent", "kinematic"), default="auto",
-                        help="main model: auto = the shipped latent checkpoint when present, else kinematic")
-    parser.add_argument("--oracle", action="store_true",
-                        help="also run MPPI on a map-aware reference (kinematic motion + TRUE collisions): "
-                             "what the planner achieves when collision predictions are right")
-    parser.add_argument("--checkpoint", default="", help="latent checkpoint folder ('' = the shipped one)")
-    parser.add_argument("--no-compare", action="store_true", help="skip the kinematic-model MPPI run beside it")
-    parser.add_argument("--device", default="auto", help="torch device: auto | cpu | cuda | cuda:N")
-    parser.add_argument("--config", type=Path, default=None,
-                        help="planner parameter YAML (ROS 2 ros__parameters form; default config/mpc_planner.yaml)")
+    parser.add_argument(
+        "--episodes", type=int, default=20, help="episodes (layouts) per planner (default 20)"
+    )
+    parser.add_argument(
+        "--layout-seed-start",
+        type=int,
+        default=None,
+        help="first layout seed (default 10000: disjoint from training 0:20 and held-out "
+        "1000:1005)",
+    )
+    parser.add_argument(
+        "--model",
+        choices=("auto", "latent", "kinematic"),
+        default="auto",
+        help="main model: auto = the shipped latent checkpoint when present, else kinematic",
+    )
+    parser.add_argument(
+        "--oracle",
+        action="store_true",
+        help="also run MPPI on a map-aware reference (kinematic motion + TRUE collisions): "
+        "what the planner achieves when collision predictions are right",
+    )
+    parser.add_argument(
+        "--checkpoint", default="", help="latent checkpoint folder ('' = the shipped one)"
+    )
+    parser.add_argument(
+        "--no-compare", action="store_true", help="skip the kinematic-model MPPI run beside it"
+    )
+    parser.add_argument(
+        "--device", default="auto", help="torch device: auto | cpu | cuda | cuda:N"
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=None,
+        help="planner parameter YAML (ROS 2 ros__parameters form; default "
+        "config/mpc_planner.yaml)",
+    )
     parser.add_argument("--samples", type=int, default=None, help="override MPPI num_samples")
-    parser.add_argument("--max-episode-s", type=float, default=40.0, help="give up an episode after this (sim s)")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch intra-op threads (default 1: fastest on a small shared CPU; 0 = torch's default)")
-    parser.add_argument("--seed", type=int, default=0, help="sampler seed (runs are deterministic per seed)")
-    parser.add_argument("--out", type=Path, default=None, help="output folder (default runs/demo/<UTC time>)")
+    parser.add_argument(
+        "--max-episode-s", type=float, default=40.0, help="give up an episode after this (sim s)"
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch intra-op threads (default 1: fastest on a small shared CPU; 0 = torch's "
+        "default)",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="sampler seed (runs are deterministic per seed)"
+    )
+    parser.add_argument(
+        "--out", type=Path, default=None, help="output folder (default runs/demo/<UTC time>)"
+    )
     parser.add_argument("--no-bag", action="store_true", help="do not write the MCAP recording")
-    parser.add_argument("--ros", action="store_true",
-                        help="run sim_node, world_model_node and mpc_planner_node as processes over DDS, in real "
-                             "time (fresh processes per episode; no bag; use few --episodes)")
+    parser.add_argument(
+        "--ros",
+        action="store_true",
+        help="run sim_node, world_model_node and mpc_planner_node as processes over DDS, in real "
+        "time (fresh processes per episode; no bag; use few --episodes)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -56,8 +96,7 @@ def load_planner_config(path: Path | None, seed: int, samples: int | None):
     """MppiConfig from the planner node's YAML (its MPPI keys; node-only keys are skipped)."""
     import yaml
 
-    from ..core.costs import CostConfig
-    from ..core.mppi import MppiConfig
+    from ..core.planning.mppi import MppiConfig
 
     values: dict = {}
     source = path if path is not None else (REPO_CONFIG if REPO_CONFIG.exists() else None)
@@ -66,8 +105,14 @@ def load_planner_config(path: Path | None, seed: int, samples: int | None):
             document = yaml.safe_load(Path(source).read_text()) or {}
         except (OSError, yaml.YAMLError) as exc:
             raise SystemExit(f"demo: cannot read planner config {source}: {exc}") from None
-        params = next((node.get("ros__parameters", {}) for node in document.values()
-                       if isinstance(node, dict) and "ros__parameters" in node), None)
+        params = next(
+            (
+                node.get("ros__parameters", {})
+                for node in document.values()
+                if isinstance(node, dict) and "ros__parameters" in node
+            ),
+            None,
+        )
         if params is None:
             raise SystemExit(f"demo: {source} has no '<node>: ros__parameters:' section")
         mppi_names = {f.name for f in fields(MppiConfig)} - {"costs", "seed"}
@@ -86,28 +131,49 @@ def load_planner_config(path: Path | None, seed: int, samples: int | None):
 
 def choose_models(args) -> list[tuple[str, object]]:
     """[(name, model)]: the main model first, then the kinematic one (unless --no-compare)."""
-    from ..core.checkpoint import DEFAULT_CHECKPOINT
-    from ..core.registry import ModelSpec, load_world_model
+    from ..core.model.checkpoint import DEFAULT_CHECKPOINT
+    from ..core.model.registry import ModelSpec, load_world_model
 
     kind = args.model
     if kind == "auto":
         shipped = (DEFAULT_CHECKPOINT / "config.json").exists() or bool(args.checkpoint)
         kind = "latent" if shipped else "kinematic"
         if kind == "kinematic":
-            log.warning("no shipped latent checkpoint at %s: running the demo with the KINEMATIC model only "
-                        "(it cannot see obstacles; train one with `world-model-ros train`)", DEFAULT_CHECKPOINT)
-    models = [(kind, load_world_model(ModelSpec(kind=kind, checkpoint=args.checkpoint, device=args.device)))]
+            log.warning(
+                "no shipped latent checkpoint at %s: running the demo with the KINEMATIC model "
+                "only "
+                "(it cannot see obstacles; train one with `world-model-ros train`)",
+                DEFAULT_CHECKPOINT,
+            )
+    models = [
+        (
+            kind,
+            load_world_model(ModelSpec(kind=kind, checkpoint=args.checkpoint, device=args.device)),
+        )
+    ]
     if kind != "kinematic" and not args.no_compare:
         main_model = models[0][1]
-        models.append(("kinematic", load_world_model(ModelSpec(kind="kinematic", device=args.device,
-                                                               dt_s=main_model.dt_s))))
+        models.append(
+            (
+                "kinematic",
+                load_world_model(
+                    ModelSpec(kind="kinematic", device=args.device, dt_s=main_model.dt_s)
+                ),
+            )
+        )
     if args.oracle:
-        from ..core.kinematic import KinematicConfig
-        from ..core.registry import resolve_device
+        from ..core.model.kinematic import KinematicConfig
+        from ..core.model.registry import resolve_device
         from ..sim.oracle_model import MapOraclePredictor
 
-        models.append(("oracle", MapOraclePredictor(KinematicConfig(dt_s=models[0][1].dt_s),
-                                                    resolve_device(args.device))))
+        models.append(
+            (
+                "oracle",
+                MapOraclePredictor(
+                    KinematicConfig(dt_s=models[0][1].dt_s), resolve_device(args.device)
+                ),
+            )
+        )
     return models
 
 
@@ -123,7 +189,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
     from tqdm import tqdm
 
-    from ..core.mppi import MppiPlanner
+    from ..core.planning.mppi import MppiPlanner
     from ..sim.demo_runner import DEMO_LAYOUT_SEED_START, DemoConfig, episode_setup, run_episode
     from ..sim.simulator import DiffDriveSim, SimConfig
 
@@ -137,9 +203,18 @@ def run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     first = DEMO_LAYOUT_SEED_START if args.layout_seed_start is None else args.layout_seed_start
     seeds = list(range(first, first + args.episodes))
-    log.info("planner: %d samples x %d steps of %.2f s, %d iteration(s) (config: %s); layouts %d..%d; output %s",
-             mppi_config.num_samples, mppi_config.horizon, dt_s, mppi_config.iterations, config_source or "defaults",
-             seeds[0], seeds[-1], out)
+    log.info(
+        "planner: %d samples x %d steps of %.2f s, %d iteration(s) (config: %s); layouts %d..%d; "
+        "output %s",
+        mppi_config.num_samples,
+        mppi_config.horizon,
+        dt_s,
+        mppi_config.iterations,
+        config_source or "defaults",
+        seeds[0],
+        seeds[-1],
+        out,
+    )
 
     sim = DiffDriveSim(SimConfig(), layout_seed=seeds[0])
     setups, arenas = {}, {}
@@ -149,18 +224,39 @@ def run(args: argparse.Namespace) -> int:
 
     if args.ros:
         if args.oracle:
-            raise SystemExit("demo: --oracle is lockstep only (the nodes cannot load the reference model)")
+            raise SystemExit(
+                "demo: --oracle is lockstep only (the nodes cannot load the reference model)"
+            )
         from .demo_ros import run_ros_episodes
 
         results = {}
         started = time.perf_counter()
         for name, _ in models:
             checkpoint = args.checkpoint if name != "kinematic" else ""
-            results[name] = run_ros_episodes(name, name, checkpoint, [setups[s] for s in seeds], demo, out, args.seed,
-                                             lambda it, n=name: tqdm(it, desc=f"MPPI on {name} (DDS)", unit="episode",
-                                                                     disable=args.no_progress))
-        return _report(args, out, seeds, arenas, models, results, mppi_config, demo, time.perf_counter() - started,
-                       bag_written=False)
+            results[name] = run_ros_episodes(
+                name,
+                name,
+                checkpoint,
+                [setups[s] for s in seeds],
+                demo,
+                out,
+                args.seed,
+                lambda it, n=name: tqdm(
+                    it, desc=f"MPPI on {n} (DDS)", unit="episode", disable=args.no_progress
+                ),
+            )
+        return _report(
+            args,
+            out,
+            seeds,
+            arenas,
+            models,
+            results,
+            mppi_config,
+            demo,
+            time.perf_counter() - started,
+            bag_written=False,
+        )
 
     bag = None
     if not args.no_bag:
@@ -168,7 +264,9 @@ def run(args: argparse.Namespace) -> int:
 
         bag = DemoBag(out / "demo_bag", marker_samples=8).__enter__()
     results: dict[str, list] = {}
-    maps: dict[int, tuple] = {}  # layout -> the learned planner's occupancy map at the episode's end
+    maps: dict[
+        int, tuple
+    ] = {}  # layout -> the learned planner's occupancy map at the episode's end
     started = time.perf_counter()
     try:
         for name, model in models:
@@ -180,61 +278,138 @@ def run(args: argparse.Namespace) -> int:
                 hook = None
                 if bag is not None:
                     bag.arena(round(sim.time_s * 1e9), arenas[seed])
-                    bag.status(round(sim.time_s * 1e9), f"{name} episode {index}: active (layout {seed})")
+                    bag.status(
+                        round(sim.time_s * 1e9), f"{name} episode {index}: active (layout {seed})"
+                    )
 
-                    def hook(time_s, sim_, image, result, command, _model=model, _goal=setup.goal_xyyaw,
-                             _planner=planner, _cycles=[0]):
+                    def hook(
+                        time_s,
+                        sim_,
+                        image,
+                        result,
+                        command,
+                        _model=model,
+                        _goal=setup.goal_xyyaw,
+                        _planner=planner,
+                        _cycles=[0],  # noqa: B006 - a per-episode counter, new each loop
+                    ):
                         pose, twist = sim_.odometry()
-                        bag.cycle(round(time_s * 1e9), image, pose, twist, result, command, _model.model_id,
-                                  _model.dt_s, _goal)
+                        bag.cycle(
+                            round(time_s * 1e9),
+                            image,
+                            pose,
+                            twist,
+                            result,
+                            command,
+                            _model.model_id,
+                            _model.dt_s,
+                            _goal,
+                        )
                         if _cycles[0] % round(1.0 / _model.dt_s) == 0:  # the map once a second
                             bag.occupancy(round(time_s * 1e9), _planner.occupancy_map)
                         _cycles[0] += 1
+
                 result = run_episode(sim, model, planner, setup, name, demo, on_step=hook)
                 results[name].append(result)
                 if not planner.occupancy_map.empty and seed not in maps:
-                    maps[seed] = (planner.occupancy_map.occupancy_percent_yx(),
-                                  planner.occupancy_map.origin_2.cpu().numpy(), mppi_config.occupancy.resolution_m)
+                    maps[seed] = (
+                        planner.occupancy_map.occupancy_percent_yx(),
+                        planner.occupancy_map.origin_2.cpu().numpy(),
+                        mppi_config.occupancy.resolution_m,
+                    )
                 if bag is not None:
                     bag.status(round(sim.time_s * 1e9), f"{name} episode {index}: {result.status}")
                 done = results[name]
-                bar.set_postfix(reached=f"{sum(r.reached for r in done)}/{len(done)}",
-                                collided=sum(r.collided for r in done))
+                bar.set_postfix(
+                    reached=f"{sum(r.reached for r in done)}/{len(done)}",
+                    collided=sum(r.collided for r in done),
+                )
                 if not result.reached:
-                    log.info("%s, layout %d: %s (%.2f m from the goal after %.1f s%s)", name, seed, result.status,
-                             result.final_distance_m, result.time_s, ", touched an obstacle" if result.collided else "")
+                    log.info(
+                        "%s, layout %d: %s (%.2f m from the goal after %.1f s%s)",
+                        name,
+                        seed,
+                        result.status,
+                        result.final_distance_m,
+                        result.time_s,
+                        ", touched an obstacle" if result.collided else "",
+                    )
     finally:
         if bag is not None:
             bag.__exit__(None, None, None)
-    return _report(args, out, seeds, arenas, models, results, mppi_config, demo, time.perf_counter() - started,
-                   bag_written=bag is not None, maps=maps)
+    return _report(
+        args,
+        out,
+        seeds,
+        arenas,
+        models,
+        results,
+        mppi_config,
+        demo,
+        time.perf_counter() - started,
+        bag_written=bag is not None,
+        maps=maps,
+    )
 
 
-def _report(args, out, seeds, arenas, models, results, mppi_config, demo, wall_s: float, bag_written: bool,
-            maps: dict | None = None) -> int:
-    from ..core.demo_metrics import summarise, summary_table
+def _report(
+    args,
+    out,
+    seeds,
+    arenas,
+    models,
+    results,
+    mppi_config,
+    demo,
+    wall_s: float,
+    bag_written: bool,
+    maps: dict | None = None,
+) -> int:
+    from ..core.evaluation.demo_metrics import summarise, summary_table
     from ..sim.demo_plot import plot_paths
 
     summaries = [summarise(name, episodes) for name, episodes in results.items()]
     table = summary_table(summaries)
     png = plot_paths(out / "paths.png", arenas, results, demo.tolerance.xy_m, maps=maps)
     report = {
-        "layout_seeds": seeds, "wall_s": wall_s, "mode": "ros" if args.ros else "lockstep", "mppi": asdict(mppi_config), "demo": asdict(demo),
+        "layout_seeds": seeds,
+        "wall_s": wall_s,
+        "mode": "ros" if args.ros else "lockstep",
+        "mppi": asdict(mppi_config),
+        "demo": asdict(demo),
         "models": {name: getattr(model, "model_id", name) for name, model in models},
         "summaries": [s.to_dict() for s in summaries],
-        "episodes": [{"planner": r.planner, "layout_seed": r.setup.layout_seed, "start": r.setup.start_xyyaw,
-                      "goal": r.setup.goal_xyyaw, "status": r.status, "reached": r.reached, "collided": r.collided,
-                      "contact_steps": r.contact_steps, "detours": r.detours, "time_s": r.time_s, "final_distance_m": r.final_distance_m}
-                     for episodes in results.values() for r in episodes],
+        "episodes": [
+            {
+                "planner": r.planner,
+                "layout_seed": r.setup.layout_seed,
+                "start": r.setup.start_xyyaw,
+                "goal": r.setup.goal_xyyaw,
+                "status": r.status,
+                "reached": r.reached,
+                "collided": r.collided,
+                "contact_steps": r.contact_steps,
+                "detours": r.detours,
+                "time_s": r.time_s,
+                "final_distance_m": r.final_distance_m,
+            }
+            for episodes in results.values()
+            for r in episodes
+        ],
     }
     (out / "summary.json").write_text(json.dumps(report, indent=2, default=str))
-    (out / "summary.md").write_text(f"# Demo summary\n\nLayouts {seeds[0]}..{seeds[-1]}, {args.episodes} episodes "
-                                    f"per planner, wall time {wall_s:.0f} s.\n\n{table}\n")
+    (out / "summary.md").write_text(
+        f"# Demo summary\n\nLayouts {seeds[0]}..{seeds[-1]}, {args.episodes} episodes "
+        f"per planner, wall time {wall_s:.0f} s.\n\n{table}\n"
+    )
     print()
     print(table)
     print()
     print(f"paths:     {png}")
     if bag_written:
-        print(f"recording: {out / 'demo_bag'} (MCAP; open in Foxglove, or `ros2 bag play` with rviz2)")
+        print(
+            f"recording: {out / 'demo_bag'} (MCAP; open in Foxglove, or `ros2 bag play` with "
+            "rviz2)"
+        )
     print(f"summary:   {out / 'summary.json'}  ({wall_s:.0f} s)")
     return 0

@@ -14,6 +14,7 @@ sim_node's own sampler, so paths differ from the lockstep run; no bag (record on
 field (publish time - stamp of the observation planned from), prediction = the world-model
 node's prediction ``latency`` field.
 """
+
 from __future__ import annotations
 
 import os
@@ -69,12 +70,18 @@ class _Watcher:
         self.executor.add_node(self.node)
         self.PoseStamped = PoseStamped
         self.goal_pub = self.node.create_publisher(PoseStamped, "goal_pose", 10)
-        latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        latched = QoSProfile(
+            depth=1,
+            reliability=ReliabilityPolicy.RELIABLE,
+            durability=DurabilityPolicy.TRANSIENT_LOCAL,
+        )
         self.node.create_subscription(String, "mpc_planner/status", self._on_status, latched)
         self.node.create_subscription(Odometry, "odom", self._on_odom, ODOM_QOS)
         self.node.create_subscription(Bool, "ground_truth/contact", self._on_contact, CAMERA_QOS)
         self.node.create_subscription(WorldModelPrediction, "mpc_planner/plan", self._on_plan, 10)
-        self.node.create_subscription(WorldModelPrediction, "world_model/prediction", self._on_prediction, 10)
+        self.node.create_subscription(
+            WorldModelPrediction, "world_model/prediction", self._on_prediction, 10
+        )
         self.clear()
 
     def clear(self) -> None:
@@ -88,8 +95,10 @@ class _Watcher:
         from ..core.geometry import quaternion_to_yaw
 
         p, q = msg.pose.pose.position, msg.pose.pose.orientation
-        self.odom = (msg.header.stamp.sec + 1e-9 * msg.header.stamp.nanosec,
-                     np.array([p.x, p.y, quaternion_to_yaw(q.x, q.y, q.z, q.w)]))
+        self.odom = (
+            msg.header.stamp.sec + 1e-9 * msg.header.stamp.nanosec,
+            np.array([p.x, p.y, quaternion_to_yaw(q.x, q.y, q.z, q.w)]),
+        )
         self.path.append(self.odom[1])
 
     def _on_contact(self, msg) -> None:
@@ -123,8 +132,16 @@ class _Watcher:
         self.rclpy.shutdown(context=self.context)
 
 
-def run_ros_episodes(name: str, model_kind: str, checkpoint: str, setups: list[EpisodeSetup], demo: DemoConfig,
-                     out: Path, seed: int, progress) -> list[EpisodeResult]:
+def run_ros_episodes(
+    name: str,
+    model_kind: str,
+    checkpoint: str,
+    setups: list[EpisodeSetup],
+    demo: DemoConfig,
+    out: Path,
+    seed: int,
+    progress,
+) -> list[EpisodeResult]:
     """One planner (``model_kind``) over ``setups`` with the three nodes as processes."""
     os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
     watcher = _Watcher()
@@ -133,46 +150,96 @@ def run_ros_episodes(name: str, model_kind: str, checkpoint: str, setups: list[E
     model_args = ["-p", f"model:={model_kind}", "-p", "use_sim_time:=true"]
     if checkpoint:  # an empty override is a parse error in rcl; "" is the default anyway
         model_args += ["-p", f"checkpoint:={checkpoint}"]
-    planner_args = ["--params-file", str(REPO_CONFIG / "mpc_planner.yaml"), *model_args, "-p", f"seed:={seed}",
-                    "-p", "costs.use_goal_yaw:=false", "-p", "yaw_goal_tolerance:=3.2",
-                    "-p", f"xy_goal_tolerance:={demo.tolerance.xy_m}", "-p", f"goal_timeout_s:={demo.max_episode_s}"]
+    planner_args = [
+        "--params-file",
+        str(REPO_CONFIG / "mpc_planner.yaml"),
+        *model_args,
+        "-p",
+        f"seed:={seed}",
+        "-p",
+        "costs.use_goal_yaw:=false",
+        "-p",
+        "yaw_goal_tolerance:=3.2",
+        "-p",
+        f"xy_goal_tolerance:={demo.tolerance.xy_m}",
+        "-p",
+        f"goal_timeout_s:={demo.max_episode_s}",
+    ]
     try:
         for setup in progress(setups):
             logs = out / "ros_logs"
             logs.mkdir(parents=True, exist_ok=True)
             tag = f"{name}-{setup.layout_seed}"
             processes = [
-                _start("sim_node", ["--params-file", str(REPO_CONFIG / "sim.yaml"), "-p", f"layout_seed:={setup.layout_seed}",
-                                    *sim_args], logs / f"{tag}-sim_node.log"),
-                _start("world_model_node", ["--params-file", str(REPO_CONFIG / "world_model.yaml"), *model_args],
-                       logs / f"{tag}-world_model_node.log"),
+                _start(
+                    "sim_node",
+                    [
+                        "--params-file",
+                        str(REPO_CONFIG / "sim.yaml"),
+                        "-p",
+                        f"layout_seed:={setup.layout_seed}",
+                        *sim_args,
+                    ],
+                    logs / f"{tag}-sim_node.log",
+                ),
+                _start(
+                    "world_model_node",
+                    ["--params-file", str(REPO_CONFIG / "world_model.yaml"), *model_args],
+                    logs / f"{tag}-world_model_node.log",
+                ),
                 _start("mpc_planner_node", planner_args, logs / f"{tag}-mpc_planner_node.log"),
             ]
             try:
-                watcher.spin_until(lambda: False, 0.5)  # drain what the previous episode's nodes left queued
+                watcher.spin_until(
+                    lambda: False, 0.5
+                )  # drain what the previous episode's nodes left queued
                 watcher.clear()
-                def up() -> bool:
+
+                def up(processes=processes, logs=logs) -> bool:
                     dead = [p.args[0] for p in processes if p.poll() is not None]
                     if dead:
-                        raise RuntimeError(f"{', '.join(Path(d).name for d in dead)} exited at start-up (logs in {logs})")
+                        raise RuntimeError(
+                            f"{', '.join(Path(d).name for d in dead)} exited at start-up (logs in "
+                            f"{logs})"
+                        )
                     return watcher.odom is not None and watcher.status == "idle"
 
                 if not watcher.spin_until(up, STARTUP_TIMEOUT_S):
-                    raise RuntimeError(f"nodes did not come up within {STARTUP_TIMEOUT_S:.0f} s (logs in {logs})")
+                    raise RuntimeError(
+                        f"nodes did not come up within {STARTUP_TIMEOUT_S:.0f} s (logs in {logs})"
+                    )
                 start_stamp = watcher.odom[0]
                 watcher.path.clear()
                 watcher.send_goal(setup.goal_xyyaw)
-                watcher.spin_until(lambda: watcher.status.startswith(("reached", "failed")),
-                                   demo.max_episode_s * 1.5 + 10.0)
-                status = watcher.status if watcher.status.startswith(("reached", "failed")) else "failed: timeout"
+                watcher.spin_until(
+                    lambda: watcher.status.startswith(("reached", "failed")),
+                    demo.max_episode_s * 1.5 + 10.0,
+                )
+                status = (
+                    watcher.status
+                    if watcher.status.startswith(("reached", "failed"))
+                    else "failed: timeout"
+                )
                 pose = watcher.odom[1]
                 path = np.array(watcher.path) if watcher.path else pose[None]
-                results.append(EpisodeResult(
-                    planner=name, setup=EpisodeSetup(setup.layout_seed, tuple(path[0]), setup.goal_xyyaw),
-                    reached=status == "reached", collided=watcher.contacts > 0, contact_steps=watcher.contacts,
-                    time_s=watcher.odom[0] - start_stamp, final_distance_m=float(np.hypot(*(np.array(setup.goal_xyyaw[:2]) - pose[:2]))),
-                    status=status, detours=0, path_xyyaw=path, planning_ms=list(watcher.planning_ms),
-                    prediction_ms=list(watcher.prediction_ms)))
+                results.append(
+                    EpisodeResult(
+                        planner=name,
+                        setup=EpisodeSetup(setup.layout_seed, tuple(path[0]), setup.goal_xyyaw),
+                        reached=status == "reached",
+                        collided=watcher.contacts > 0,
+                        contact_steps=watcher.contacts,
+                        time_s=watcher.odom[0] - start_stamp,
+                        final_distance_m=float(
+                            np.hypot(*(np.array(setup.goal_xyyaw[:2]) - pose[:2]))
+                        ),
+                        status=status,
+                        detours=0,
+                        path_xyyaw=path,
+                        planning_ms=list(watcher.planning_ms),
+                        prediction_ms=list(watcher.prediction_ms),
+                    )
+                )
             finally:
                 for process in reversed(processes):
                     _stop(process)

@@ -7,9 +7,10 @@ Example (the shipped report, docs/world_model.md):
 Compares the checkpoint with constant velocity, the kinematic model and the no-camera
 ablation checkpoint on the same windows; writes eval_report.md/.json and two PNG plots into
 ``--out``. Layouts the checkpoint was trained on are refused (they would flatter it). When the
-checkpoint has an occupancy head (core/occupancy.py) and the bags carry arena maps, the head
-is judged too (printed, and kept in the ``occupancy`` section with ``--record``).
+checkpoint has an occupancy head (core/model/occupancy_head.py) and the bags carry arena maps, the
+head is judged too (printed, and kept in the ``occupancy`` section with ``--record``).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,32 +24,67 @@ HELP = "evaluate a checkpoint against the baselines on held-out bags"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from .bag_input import add_topic_arguments
 
-    parser.add_argument("bags", nargs="+", type=Path, help="held-out rosbag2 bags, or folders holding bags")
-    parser.add_argument("--checkpoint", type=Path, help="checkpoint folder (default: the shipped checkpoint)")
-    parser.add_argument("--ablation", default="default",
-                        help="no-camera ablation checkpoint folder; 'default' = the shipped one, 'none' = skip")
-    parser.add_argument("--out", "-o", type=Path, default=Path("runs/eval"), help="report folder (default runs/eval)")
+    parser.add_argument(
+        "bags", nargs="+", type=Path, help="held-out rosbag2 bags, or folders holding bags"
+    )
+    parser.add_argument(
+        "--checkpoint", type=Path, help="checkpoint folder (default: the shipped checkpoint)"
+    )
+    parser.add_argument(
+        "--ablation",
+        default="default",
+        help="no-camera ablation checkpoint folder; 'default' = the shipped one, 'none' = skip",
+    )
+    parser.add_argument(
+        "--out",
+        "-o",
+        type=Path,
+        default=Path("runs/eval"),
+        help="report folder (default runs/eval)",
+    )
     parser.add_argument("--stride", type=int, default=5, help="a window every N steps (default 5)")
-    parser.add_argument("--tolerance", type=float, default=0.02,
-                        help="interpenetration tolerance in metres (default 0.02)")
+    parser.add_argument(
+        "--tolerance",
+        type=float,
+        default=0.02,
+        help="interpenetration tolerance in metres (default 0.02)",
+    )
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda, auto")
-    parser.add_argument("--record", action="store_true",
-                        help="also store the figures in the checkpoint's config.json ('evaluation')")
-    parser.add_argument("--allow-train-layouts", action="store_true",
-                        help="evaluate even on layouts the checkpoint was trained on (not a held-out result)")
+    parser.add_argument(
+        "--record",
+        action="store_true",
+        help="also store the figures in the checkpoint's config.json ('evaluation')",
+    )
+    parser.add_argument(
+        "--allow-train-layouts",
+        action="store_true",
+        help="evaluate even on layouts the checkpoint was trained on (not a held-out result)",
+    )
     add_topic_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from ..core.checkpoint import DEFAULT_CHECKPOINT, NO_CAMERA_CHECKPOINT, CheckpointError, load_checkpoint, \
-        update_config
-    from ..core.evaluation import CONSTANT_VELOCITY, KINEMATIC, EvalConfig, evaluate, kinematic_baseline, \
-        target_figures, write_report
-    from ..core.latent_model import LatentPredictor
-    from ..core.registry import resolve_device
-    from ..core.windows import WindowSet
+    from ..core.data.windows import WindowSet
+    from ..core.evaluation.evaluate import (
+        CONSTANT_VELOCITY,
+        KINEMATIC,
+        EvalConfig,
+        evaluate,
+        kinematic_baseline,
+        target_figures,
+        write_report,
+    )
+    from ..core.model.checkpoint import (
+        DEFAULT_CHECKPOINT,
+        NO_CAMERA_CHECKPOINT,
+        CheckpointError,
+        load_checkpoint,
+        update_config,
+    )
+    from ..core.model.latent_model import LatentPredictor
+    from ..core.model.registry import resolve_device
     from .bag_input import compact_seeds, load_bags, parse_compact_seeds
 
     if args.stride < 1 or args.tolerance < 0:
@@ -58,7 +94,9 @@ def run(args: argparse.Namespace) -> int:
         device = resolve_device(args.device)
         checkpoint = args.checkpoint or DEFAULT_CHECKPOINT
         model, model_config = load_checkpoint(checkpoint)
-        ablation_path = {"none": None, "default": NO_CAMERA_CHECKPOINT}.get(args.ablation, Path(args.ablation))
+        ablation_path = {"none": None, "default": NO_CAMERA_CHECKPOINT}.get(
+            args.ablation, Path(args.ablation)
+        )
         ablation = load_checkpoint(ablation_path) if ablation_path is not None else None
     except (CheckpointError, RuntimeError) as error:
         print(f"eval: {error}", file=sys.stderr)
@@ -67,29 +105,53 @@ def run(args: argparse.Namespace) -> int:
     if abs(args.dt - dt_s) > 1e-9:
         print(f"eval: --dt {args.dt} differs from the checkpoint's dt_s {dt_s}", file=sys.stderr)
         return 2
-    if ablation is not None and (ablation[0].config.dt_s, ablation[0].config.horizon) != (dt_s, horizon):
-        print(f"eval: ablation {ablation_path} has dt/horizon {ablation[0].config.dt_s}/{ablation[0].config.horizon}, "
-              f"the checkpoint {dt_s}/{horizon}", file=sys.stderr)
+    if ablation is not None and (ablation[0].config.dt_s, ablation[0].config.horizon) != (
+        dt_s,
+        horizon,
+    ):
+        print(
+            f"eval: ablation {ablation_path} has dt/horizon "
+            f"{ablation[0].config.dt_s}/{ablation[0].config.horizon}, "
+            f"the checkpoint {dt_s}/{horizon}",
+            file=sys.stderr,
+        )
         return 2
     try:
         episodes, data_info = load_bags(args.bags, args, model.config.image_size)
     except ValueError as error:
         print(f"eval: {error}", file=sys.stderr)
         return 2
-    eval_seeds = {e.arena.layout_seed for e in episodes if e.arena is not None and e.arena.layout_seed is not None}
-    for name, config in (("checkpoint", model_config), ("ablation", ablation[1] if ablation else {})):
-        trained_on = parse_compact_seeds(config.get("training", {}).get("data", {}).get("layout_seeds", ""))
+    eval_seeds = {
+        e.arena.layout_seed
+        for e in episodes
+        if e.arena is not None and e.arena.layout_seed is not None
+    }
+    for name, config in (
+        ("checkpoint", model_config),
+        ("ablation", ablation[1] if ablation else {}),
+    ):
+        trained_on = parse_compact_seeds(
+            config.get("training", {}).get("data", {}).get("layout_seeds", "")
+        )
         leaked = sorted(eval_seeds & trained_on)
         if leaked and not args.allow_train_layouts:
-            print(f"eval: the {name} was trained on layout seed(s) {compact_seeds(leaked)} that these bags contain; "
-                  "evaluate on held-out layouts (or pass --allow-train-layouts)", file=sys.stderr)
+            print(
+                f"eval: the {name} was trained on layout seed(s) {compact_seeds(leaked)} that "
+                "these bags contain; "
+                "evaluate on held-out layouts (or pass --allow-train-layouts)",
+                file=sys.stderr,
+            )
             return 2
 
     learned = "latent (camera)" if model.config.use_camera else "latent (no camera)"
     models = {CONSTANT_VELOCITY: CONSTANT_VELOCITY, KINEMATIC: kinematic_baseline(dt_s, horizon)}
     ablation_name = None
     if ablation is not None:
-        ablation_name = "latent (no camera)" if not ablation[0].config.use_camera else f"ablation {ablation_path.name}"
+        ablation_name = (
+            "latent (no camera)"
+            if not ablation[0].config.use_camera
+            else f"ablation {ablation_path.name}"
+        )
         models[ablation_name] = LatentPredictor(ablation[0], device, horizon, model_id="ablation")
     models[learned] = LatentPredictor(model, device, horizon, model_id="latent")
     config = EvalConfig(stride=args.stride, interpenetration_tolerance_m=args.tolerance)
@@ -108,42 +170,64 @@ def run(args: argparse.Namespace) -> int:
         "ablation": _display_path(ablation_path) if ablation_path else "none",
         "checkpoint trained on layouts": training.get("data", {}).get("layout_seeds", "unknown"),
         "training command": training.get("data", {}).get("command", "unknown"),
-        "training time (min)": model_config.get("training_total", {}).get("minutes", training.get("minutes", "unknown")),
+        "training time (min)": model_config.get("training_total", {}).get(
+            "minutes", training.get("minutes", "unknown")
+        ),
         "evaluated on bags": f"{len(data_info['bags'])} ({', '.join(data_info['bags'][:3])}"
-                             f"{', ...' if len(data_info['bags']) > 3 else ''})",
+        f"{', ...' if len(data_info['bags']) > 3 else ''})",
         "evaluation layouts": data_info["layout_seeds"],
-        "evaluation command": "world-model-ros " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["eval"] else "eval",
+        "evaluation command": "world-model-ros " + " ".join(sys.argv[1:])
+        if sys.argv[1:2] == ["eval"]
+        else "eval",
         "code version": model_config.get("code_version", "unknown"),
     }
     paths = write_report(results, targets, args.out, header, windows, config, dt_s, learned)
     if args.record:
-        summary = {"layouts": data_info["layout_seeds"], "windows": results["windows"],
-                   "targets": {row["target"]: row["value"] for row in targets["rows"]},
-                   "report": "eval_report.md"}
+        summary = {
+            "layouts": data_info["layout_seeds"],
+            "windows": results["windows"],
+            "targets": {row["target"]: row["value"] for row in targets["rows"]},
+            "report": "eval_report.md",
+        }
         update_config(checkpoint, evaluation=summary)
-    print(f"eval: {results['windows']['all']} windows ({results['windows']['contact']} with contact) from "
-          f"{len(episodes)} episode(s) in {time.monotonic() - started:.1f} s")
+    print(
+        f"eval: {results['windows']['all']} windows ({results['windows']['contact']} with "
+        "contact) from "
+        f"{len(episodes)} episode(s) in {time.monotonic() - started:.1f} s"
+    )
     for row in targets["rows"]:
         value = "n/a" if row["value"] is None else f"{row['value']:.3f}"
         verdict = {True: "met", False: "NOT met", None: "n/a"}[row["met"]]
         print(f"  {row['description']:<55} {value:>8}  {verdict}")
     occupancy = _evaluate_occupancy_head(Path(checkpoint), model, model_config, episodes, device)
     if occupancy is not None:
-        print(f"  occupancy head, cells in view within 1.5 m between the walls ({occupancy['frames']} frames): "
-              f"AUROC {occupancy['auroc_in_view']:.3f}, precision {occupancy['precision_in_view']:.3f}, "
-              f"recall {occupancy['recall_in_view']:.3f} at P 0.5")
+        print(
+            "  occupancy head, cells in view within 1.5 m between the walls "
+            f"({occupancy['frames']} frames): "
+            f"AUROC {occupancy['auroc_in_view']:.3f}, precision "
+            f"{occupancy['precision_in_view']:.3f}, "
+            f"recall {occupancy['recall_in_view']:.3f} at P 0.5"
+        )
         if args.record:
-            update_config(checkpoint, occupancy={**model_config["occupancy"], "evaluation": {"layouts": data_info["layout_seeds"],
-                                                                           **occupancy}})
+            update_config(
+                checkpoint,
+                occupancy={
+                    **model_config["occupancy"],
+                    "evaluation": {"layouts": data_info["layout_seeds"], **occupancy},
+                },
+            )
     print(f"eval: report {paths['markdown']}")
     return 0
 
 
-def _evaluate_occupancy_head(folder: Path, model, model_config: dict, episodes, device) -> dict | None:
-    """The checkpoint's occupancy head on the held-out frames that have a map; None without either."""
-    from ..core.checkpoint import load_occupancy_head
-    from ..core.latent_model import LatentPredictor
-    from ..core.occupancy_training import OccupancyTrainConfig, encode_frames, evaluate_head
+def _evaluate_occupancy_head(
+    folder: Path, model, model_config: dict, episodes, device
+) -> dict | None:
+    """The checkpoint's occupancy head on the held-out frames that have a map; None without
+    either."""
+    from ..core.model.checkpoint import load_occupancy_head
+    from ..core.model.latent_model import LatentPredictor
+    from ..core.training.occupancy import OccupancyTrainConfig, encode_frames, evaluate_head
 
     head = load_occupancy_head(folder, model_config, model.config.latent_dim)
     if head is None or not any(e.arena is not None for e in episodes):

@@ -4,6 +4,7 @@ A verb module defines ``HELP`` (one line), ``add_arguments(parser)`` and ``run(a
 Modules are imported only when their verb runs, so ``--help`` stays fast and a verb's heavy
 dependencies (MuJoCo, rclpy) load only where needed.
 """
+
 from __future__ import annotations
 
 import argparse

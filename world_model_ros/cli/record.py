@@ -9,6 +9,7 @@ layout seeds, e.g. ``--layouts 0:20`` for training and ``--layouts 1000:1005`` f
 instead of the blind exploration policy (sim/planner_policy.py): on-policy data to train on
 beside the exploration data.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,7 +22,8 @@ HELP = "record rosbag2 (MCAP) training data by driving the embedded simulator"
 
 
 def parse_seeds(specs: list[str]) -> list[int]:
-    """``["0:3", "7"]`` -> [0, 1, 2, 7] (``a:b`` is a half-open range); raises ArgumentTypeError."""
+    """``["0:3", "7"]`` -> [0, 1, 2, 7] (``a:b`` is a half-open range); raises
+    ArgumentTypeError."""
     seeds: list[int] = []
     for spec in specs:
         for part in spec.split(","):
@@ -37,7 +39,9 @@ def parse_seeds(specs: list[str]) -> list[int]:
                 else:
                     seeds.append(int(part))
             except ValueError as error:
-                raise argparse.ArgumentTypeError(f"bad layout seed spec '{part}' ({error}); use e.g. 0:20 or 3,5,8") from None
+                raise argparse.ArgumentTypeError(
+                    f"bad layout seed spec '{part}' ({error}); use e.g. 0:20 or 3,5,8"
+                ) from None
     if len(set(seeds)) != len(seeds):
         raise argparse.ArgumentTypeError(f"layout seeds repeat: {seeds}")
     return seeds
@@ -48,7 +52,9 @@ def parse_size(text: str) -> tuple[int, int]:
     try:
         parts = [int(v) for v in text.lower().split("x")]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"bad image size '{text}'; use e.g. 64 or 320x240") from None
+        raise argparse.ArgumentTypeError(
+            f"bad image size '{text}'; use e.g. 64 or 320x240"
+        ) from None
     if len(parts) == 1:
         parts *= 2
     if len(parts) != 2 or not all(8 <= p <= 4096 for p in parts):
@@ -57,42 +63,100 @@ def parse_size(text: str) -> tuple[int, int]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--output", "-o", type=Path, default=Path("data/sim"), help="folder for the bags (default data/sim)")
-    parser.add_argument("--layouts", nargs="+", default=["0"], metavar="SEEDS",
-                        help="layout seeds, one bag each: list and/or half-open ranges, e.g. 0:20 or 3 5 8 (default 0)")
+    parser.add_argument(
+        "--output",
+        "-o",
+        type=Path,
+        default=Path("data/sim"),
+        help="folder for the bags (default data/sim)",
+    )
+    parser.add_argument(
+        "--layouts",
+        nargs="+",
+        default=["0"],
+        metavar="SEEDS",
+        help="layout seeds, one bag each: list and/or half-open ranges, e.g. 0:20 or 3 5 8 "
+        "(default 0)",
+    )
     parser.add_argument("--episodes", type=int, default=2, help="episodes per layout (default 2)")
-    parser.add_argument("--episode-seconds", type=float, default=60.0, help="simulated seconds per episode (default 60)")
-    parser.add_argument("--rate-hz", type=float, default=10.0, help="camera/odometry/command rate (default 10)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of start poses and exploration noise (default 0)")
-    parser.add_argument("--image-size", type=parse_size, default=(64, 64), metavar="WxH",
-                        help="camera resolution, e.g. 64 or 320x240 (default 64: the model's input size)")
-    parser.add_argument("--fovy-deg", type=float, default=70.0, help="vertical field of view (default 70)")
-    parser.add_argument("--odom-noise", type=float, default=0.0,
-                        help="relative std of odometry increments; > 0 also writes /ground_truth/odom (default 0)")
-    parser.add_argument("--preview", action="store_true", help="write preview_layout_<seed>.png (frames + map) per bag")
+    parser.add_argument(
+        "--episode-seconds",
+        type=float,
+        default=60.0,
+        help="simulated seconds per episode (default 60)",
+    )
+    parser.add_argument(
+        "--rate-hz", type=float, default=10.0, help="camera/odometry/command rate (default 10)"
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of start poses and exploration noise (default 0)"
+    )
+    parser.add_argument(
+        "--image-size",
+        type=parse_size,
+        default=(64, 64),
+        metavar="WxH",
+        help="camera resolution, e.g. 64 or 320x240 (default 64: the model's input size)",
+    )
+    parser.add_argument(
+        "--fovy-deg", type=float, default=70.0, help="vertical field of view (default 70)"
+    )
+    parser.add_argument(
+        "--odom-noise",
+        type=float,
+        default=0.0,
+        help="relative std of odometry increments; > 0 also writes /ground_truth/odom (default 0)",
+    )
+    parser.add_argument(
+        "--preview",
+        action="store_true",
+        help="write preview_layout_<seed>.png (frames + map) per bag",
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace bags that already exist")
-    parser.add_argument("--policy", choices=("explore", "planner"), default="explore",
-                        help="explore: blind random driving (default); planner: the demo's MPPI on --checkpoint, to random goals")
-    parser.add_argument("--checkpoint", default="", help="--policy planner: latent checkpoint folder ('' = the shipped one)")
-    parser.add_argument("--planner-samples", type=int, default=256,
-                        help="--policy planner: MPPI samples per cycle (default 256; the demo uses 512)")
+    parser.add_argument(
+        "--policy",
+        choices=("explore", "planner"),
+        default="explore",
+        help="explore: blind random driving (default); planner: the demo's MPPI on --checkpoint, "
+        "to random goals",
+    )
+    parser.add_argument(
+        "--checkpoint",
+        default="",
+        help="--policy planner: latent checkpoint folder ('' = the shipped one)",
+    )
+    parser.add_argument(
+        "--planner-samples",
+        type=int,
+        default=256,
+        help="--policy planner: MPPI samples per cycle (default 256; the demo uses 512)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def planner_policy_factory(args: argparse.Namespace, sim):
-    """rng -> PlannerPolicy on the checkpoint and the planner settings of config/mpc_planner.yaml."""
+    """rng -> PlannerPolicy on the checkpoint and the planner settings of
+    config/mpc_planner.yaml."""
     import torch
 
-    from ..core.registry import ModelSpec, load_world_model
+    from ..core.model.registry import ModelSpec, load_world_model
     from ..sim.planner_policy import PlannerPolicy
     from .demo import load_planner_config
 
     if args.rate_hz != 10.0:
-        raise SystemExit("record: --policy planner needs --rate-hz 10 (one planning cycle per model step of 0.1 s)")
+        raise SystemExit(
+            "record: --policy planner needs --rate-hz 10 (one planning cycle per model step of "
+            "0.1 s)"
+        )
     torch.set_num_threads(1)
     try:
-        model = load_world_model(ModelSpec(kind="latent", checkpoint=args.checkpoint, device="cpu"))
-    except (OSError, ValueError) as error:  # CheckpointError is a ValueError naming the file and the problem
+        model = load_world_model(
+            ModelSpec(kind="latent", checkpoint=args.checkpoint, device="cpu")
+        )
+    except (
+        OSError,
+        ValueError,
+    ) as error:  # CheckpointError is a ValueError naming the file and the problem
         raise SystemExit(f"record: --checkpoint: {error}") from None
     mppi, _ = load_planner_config(None, args.seed, args.planner_samples)
     return lambda rng: PlannerPolicy(sim, model, mppi, rng)
@@ -112,21 +176,31 @@ def run(args: argparse.Namespace) -> int:
         print(f"record: {error}", file=sys.stderr)
         return 2
     if args.episodes < 1 or args.episode_seconds <= 0 or not 0 < args.rate_hz <= 1000:
-        print(f"record: need --episodes >= 1, --episode-seconds > 0, 0 < --rate-hz <= 1000 "
-              f"(got {args.episodes}, {args.episode_seconds}, {args.rate_hz})", file=sys.stderr)
+        print(
+            f"record: need --episodes >= 1, --episode-seconds > 0, 0 < --rate-hz <= 1000 "
+            f"(got {args.episodes}, {args.episode_seconds}, {args.rate_hz})",
+            file=sys.stderr,
+        )
         return 2
     bags = {seed: args.output / f"layout_{seed:04d}" for seed in layouts}
     existing = [str(p) for p in bags.values() if p.exists()]
     if existing and not args.overwrite:
-        print(f"record: bags exist already (use --overwrite): {', '.join(existing)}", file=sys.stderr)
+        print(
+            f"record: bags exist already (use --overwrite): {', '.join(existing)}", file=sys.stderr
+        )
         return 2
     for path in existing:
         shutil.rmtree(path)
     args.output.mkdir(parents=True, exist_ok=True)
     width, height = args.image_size
     try:
-        config = SimConfig(camera_width=width, camera_height=height, camera_fovy_deg=args.fovy_deg,
-                           odom_noise_linear_frac=args.odom_noise, odom_noise_angular_frac=args.odom_noise)
+        config = SimConfig(
+            camera_width=width,
+            camera_height=height,
+            camera_fovy_deg=args.fovy_deg,
+            odom_noise_linear_frac=args.odom_noise,
+            odom_noise_angular_frac=args.odom_noise,
+        )
         config.validate()
     except ValueError as error:
         print(f"record: {error}", file=sys.stderr)
@@ -136,26 +210,49 @@ def run(args: argparse.Namespace) -> int:
     make_policy = planner_policy_factory(args, sim) if args.policy == "planner" else None
     started = time.perf_counter()
     contact_fractions = []
-    with tqdm(total=steps_per_bag * len(layouts), unit="sample", disable=args.quiet, desc="record") as bar:
+    with tqdm(
+        total=steps_per_bag * len(layouts), unit="sample", disable=args.quiet, desc="record"
+    ) as bar:
         for seed, bag in bags.items():
-            rng = np.random.default_rng([args.seed, seed])  # per bag: independent of the order of layouts
+            rng = np.random.default_rng(
+                [args.seed, seed]
+            )  # per bag: independent of the order of layouts
             policy = make_policy(rng) if make_policy is not None else None
-            summary = record_layout(sim, bag, seed, args.episodes, args.episode_seconds, args.rate_hz, rng,
-                                    keep_for_preview=max(1, 24 // args.episodes) if args.preview else 0,
-                                    progress=bar.update, policy=policy, policy_name=args.policy)
+            summary = record_layout(
+                sim,
+                bag,
+                seed,
+                args.episodes,
+                args.episode_seconds,
+                args.rate_hz,
+                rng,
+                keep_for_preview=max(1, 24 // args.episodes) if args.preview else 0,
+                progress=bar.update,
+                policy=policy,
+                policy_name=args.policy,
+            )
             contact_fractions.append(summary.contact_fraction)
             if args.preview:
-                png = write_preview(args.output / f"preview_layout_{seed:04d}.png",
-                                    [f for e in summary.episodes for f in e.frames],
-                                    [e.poses_t3 for e in summary.episodes], [e.contacts_t for e in summary.episodes],
-                                    sim.arena_map(), sim.layout.colours_rgb,
-                                    title=f"layout {seed}: {args.episodes} episode(s) x {args.episode_seconds:g} s, "
-                                          f"contact {100 * summary.contact_fraction:.1f}% of samples")
+                png = write_preview(
+                    args.output / f"preview_layout_{seed:04d}.png",
+                    [f for e in summary.episodes for f in e.frames],
+                    [e.poses_t3 for e in summary.episodes],
+                    [e.contacts_t for e in summary.episodes],
+                    sim.arena_map(),
+                    sim.layout.colours_rgb,
+                    title=f"layout {seed}: {args.episodes} episode(s) x {args.episode_seconds:g} "
+                    "s, "
+                    f"contact {100 * summary.contact_fraction:.1f}% of samples",
+                )
                 bar.write(f"preview: {png}")
     sim.close()
     wall_s = time.perf_counter() - started
     sim_s = len(layouts) * args.episodes * args.episode_seconds
-    print(f"recorded {len(layouts)} bag(s) in {args.output}: {steps_per_bag * len(layouts)} samples, "
-          f"{sim_s / 60:.1f} simulated min in {wall_s:.1f} s wall ({sim_s / max(wall_s, 1e-9):.1f}x real time), "
-          f"contact in {100 * float(np.mean(contact_fractions)):.1f}% of samples")
+    print(
+        f"recorded {len(layouts)} bag(s) in {args.output}: {steps_per_bag * len(layouts)} "
+        "samples, "
+        f"{sim_s / 60:.1f} simulated min in {wall_s:.1f} s wall ({sim_s / max(wall_s, 1e-9):.1f}x "
+        "real time), "
+        f"contact in {100 * float(np.mean(contact_fractions)):.1f}% of samples"
+    )
     return 0

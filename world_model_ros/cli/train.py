@@ -8,11 +8,12 @@ Hyperparameters come from config/train.yaml (``--config``); the flags below over
 that are changed per run. The output folder holds the best checkpoint on the validation
 layouts (config.json + model.safetensors) and train_state.pt for ``--resume``.
 
-``--occupancy-head CHECKPOINT`` trains only the occupancy head (core/occupancy.py) of an
+``--occupancy-head CHECKPOINT`` trains only the occupancy head (core/model/occupancy_head.py) of an
 existing checkpoint, its world model frozen, and adds it to that folder:
 
     world-model-ros train data/train --occupancy-head runs/latent
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,32 +31,74 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from .bag_input import add_topic_arguments
 
     parser.add_argument("bags", nargs="+", type=Path, help="rosbag2 bags, or folders holding bags")
-    parser.add_argument("--out", "-o", type=Path, default=Path("runs/latent"),
-                        help="output folder for the checkpoint (default runs/latent)")
-    parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="hyperparameters (default config/train.yaml)")
+    parser.add_argument(
+        "--out",
+        "-o",
+        type=Path,
+        default=Path("runs/latent"),
+        help="output folder for the checkpoint (default runs/latent)",
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        default=DEFAULT_CONFIG,
+        help="hyperparameters (default config/train.yaml)",
+    )
     parser.add_argument("--steps", type=int, help="optimiser steps (overrides the config)")
-    parser.add_argument("--max-minutes", type=float, help="wall-clock budget; 0 = none (overrides the config)")
-    parser.add_argument("--seed", type=int, help="seed of initialisation, split and sampling (overrides the config)")
+    parser.add_argument(
+        "--max-minutes", type=float, help="wall-clock budget; 0 = none (overrides the config)"
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        help="seed of initialisation, split and sampling (overrides the config)",
+    )
     parser.add_argument("--batch-size", type=int, help="windows per step (overrides the config)")
-    parser.add_argument("--no-camera", action="store_true", help="train the no-camera ablation (use_camera: false)")
-    parser.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N (default auto)")
-    parser.add_argument("--threads", type=int, help="torch CPU threads (overrides the config's num_threads)")
-    parser.add_argument("--init", type=Path, metavar="CHECKPOINT",
-                        help="fine-tune: start from this checkpoint's weights and normalisation")
-    parser.add_argument("--resume", action="store_true", help="continue the run in --out from its train_state.pt")
-    parser.add_argument("--occupancy-head", type=Path, metavar="CHECKPOINT",
-                        help="train only the occupancy head of this checkpoint (simulator bags) and add it there")
+    parser.add_argument(
+        "--no-camera", action="store_true", help="train the no-camera ablation (use_camera: false)"
+    )
+    parser.add_argument(
+        "--device",
+        default="auto",
+        help="auto (CUDA when present), cpu, cuda, cuda:N (default auto)",
+    )
+    parser.add_argument(
+        "--threads", type=int, help="torch CPU threads (overrides the config's num_threads)"
+    )
+    parser.add_argument(
+        "--init",
+        type=Path,
+        metavar="CHECKPOINT",
+        help="fine-tune: start from this checkpoint's weights and normalisation",
+    )
+    parser.add_argument(
+        "--resume", action="store_true", help="continue the run in --out from its train_state.pt"
+    )
+    parser.add_argument(
+        "--occupancy-head",
+        type=Path,
+        metavar="CHECKPOINT",
+        help="train only the occupancy head of this checkpoint (simulator bags) and add it there",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     add_topic_arguments(parser)
 
 
 def build_config(args: argparse.Namespace):
-    from ..core.training import TrainConfig
+    from ..core.training.trainer import TrainConfig
 
     config = TrainConfig.from_yaml(args.config)
-    overrides = {name: value for name, value in (("steps", args.steps), ("max_minutes", args.max_minutes),
-                                                 ("seed", args.seed), ("batch_size", args.batch_size),
-                                                 ("num_threads", args.threads)) if value is not None}
+    overrides = {
+        name: value
+        for name, value in (
+            ("steps", args.steps),
+            ("max_minutes", args.max_minutes),
+            ("seed", args.seed),
+            ("batch_size", args.batch_size),
+            ("num_threads", args.threads),
+        )
+        if value is not None
+    }
     if args.no_camera:
         overrides["model"] = dataclasses.replace(config.model, use_camera=False)
     return dataclasses.replace(config, **overrides)
@@ -65,16 +108,23 @@ def run_occupancy(args: argparse.Namespace) -> int:
     """``--occupancy-head``: fit the head on the frozen model, write it into the checkpoint."""
     import torch
 
-    from ..core.checkpoint import CheckpointError, load_latent_model, save_occupancy_head
-    from ..core.occupancy_training import OccupancyTrainConfig, train_occupancy_head
-    from ..core.registry import resolve_device
+    from ..core.model.checkpoint import CheckpointError, load_latent_model, save_occupancy_head
+    from ..core.model.registry import resolve_device
+    from ..core.training.occupancy import OccupancyTrainConfig, train_occupancy_head
     from .bag_input import load_bags
 
     try:
         device = resolve_device(args.device)
         predictor = load_latent_model(args.occupancy_head, device)
-        overrides = {name: value for name, value in (("steps", args.steps), ("seed", args.seed),
-                                                     ("batch_size", args.batch_size)) if value is not None}
+        overrides = {
+            name: value
+            for name, value in (
+                ("steps", args.steps),
+                ("seed", args.seed),
+                ("batch_size", args.batch_size),
+            )
+            if value is not None
+        }
         config = OccupancyTrainConfig(**overrides)
         if args.threads:
             torch.set_num_threads(args.threads)
@@ -87,10 +137,13 @@ def run_occupancy(args: argparse.Namespace) -> int:
     report["command"] = "world-model-ros " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     save_occupancy_head(args.occupancy_head, head, report)
     v = report["validation"]
-    print(f"train: occupancy head in {args.occupancy_head} ({report['minutes']:.1f} min, best step "
-          f"{report['best_step']}); validation layouts, cells in view within {config.report_range_m} m between the "
-          f"walls: AUROC {v['auroc_in_view']:.3f}, precision {v['precision_in_view']:.3f}, recall "
-          f"{v['recall_in_view']:.3f} at P 0.5")
+    print(
+        f"train: occupancy head in {args.occupancy_head} ({report['minutes']:.1f} min, best step "
+        f"{report['best_step']}); validation layouts, cells in view within "
+        f"{config.report_range_m} m between the "
+        f"walls: AUROC {v['auroc_in_view']:.3f}, precision {v['precision_in_view']:.3f}, recall "
+        f"{v['recall_in_view']:.3f} at P 0.5"
+    )
     return 0
 
 
@@ -100,10 +153,10 @@ def run(args: argparse.Namespace) -> int:
     if args.occupancy_head is not None:
         return run_occupancy(args)
 
-    from ..core.checkpoint import CheckpointError, load_checkpoint, update_config
-    from ..core.registry import resolve_device
-    from ..core.training import train
-    from ..core.windows import WindowSet, split_by_episode
+    from ..core.data.windows import WindowSet, split_by_episode
+    from ..core.model.checkpoint import CheckpointError, load_checkpoint, update_config
+    from ..core.model.registry import resolve_device
+    from ..core.training.trainer import train
     from .bag_input import compact_seeds, layout_seeds, load_bags
 
     try:
@@ -121,11 +174,16 @@ def run(args: argparse.Namespace) -> int:
             return 2
         if init_model.config != config.model:
             config = dataclasses.replace(config, model=init_model.config)
-            print("train: --init: using the architecture of the initial checkpoint", file=sys.stderr)
+            print(
+                "train: --init: using the architecture of the initial checkpoint", file=sys.stderr
+            )
     if config.num_threads > 0:
         torch.set_num_threads(config.num_threads)
     if config.model.dt_s != args.dt:
-        print(f"train: --dt {args.dt} differs from the model's dt_s {config.model.dt_s}", file=sys.stderr)
+        print(
+            f"train: --dt {args.dt} differs from the model's dt_s {config.model.dt_s}",
+            file=sys.stderr,
+        )
         return 2
 
     started = time.monotonic()
@@ -134,32 +192,58 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as error:
         print(f"train: {error}", file=sys.stderr)
         return 2
-    train_episodes, val_episodes = split_by_episode(episodes, config.validation_fraction, config.seed)
+    train_episodes, val_episodes = split_by_episode(
+        episodes, config.validation_fraction, config.seed
+    )
     horizon, size = config.model.horizon, config.model.image_size
     train_windows = WindowSet(train_episodes, size, horizon)
     val_windows = WindowSet(val_episodes, size, horizon) if val_episodes else None
-    data_info.update(train_layout_seeds=compact_seeds(layout_seeds(train_episodes)),
-                     validation_layout_seeds=compact_seeds(layout_seeds(val_episodes)),
-                     train_windows=len(train_windows), validation_windows=len(val_windows or []))
-    print(f"train: {len(train_windows)} training windows from {len(train_episodes)} episode(s), "
-          f"{len(val_windows or [])} validation windows from {len(val_episodes)} episode(s) "
-          f"(split by layout), {time.monotonic() - started:.0f} s to load; device {device}, "
-          f"{torch.get_num_threads()} CPU thread(s)")
+    data_info.update(
+        train_layout_seeds=compact_seeds(layout_seeds(train_episodes)),
+        validation_layout_seeds=compact_seeds(layout_seeds(val_episodes)),
+        train_windows=len(train_windows),
+        validation_windows=len(val_windows or []),
+    )
+    print(
+        f"train: {len(train_windows)} training windows from {len(train_episodes)} episode(s), "
+        f"{len(val_windows or [])} validation windows from {len(val_episodes)} episode(s) "
+        f"(split by layout), {time.monotonic() - started:.0f} s to load; device {device}, "
+        f"{torch.get_num_threads()} CPU thread(s)"
+    )
     if args.init is not None:
         data_info["init_checkpoint"] = str(args.init)
     data_info["command"] = "world-model-ros " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     try:
-        result = train(train_windows, val_windows, config, args.out, device, data_info=data_info,
-                       init_model=init_model, resume=args.resume, progress=not args.quiet)
+        result = train(
+            train_windows,
+            val_windows,
+            config,
+            args.out,
+            device,
+            data_info=data_info,
+            init_model=init_model,
+            resume=args.resume,
+            progress=not args.quiet,
+        )
     except (ValueError, FileNotFoundError) as error:
         print(f"train: {error}", file=sys.stderr)
         return 2
-    update_config(args.out, training_total={"steps": result.steps, "minutes": round(result.minutes, 2),
-                                            "stopped_by": result.stopped_by, "best_step": result.best_step})
+    update_config(
+        args.out,
+        training_total={
+            "steps": result.steps,
+            "minutes": round(result.minutes, 2),
+            "stopped_by": result.stopped_by,
+            "best_step": result.best_step,
+        },
+    )
     best = result.best_validation
-    print(f"train: {result.steps} steps in {result.minutes:.1f} min (stopped by {result.stopped_by}); best on "
-          f"validation at step {result.best_step}: ADE@{horizon * config.model.dt_s:.0f}s-window "
-          f"{best.get('ade_m', float('nan')):.3f} m, FDE {best.get('fde_m', float('nan')):.3f} m, "
-          f"collision BCE {best.get('collision', float('nan')):.3f}")
+    print(
+        f"train: {result.steps} steps in {result.minutes:.1f} min (stopped by "
+        f"{result.stopped_by}); best on "
+        f"validation at step {result.best_step}: ADE@{horizon * config.model.dt_s:.0f}s-window "
+        f"{best.get('ade_m', float('nan')):.3f} m, FDE {best.get('fde_m', float('nan')):.3f} m, "
+        f"collision BCE {best.get('collision', float('nan')):.3f}"
+    )
     print(f"train: checkpoint in {args.out}")
     return 0

@@ -3,6 +3,7 @@
 Poses are (x, y, yaw): metres and radians in a fixed frame (REP-105 "odom"), yaw about +z
 (REP-103). Twists are (v, w): body-frame forward speed in m/s and yaw rate in rad/s.
 """
+
 from __future__ import annotations
 
 import math
@@ -32,8 +33,11 @@ def quaternion_to_yaw(x: float, y: float, z: float, w: float) -> float:
     return math.atan2(2.0 * (w * z + x * y), 1.0 - 2.0 * (y * y + z * z))
 
 
-def integrate_unicycle(pose_3: torch.Tensor, actions_bh2: torch.Tensor, dt_s: float) -> torch.Tensor:
-    """Poses after each step of holding each (v, w) for ``dt_s``, exactly (constant-curvature arcs).
+def integrate_unicycle(
+    pose_3: torch.Tensor, actions_bh2: torch.Tensor, dt_s: float
+) -> torch.Tensor:
+    """Poses after each step of holding each (v, w) for ``dt_s``, exactly (constant-curvature
+    arcs).
 
     pose_3: [3] or [B, 3] start pose; actions_bh2: [B, H, 2]. Returns [B, H, 3].
     The chord of an arc of angle ``w dt`` is ``v dt sinc(w dt / 2)`` and points along the mean
@@ -70,7 +74,8 @@ def compose_body_deltas(pose_3: torch.Tensor, deltas_bh3: torch.Tensor) -> torch
 
 
 def body_deltas_from_poses(poses_t3: np.ndarray) -> np.ndarray:
-    """Inverse of :func:`compose_body_deltas` for one trajectory: [T, 3] poses -> [T-1, 3] deltas."""
+    """Inverse of :func:`compose_body_deltas` for one trajectory: [T, 3] poses -> [T-1, 3]
+    deltas."""
     poses = np.asarray(poses_t3, dtype=np.float64)
     d = poses[1:] - poses[:-1]
     yaw = poses[:-1, 2]

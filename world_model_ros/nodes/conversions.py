@@ -5,6 +5,7 @@ Odometry -> OdomSample, Twist/TwistStamped -> (v, w), WorldModelPrediction (a pl
 Each raises a typed error (ImageError / InputError / ValueError) whose ``reason`` the node counts.
 Outputs: a Rollout -> WorldModelPrediction, nav_msgs/Path and an rviz MarkerArray.
 """
+
 from __future__ import annotations
 
 import math
@@ -17,10 +18,10 @@ from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import ColorRGBA, Header
 from visualization_msgs.msg import Marker, MarkerArray
 
+from world_model_ros.core.data.images import MAX_PIXELS_DEFAULT, decode_compressed, decode_raw
 from world_model_ros.core.geometry import quaternion_to_yaw, yaw_to_quaternion
-from world_model_ros.core.images import MAX_PIXELS_DEFAULT, decode_compressed, decode_raw
-from world_model_ros.core.input_checks import InputError, require_finite, require_frame_id
-from world_model_ros.core.sync import OdomSample, Plan
+from world_model_ros.core.live.input_checks import InputError, require_finite, require_frame_id
+from world_model_ros.core.live.sync import OdomSample, Plan
 from world_model_ros.msg import PredictedState, WorldModelPrediction
 
 # --- time -------------------------------------------------------------------------------------
@@ -52,22 +53,26 @@ def duration_to_s(duration: Duration) -> float:
 
 
 def image_to_rgb(msg: Image, max_pixels: int = MAX_PIXELS_DEFAULT) -> np.ndarray:
-    """sensor_msgs/Image -> uint8 RGB [H, W, 3]; raises core.images.ImageError."""
+    """sensor_msgs/Image -> uint8 RGB [H, W, 3]; raises core.data.images.ImageError."""
     return decode_raw(msg.encoding, msg.height, msg.width, msg.step, msg.data, max_pixels)
 
 
 def compressed_to_rgb(msg: CompressedImage, max_pixels: int = MAX_PIXELS_DEFAULT) -> np.ndarray:
-    """sensor_msgs/CompressedImage (JPEG/PNG) -> uint8 RGB [H, W, 3]; raises core.images.ImageError."""
+    """sensor_msgs/CompressedImage (JPEG/PNG) -> uint8 RGB [H, W, 3]; raises
+    core.data.images.ImageError."""
     return decode_compressed(msg.data, max_pixels)
 
 
 def odometry_to_sample(msg: Odometry) -> OdomSample:
-    """nav_msgs/Odometry -> OdomSample (planar pose in header.frame_id, body twist); raises InputError."""
+    """nav_msgs/Odometry -> OdomSample (planar pose in header.frame_id, body twist); raises
+    InputError."""
     require_frame_id(msg.header.frame_id)
     p, q = msg.pose.pose.position, msg.pose.pose.orientation
     t = msg.twist.twist
     require_finite("pose", (p.x, p.y, p.z, q.x, q.y, q.z, q.w))
-    require_finite("twist", (t.linear.x, t.linear.y, t.linear.z, t.angular.x, t.angular.y, t.angular.z))
+    require_finite(
+        "twist", (t.linear.x, t.linear.y, t.linear.z, t.angular.x, t.angular.y, t.angular.z)
+    )
     if q.x == q.y == q.z == q.w == 0.0:
         raise InputError("bad_quaternion", "orientation is the zero quaternion")
     pose = np.array([p.x, p.y, quaternion_to_yaw(q.x, q.y, q.z, q.w)], dtype=np.float64)
@@ -77,16 +82,22 @@ def odometry_to_sample(msg: Odometry) -> OdomSample:
 
 def twist_to_vw(msg: Twist) -> np.ndarray:
     """geometry_msgs/Twist -> (v m/s, w rad/s); raises InputError on NaN/inf anywhere in it."""
-    require_finite("command", (msg.linear.x, msg.linear.y, msg.linear.z, msg.angular.x, msg.angular.y, msg.angular.z))
+    require_finite(
+        "command",
+        (msg.linear.x, msg.linear.y, msg.linear.z, msg.angular.x, msg.angular.y, msg.angular.z),
+    )
     return np.array([msg.linear.x, msg.angular.z], dtype=np.float64)
 
 
 def prediction_to_plan(msg: WorldModelPrediction) -> Plan:
-    """A planner's WorldModelPrediction -> Plan: actions[i] holds over [stamp + i dt, stamp + (i+1) dt).
+    """A planner's WorldModelPrediction -> Plan: actions[i] holds over [stamp + i dt, stamp + (i+1)
+    dt).
 
     Raises InputError ("bad_plan") when dt is not positive, actions are empty or not finite.
     """
-    actions = np.array([[a.linear.x, a.angular.z] for a in msg.actions], dtype=np.float64).reshape(-1, 2)
+    actions = np.array([[a.linear.x, a.angular.z] for a in msg.actions], dtype=np.float64).reshape(
+        -1, 2
+    )
     try:
         return Plan(time_to_s(msg.header.stamp), float(msg.dt), actions)
     except ValueError as exc:
@@ -98,16 +109,29 @@ def prediction_to_plan(msg: WorldModelPrediction) -> Plan:
 
 def pose_from_xyyaw(x: float, y: float, yaw: float) -> Pose:
     qx, qy, qz, qw = yaw_to_quaternion(yaw)
-    return Pose(position=Point(x=float(x), y=float(y), z=0.0), orientation=Quaternion(x=qx, y=qy, z=qz, w=qw))
+    return Pose(
+        position=Point(x=float(x), y=float(y), z=0.0),
+        orientation=Quaternion(x=qx, y=qy, z=qz, w=qw),
+    )
 
 
 def _twist(v: float, w: float) -> Twist:
-    return Twist(linear=Vector3(x=float(v), y=0.0, z=0.0), angular=Vector3(x=0.0, y=0.0, z=float(w)))
+    return Twist(
+        linear=Vector3(x=float(v), y=0.0, z=0.0), angular=Vector3(x=0.0, y=0.0, z=float(w))
+    )
 
 
-def rollout_to_prediction(header: Header, model_id: str, dt_s: float, rollout_np: dict[str, np.ndarray],
-                          actions_h2: np.ndarray, action_source: str, batch_index: int = 0) -> WorldModelPrediction:
-    """One sequence of a Rollout (``Rollout.to_numpy()``) -> WorldModelPrediction (latency left zero).
+def rollout_to_prediction(
+    header: Header,
+    model_id: str,
+    dt_s: float,
+    rollout_np: dict[str, np.ndarray],
+    actions_h2: np.ndarray,
+    action_source: str,
+    batch_index: int = 0,
+) -> WorldModelPrediction:
+    """One sequence of a Rollout (``Rollout.to_numpy()``) -> WorldModelPrediction (latency left
+    zero).
 
     states[i] is (i + 1) * dt_s after header.stamp, poses in header.frame_id.
     """
@@ -117,14 +141,24 @@ def rollout_to_prediction(header: Header, model_id: str, dt_s: float, rollout_np
     yaw_var = rollout_np["yaw_var_bh"][batch_index]
     collision = rollout_np["collision_prob_bh"][batch_index]
     states = [
-        PredictedState(time_from_stamp=s_to_duration((i + 1) * dt_s), pose=pose_from_xyyaw(*poses[i]),
-                       twist=_twist(*twists[i]), position_variance=float(position_var[i]),
-                       yaw_variance=float(yaw_var[i]), collision_probability=float(collision[i]))
+        PredictedState(
+            time_from_stamp=s_to_duration((i + 1) * dt_s),
+            pose=pose_from_xyyaw(*poses[i]),
+            twist=_twist(*twists[i]),
+            position_variance=float(position_var[i]),
+            yaw_variance=float(yaw_var[i]),
+            collision_probability=float(collision[i]),
+        )
         for i in range(poses.shape[0])
     ]
-    return WorldModelPrediction(header=header, model_id=model_id, dt=float(dt_s), states=states,
-                                actions=[_twist(v, w) for v, w in np.asarray(actions_h2)],
-                                action_source=action_source)
+    return WorldModelPrediction(
+        header=header,
+        model_id=model_id,
+        dt=float(dt_s),
+        states=states,
+        actions=[_twist(v, w) for v, w in np.asarray(actions_h2)],
+        action_source=action_source,
+    )
 
 
 def prediction_to_path(prediction: WorldModelPrediction, start_pose: Pose | None = None) -> Path:
@@ -135,8 +169,10 @@ def prediction_to_path(prediction: WorldModelPrediction, start_pose: Pose | None
     if start_pose is not None:
         poses.append(PoseStamped(header=prediction.header, pose=start_pose))
     for state in prediction.states:
-        header = Header(frame_id=prediction.header.frame_id,
-                        stamp=ns_to_time(stamp_ns + time_to_ns(state.time_from_stamp)))
+        header = Header(
+            frame_id=prediction.header.frame_id,
+            stamp=ns_to_time(stamp_ns + time_to_ns(state.time_from_stamp)),
+        )
         poses.append(PoseStamped(header=header, pose=state.pose))
     return Path(header=prediction.header, poses=poses)
 
@@ -147,8 +183,13 @@ def collision_colour(probability: float, alpha: float) -> ColorRGBA:
     return ColorRGBA(r=p, g=1.0 - p, b=0.0, a=alpha)
 
 
-def prediction_to_markers(prediction: WorldModelPrediction, start_pose: Pose | None = None, sigma: float = 2.0,
-                          lifetime_s: float = 1.0, namespace: str = "world_model") -> MarkerArray:
+def prediction_to_markers(
+    prediction: WorldModelPrediction,
+    start_pose: Pose | None = None,
+    sigma: float = 2.0,
+    lifetime_s: float = 1.0,
+    namespace: str = "world_model",
+) -> MarkerArray:
     """rviz markers: the path as a line strip (id 0) and, per step i, a disc (id i + 1) whose
     radius is ``sigma`` position standard deviations, coloured by collision probability.
 
@@ -156,8 +197,14 @@ def prediction_to_markers(prediction: WorldModelPrediction, start_pose: Pose | N
     """
     header = prediction.header
     lifetime = s_to_duration(lifetime_s)
-    line = Marker(header=header, ns=f"{namespace}/path", id=0, type=Marker.LINE_STRIP, action=Marker.ADD,
-                  lifetime=lifetime)
+    line = Marker(
+        header=header,
+        ns=f"{namespace}/path",
+        id=0,
+        type=Marker.LINE_STRIP,
+        action=Marker.ADD,
+        lifetime=lifetime,
+    )
     line.pose.orientation.w = 1.0
     line.scale.x = 0.03
     line.color = ColorRGBA(r=0.1, g=0.4, b=1.0, a=1.0)
@@ -166,8 +213,15 @@ def prediction_to_markers(prediction: WorldModelPrediction, start_pose: Pose | N
     markers = [line]
     for i, state in enumerate(prediction.states):
         line.points.append(Point(x=state.pose.position.x, y=state.pose.position.y, z=0.02))
-        disc = Marker(header=header, ns=f"{namespace}/uncertainty", id=i + 1, type=Marker.CYLINDER,
-                      action=Marker.ADD, lifetime=lifetime, pose=state.pose)
+        disc = Marker(
+            header=header,
+            ns=f"{namespace}/uncertainty",
+            id=i + 1,
+            type=Marker.CYLINDER,
+            action=Marker.ADD,
+            lifetime=lifetime,
+            pose=state.pose,
+        )
         diameter = max(0.01, 2.0 * sigma * math.sqrt(max(0.0, state.position_variance)))
         disc.scale = Vector3(x=diameter, y=diameter, z=0.01)
         disc.color = collision_colour(state.collision_probability, 0.35)
@@ -202,13 +256,30 @@ class PredictionMessages:
         line.scale.x = 0.03
         line.color = ColorRGBA(r=0.1, g=0.4, b=1.0, a=1.0)
         line.points = [Point(z=0.02) for _ in range(horizon + 1)]
-        discs = [Marker(ns=f"{self.namespace}/uncertainty", id=i + 1, type=Marker.CYLINDER, action=Marker.ADD)
-                 for i in range(horizon)]
+        discs = [
+            Marker(
+                ns=f"{self.namespace}/uncertainty",
+                id=i + 1,
+                type=Marker.CYLINDER,
+                action=Marker.ADD,
+            )
+            for i in range(horizon)
+        ]
         self.markers.markers = [line, *discs]
 
-    def fill(self, stamp: Time, frame_id: str, model_id: str, dt_s: float, rollout_np: dict[str, np.ndarray],
-             actions_h2: np.ndarray, action_source: str, start_xyyaw: np.ndarray, sigma: float,
-             lifetime_s: float) -> tuple[WorldModelPrediction, Path, MarkerArray]:
+    def fill(
+        self,
+        stamp: Time,
+        frame_id: str,
+        model_id: str,
+        dt_s: float,
+        rollout_np: dict[str, np.ndarray],
+        actions_h2: np.ndarray,
+        action_source: str,
+        start_xyyaw: np.ndarray,
+        sigma: float,
+        lifetime_s: float,
+    ) -> tuple[WorldModelPrediction, Path, MarkerArray]:
         poses = rollout_np["poses_bh3"][0].tolist()
         twists = rollout_np["twists_bh2"][0].tolist()
         position_var = rollout_np["position_var_bh"][0].tolist()
@@ -241,7 +312,9 @@ class PredictionMessages:
             action = prediction.actions[i]
             action.linear.x, action.angular.z = actions[i]
             stamped = path.poses[i + 1]
-            stamped.header = Header(frame_id=frame_id, stamp=ns_to_time(stamp_ns + time_to_ns(state.time_from_stamp)))
+            stamped.header = Header(
+                frame_id=frame_id, stamp=ns_to_time(stamp_ns + time_to_ns(state.time_from_stamp))
+            )
             stamped.pose = state.pose
             point = line.points[i + 1]
             point.x, point.y = state.pose.position.x, state.pose.position.y
@@ -261,11 +334,18 @@ def _set_pose(pose: Pose, x: float, y: float, yaw: float) -> None:
     pose.orientation.x, pose.orientation.y, pose.orientation.z, pose.orientation.w = qx, qy, qz, qw
 
 
-def occupancy_to_grid(header: Header, percent_yx: np.ndarray, origin_xy: np.ndarray, resolution_m: float) -> OccupancyGrid:
+def occupancy_to_grid(
+    header: Header, percent_yx: np.ndarray, origin_xy: np.ndarray, resolution_m: float
+) -> OccupancyGrid:
     """The planner's occupancy map (``OccupancyMap.occupancy_percent_yx``: int8 [Y, X], 0-100,
     -1 unknown) as a nav_msgs/OccupancyGrid, its origin the corner of cell (0, 0)."""
-    info = MapMetaData(resolution=float(resolution_m), width=int(percent_yx.shape[1]), height=int(percent_yx.shape[0]))
+    info = MapMetaData(
+        resolution=float(resolution_m),
+        width=int(percent_yx.shape[1]),
+        height=int(percent_yx.shape[0]),
+    )
     info.map_load_time = header.stamp
     info.origin = pose_from_xyyaw(float(origin_xy[0]), float(origin_xy[1]), 0.0)
-    return OccupancyGrid(header=header, info=info, data=np.asarray(percent_yx, dtype=np.int8).ravel().tolist())
-
+    return OccupancyGrid(
+        header=header, info=info, data=np.asarray(percent_yx, dtype=np.int8).ravel().tolist()
+    )

@@ -11,6 +11,7 @@ SIGTERM only set a flag; the spin loop sees it within ``POLL_S``, the node stops
 (a zero command, joined worker threads) while its publishers still work, and only then does
 the context shut down. ``ros2 launch`` stops nodes with SIGINT, then SIGTERM: both take this path.
 """
+
 from __future__ import annotations
 
 import signal
@@ -26,16 +27,23 @@ NodeT = TypeVar("NodeT", bound=Node)
 POLL_S = 0.1  # longest a stop request waits for the spin loop
 
 
-def run_node(factory: Callable[[], NodeT], args: list[str] | None = None, *, name: str,
-             stop: Callable[[NodeT], None] | None = None,
-             fatal: tuple[type[BaseException], ...] = ()) -> int:
-    """Create the node, spin it on one executor thread until SIGINT/SIGTERM or an external shutdown,
-    then ``stop(node)`` (while the context is still valid), destroy it and shut down.
+def run_node(
+    factory: Callable[[], NodeT],
+    args: list[str] | None = None,
+    *,
+    name: str,
+    stop: Callable[[NodeT], None] | None = None,
+    fatal: tuple[type[BaseException], ...] = (),
+) -> int:
+    """Create the node, spin it on one executor thread until SIGINT/SIGTERM or an external
+    shutdown, then ``stop(node)`` (while the context is still valid), destroy it and shut down.
 
     Exceptions in ``fatal`` (bad configuration, a model that cannot load) are logged as fatal
     under ``name`` and give exit code 1; anything else propagates with its traceback.
     """
-    rclpy.init(args=args, signal_handler_options=SignalHandlerOptions.NO)  # see the module docstring
+    rclpy.init(
+        args=args, signal_handler_options=SignalHandlerOptions.NO
+    )  # see the module docstring
     stop_requested = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop_requested.set())

@@ -7,7 +7,7 @@ actions = the plan, states = the model's prediction under it), so the world-mode
 predict under the plan actually executed; sampled and chosen rollouts on
 ``mpc_planner/markers``; the goal's state on ``mpc_planner/status`` (std_msgs/String, latched):
 ``idle``, ``active``, ``reached``, ``failed: <reason>``; with a model that has an occupancy
-head, the planner's occupancy map (core/occupancy_map.py) on ``mpc_planner/occupancy``
+head, the planner's occupancy map (core/planning/occupancy_map.py) on ``mpc_planner/occupancy``
 (nav_msgs/OccupancyGrid, once a second while someone listens).
 
 Safety: the node publishes one zero command and drops the goal when the goal is reached, the
@@ -18,8 +18,10 @@ Frames: tf2 is not available from the package registries this package installs f
 node plans in the odometry frame and accepts only goals stamped in it (``odom_frame``, or the
 odometry's own frame_id once one has arrived); a goal in another frame (e.g. ``map``) is
 rejected with a warning naming both frames. Sync: newest camera frame, odometry interpolated
-to its stamp (core/sync.py), as the world-model node does. The model math is in core/mppi.py.
+to its stamp (core/live/sync.py), as the world-model node does. The model math is in
+core/planning/mppi.py.
 """
+
 from __future__ import annotations
 
 import math
@@ -28,35 +30,42 @@ import time
 import numpy as np
 import torch
 from geometry_msgs.msg import Point, PoseStamped, Twist, TwistStamped, Vector3
+from nav_msgs.msg import OccupancyGrid, Odometry
 from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
-from nav_msgs.msg import OccupancyGrid, Odometry
 from std_msgs.msg import ColorRGBA, Header, String
 from visualization_msgs.msg import Marker, MarkerArray
 
-from world_model_ros.core.contact_memory import ContactMemoryConfig
-from world_model_ros.core.contract import Observation
-from world_model_ros.core.costs import CostConfig
-from world_model_ros.core.escape import Detour, DetourConfig
+from world_model_ros.core.data.images import ImageError
 from world_model_ros.core.geometry import quaternion_to_yaw
-from world_model_ros.core.images import ImageError
-from world_model_ros.core.input_checks import InputError, WarningThrottle
-from world_model_ros.core.mppi import GoalTolerance, MppiConfig, MppiPlanner, goal_reached
-from world_model_ros.core.occupancy_map import OccupancyMapConfig
-from world_model_ros.core.past_view import PastViewConfig
-from world_model_ros.core.registry import MODEL_KINDS, ModelSpec, load_world_model
-from world_model_ros.core.sync import OdomBuffer, SyncError
-from world_model_ros.nodes.conversions import (image_to_rgb, occupancy_to_grid, odometry_to_sample,
-                                               rollout_to_prediction, s_to_duration, time_to_s)
+from world_model_ros.core.live.input_checks import InputError, WarningThrottle
+from world_model_ros.core.live.sync import OdomBuffer, SyncError
+from world_model_ros.core.model.contract import Observation
+from world_model_ros.core.model.registry import MODEL_KINDS, ModelSpec, load_world_model
+from world_model_ros.core.planning.contact_memory import ContactMemoryConfig
+from world_model_ros.core.planning.costs import CostConfig
+from world_model_ros.core.planning.detour import Detour, DetourConfig
+from world_model_ros.core.planning.mppi import GoalTolerance, MppiConfig, MppiPlanner, goal_reached
+from world_model_ros.core.planning.occupancy_map import OccupancyMapConfig
+from world_model_ros.core.planning.past_view import PastViewConfig
+from world_model_ros.nodes.conversions import (
+    image_to_rgb,
+    occupancy_to_grid,
+    odometry_to_sample,
+    rollout_to_prediction,
+    s_to_duration,
+    time_to_s,
+)
 from world_model_ros.nodes.lifetime import run_node
 from world_model_ros.nodes.parameters import describe
 from world_model_ros.nodes.qos import CAMERA_QOS, ODOM_QOS, OUTPUT_QOS
 
 NODE_NAME = "mpc_planner_node"
 
-# Descriptions of the MPPI parameters (names = MppiConfig / CostConfig fields; costs.* for the latter).
+# Descriptions of the MPPI parameters (names = MppiConfig / CostConfig fields; costs.* for the
+# latter).
 MPPI_DESCRIPTIONS = {
     "num_samples": "sampled command sequences per iteration",
     "horizon": "planning steps of the model's dt",
@@ -71,50 +80,65 @@ MPPI_DESCRIPTIONS = {
     "a_max": "maximum |linear acceleration| (m/s^2)",
     "alpha_max": "maximum |angular acceleration| (rad/s^2)",
     "num_visualised": "sampled rollouts drawn on mpc_planner/markers",
-    "turn_in_place_rad": "goal (or detour sub-goal) at least this far off the heading (rad): turn on the spot towards it first (pi: off)",
+    "turn_in_place_rad": "goal (or detour sub-goal) at least this far off the heading (rad): turn "
+    "on the spot towards it first (pi: off)",
 }
 COST_DESCRIPTIONS = {
     "goal_weight": "weight of the mean distance to the goal over the horizon",
     "goal_terminal_weight": "weight of the distance to the goal at the horizon's end",
     "heading_weight": "weight of the heading error (to the goal's bearing, then its yaw)",
-    "heading_near_distance_m": "distance (m) below which the heading term blends into the goal's yaw",
+    "heading_near_distance_m": "distance (m) below which the heading term blends into the goal's "
+    "yaw",
     "use_goal_yaw": "finish in the goal's orientation (false: position-only goals)",
     "effort_weight": "weight of the mean squared command",
     "smoothness_weight": "weight of the mean squared command change per step",
     "prefer_forward_weight": "weight of the mean reverse speed",
     "collision_weight": "weight of the mean probability of having collided by each step",
     "collision_terminal_weight": "weight of the probability of any collision in the horizon",
-    "collision_floor": "collision probabilities up to this count as 0 (the learned model's noise floor)",
+    "collision_floor": "collision probabilities up to this count as 0 (the learned model's noise "
+    "floor)",
     "uncertainty_weight": "weight of the mean predicted position variance (m^2)",
 }
 
 MEMORY_DESCRIPTIONS = {
-    "enabled": "remember where the model predicted contact and keep rollouts away once out of view",
+    "enabled": "remember where the model predicted contact and keep rollouts away once out of "
+    "view",
     "probability": "a sampled rollout's first step with P(collision) above this is remembered",
-    "body_radius_m": "robot radius (m): a surface hit is remembered this far beyond the centre (0: the centre)",
-    "inner_m": "rollouts whose body comes within this (m) of a remembered surface count as colliding",
-    "radius_m": "a remembered surface further than this (m) from the body costs nothing (linear in between)",
+    "body_radius_m": "robot radius (m): a surface hit is remembered this far beyond the centre "
+    "(0: the centre)",
+    "inner_m": "rollouts whose body comes within this (m) of a remembered surface count as "
+    "colliding",
+    "radius_m": "a remembered surface further than this (m) from the body costs nothing (linear "
+    "in between)",
     "cell_m": "grid (m) on which remembered contacts are merged",
     "lifetime_s": "forget a contact not predicted again for this long (s)",
     "max_points": "remember at most this many contact positions (newest kept)",
-    "view_half_angle_rad": "the camera's half horizontal field of view (rad); remembered contacts in it are re-checked (0: never)",
-    "clear_below": "a remembered contact in view that a rollout now passes below this probability is forgotten",
-    "stall_after_s": "told to move but measured speed under a quarter of it this long (s): a felt contact (0: off)",
+    "view_half_angle_rad": "the camera's half horizontal field of view (rad); remembered contacts "
+    "in it are re-checked (0: never)",
+    "clear_below": "a remembered contact in view that a rollout now passes below this probability "
+    "is forgotten",
+    "stall_after_s": "told to move but measured speed under a quarter of it this long (s): a felt "
+    "contact (0: off)",
     "stall_min_speed_mps": "commands slower than this (m/s) never count as stalled",
-    "stall_distance_m": "a felt surface is remembered this far (m) beyond the body in the commanded direction",
+    "stall_distance_m": "a felt surface is remembered this far (m) beyond the body in the "
+    "commanded direction",
 }
 
 PAST_VIEW_DESCRIPTIONS = {
-    "delay_s": "also ask the camera frame this old (s), carried forward by the model, about the candidates (0: only the current frame); only for a model without an occupancy head",
+    "delay_s": "also ask the camera frame this old (s), carried forward by the model, about the "
+    "candidates (0: only the current frame); only for a model without an occupancy "
+    "head",
 }
 
 OCCUPANCY_DESCRIPTIONS = {
-    "enabled": "fuse the model's occupancy head (when its checkpoint has one) into a costmap the rollouts are checked against",
+    "enabled": "fuse the model's occupancy head (when its checkpoint has one) into a costmap the "
+    "rollouts are checked against",
     "resolution_m": "map cell size (m)",
     "size_m": "side of the square map (m); it follows the robot",
     "max_range_m": "trust the head's cells out to this distance from the robot (m)",
     "camera_x_m": "the camera's position ahead of the robot's centre (m)",
-    "view_half_angle_rad": "half the camera's horizontal field of view (rad): only cells in view are updated",
+    "view_half_angle_rad": "half the camera's horizontal field of view (rad): only cells in view "
+    "are updated",
     "gain": "log-odds added per frame per unit of the head's logit",
     "prior": "occupancy probability of a cell never seen",
     "max_log_odds": "a cell's log-odds stay within +- this",
@@ -123,7 +147,8 @@ OCCUPANCY_DESCRIPTIONS = {
 }
 
 DETOUR_DESCRIPTIONS = {
-    "enabled": "escape local minima (an obstacle squarely in the way) with a temporary side sub-goal",
+    "enabled": "escape local minima (an obstacle squarely in the way) with a temporary side "
+    "sub-goal",
     "no_progress_s": "seconds without getting closer by progress_m before a detour",
     "progress_m": "progress (m) that counts",
     "angle_rad": "sub-goal direction relative to the goal's bearing (rad, either side)",
@@ -132,8 +157,9 @@ DETOUR_DESCRIPTIONS = {
 }
 
 
-def _descriptor(description: str, low: float | None = None, high: float | None = None,
-                integer: bool = False) -> ParameterDescriptor:
+def _descriptor(
+    description: str, low: float | None = None, high: float | None = None, integer: bool = False
+) -> ParameterDescriptor:
     bounds = (low, high) if low is not None and high is not None else None
     return describe(description, bounds, 0 if integer else 0.0)
 
@@ -160,17 +186,28 @@ class MpcPlannerNode(Node):
         self.model, self.model_error = None, ""
         self.planner: MppiPlanner | None = None
         try:
-            self.model = load_world_model(ModelSpec(kind=self.p["model"], checkpoint=self.p["checkpoint"],
-                                                    device=self.p["device"], dt_s=self.p["dt"],
-                                                    horizon=self.p["mppi"].horizon))
+            self.model = load_world_model(
+                ModelSpec(
+                    kind=self.p["model"],
+                    checkpoint=self.p["checkpoint"],
+                    device=self.p["device"],
+                    dt_s=self.p["dt"],
+                    horizon=self.p["mppi"].horizon,
+                )
+            )
             self.planner = MppiPlanner(self.model, self.p["mppi"])
         except Exception as exc:  # noqa: BLE001 - any load failure leaves the node up, refusing goals
             self.model_error = f"{type(exc).__name__}: {exc}"
-            self.get_logger().error(f"model unavailable, every goal will be refused: {self.model_error}")
+            self.get_logger().error(
+                f"model unavailable, every goal will be refused: {self.model_error}"
+            )
         use_camera = self.p["use_camera"]
         # auto: whatever the model says it needs (the kinematic model has no camera input).
-        self.use_camera = (bool(getattr(self.model, "uses_camera", False)) if use_camera == "auto"
-                           else use_camera == "true")
+        self.use_camera = (
+            bool(getattr(self.model, "uses_camera", False))
+            if use_camera == "auto"
+            else use_camera == "true"
+        )
 
         self.create_subscription(PoseStamped, "goal_pose", self._on_goal, 10)
         self.create_subscription(Odometry, "odom", self._on_odom, ODOM_QOS)
@@ -180,16 +217,24 @@ class MpcPlannerNode(Node):
         self.cmd_pub = self.create_publisher(command_type, "cmd_vel", 10)
         self.plan_pub = self.create_publisher(_prediction_type(), "mpc_planner/plan", OUTPUT_QOS)
         self.marker_pub = self.create_publisher(MarkerArray, "mpc_planner/markers", OUTPUT_QOS)
-        latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE,
-                             durability=DurabilityPolicy.TRANSIENT_LOCAL)
+        latched = QoSProfile(
+            depth=1,
+            reliability=ReliabilityPolicy.RELIABLE,
+            durability=DurabilityPolicy.TRANSIENT_LOCAL,
+        )
         self.status_pub = self.create_publisher(String, "mpc_planner/status", latched)
-        self.occupancy_pub = self.create_publisher(OccupancyGrid, "mpc_planner/occupancy", OUTPUT_QOS)
+        self.occupancy_pub = self.create_publisher(
+            OccupancyGrid, "mpc_planner/occupancy", OUTPUT_QOS
+        )
         self._publish_status("idle")
         self.create_timer(1.0 / self.p["control_rate_hz"], self._on_timer)
         model_id = self.model.model_id if self.model is not None else "none"
         self.get_logger().info(
-            f"planning with model '{model_id}' ({self.p['mppi'].num_samples} samples x {self.p['mppi'].horizon} steps) "
-            f"at {self.p['control_rate_hz']:g} Hz; camera {'used' if self.use_camera else 'not used'}")
+            f"planning with model '{model_id}' ({self.p['mppi'].num_samples} samples x "
+            f"{self.p['mppi'].horizon} steps) "
+            f"at {self.p['control_rate_hz']:g} Hz; camera "
+            f"{'used' if self.use_camera else 'not used'}"
+        )
 
     # -- parameters ----------------------------------------------------------------------------
 
@@ -197,36 +242,87 @@ class MpcPlannerNode(Node):
         d = _descriptor
         own = {
             "model": ("kinematic", d(f"predictor to plan with: {' | '.join(MODEL_KINDS)}")),
-            "checkpoint": ("", d("latent model checkpoint folder ('' = the one shipped with the package)")),
+            "checkpoint": (
+                "",
+                d("latent model checkpoint folder ('' = the one shipped with the package)"),
+            ),
             "device": ("auto", d("torch device: auto | cpu | cuda | cuda:N")),
-            "dt": (0.1, d("kinematic model step (s); a learned model's comes from its checkpoint", 0.01, 1.0)),
+            "dt": (
+                0.1,
+                d(
+                    "kinematic model step (s); a learned model's comes from its checkpoint",
+                    0.01,
+                    1.0,
+                ),
+            ),
             "control_rate_hz": (10.0, d("rate of planning and cmd_vel (Hz)", 0.5, 100.0)),
             "cmd_vel_stamped": (False, d("publish geometry_msgs/TwistStamped instead of Twist")),
             "base_frame": ("base_link", d("frame_id of TwistStamped commands")),
             "odom_frame": ("odom", d("frame goals must be in until odometry names its own frame")),
-            "use_camera": ("auto", d("wait for camera frames: auto (unless kinematic) | true | false")),
-            "stale_timeout_s": (0.5, d("stop when odometry (or the camera) is older than this (s)", 0.05, 10.0)),
-            "sync_slop_s": (0.05, d("max gap between a frame and the nearest odometry (s)", 0.0, 1.0)),
+            "use_camera": (
+                "auto",
+                d("wait for camera frames: auto (unless kinematic) | true | false"),
+            ),
+            "stale_timeout_s": (
+                0.5,
+                d("stop when odometry (or the camera) is older than this (s)", 0.05, 10.0),
+            ),
+            "sync_slop_s": (
+                0.05,
+                d("max gap between a frame and the nearest odometry (s)", 0.0, 1.0),
+            ),
             "xy_goal_tolerance": (0.15, d("goal reached within this distance (m)", 0.01, 5.0)),
-            "yaw_goal_tolerance": (0.35, d("goal reached within this yaw error (rad; >= pi ignores yaw)", 0.01, 7.0)),
-            "goal_timeout_s": (120.0, d("give up a goal after this long (s; 0 = never)", 0.0, 3600.0)),
-            "seed": (-1, d("random seed of the sampler (-1: nondeterministic)", -1, 2**31 - 1, integer=True)),
-            "torch_threads": (1, d("torch intra-op threads (0: torch's default); 1 is fastest on a shared "
-                                   "small CPU, where threads of one op wait on each other", 0, 256, integer=True)),
+            "yaw_goal_tolerance": (
+                0.35,
+                d("goal reached within this yaw error (rad; >= pi ignores yaw)", 0.01, 7.0),
+            ),
+            "goal_timeout_s": (
+                120.0,
+                d("give up a goal after this long (s; 0 = never)", 0.0, 3600.0),
+            ),
+            "seed": (
+                -1,
+                d(
+                    "random seed of the sampler (-1: nondeterministic)",
+                    -1,
+                    2**31 - 1,
+                    integer=True,
+                ),
+            ),
+            "torch_threads": (
+                1,
+                d(
+                    "torch intra-op threads (0: torch's default); 1 is fastest on a shared "
+                    "small CPU, where threads of one op wait on each other",
+                    0,
+                    256,
+                    integer=True,
+                ),
+            ),
         }
         for name, (default, descriptor) in own.items():
             self.declare_parameter(name, default, descriptor)
         values = self._declare_group("", MppiConfig(), MPPI_DESCRIPTIONS)
         values["costs"] = self._declare_group("costs.", CostConfig(), COST_DESCRIPTIONS)
-        values["memory"] = self._declare_group("memory.", ContactMemoryConfig(), MEMORY_DESCRIPTIONS)
-        values["past_view"] = self._declare_group("past_view.", PastViewConfig(), PAST_VIEW_DESCRIPTIONS)
-        values["occupancy"] = self._declare_group("occupancy.", OccupancyMapConfig(), OCCUPANCY_DESCRIPTIONS)
+        values["memory"] = self._declare_group(
+            "memory.", ContactMemoryConfig(), MEMORY_DESCRIPTIONS
+        )
+        values["past_view"] = self._declare_group(
+            "past_view.", PastViewConfig(), PAST_VIEW_DESCRIPTIONS
+        )
+        values["occupancy"] = self._declare_group(
+            "occupancy.", OccupancyMapConfig(), OCCUPANCY_DESCRIPTIONS
+        )
         detour = self._declare_group("detour.", DetourConfig(), DETOUR_DESCRIPTIONS)
         p = {name: self.get_parameter(name).value for name in own}
         if p["model"] not in MODEL_KINDS:
-            raise ValueError(f"parameter model: '{p['model']}' is not one of {', '.join(MODEL_KINDS)}")
+            raise ValueError(
+                f"parameter model: '{p['model']}' is not one of {', '.join(MODEL_KINDS)}"
+            )
         if p["use_camera"] not in ("auto", "true", "false"):
-            raise ValueError(f"parameter use_camera: '{p['use_camera']}' is not one of auto, true, false")
+            raise ValueError(
+                f"parameter use_camera: '{p['use_camera']}' is not one of auto, true, false"
+            )
         values["seed"] = None if p["seed"] < 0 else p["seed"]
         p["mppi"] = MppiConfig.from_dict(values, where="mpc_planner parameters")
         p["detour"] = DetourConfig(**detour)
@@ -251,14 +347,18 @@ class MpcPlannerNode(Node):
     def _warn(self, key: str, text: str) -> None:
         allowed, held = self._warnings.allow(key, time.monotonic())
         if allowed:
-            self.get_logger().warning(text + (f" ({held} more like this held back)" if held else ""))
+            self.get_logger().warning(
+                text + (f" ({held} more like this held back)" if held else "")
+            )
 
     def _on_odom(self, msg: Odometry) -> None:
         try:
             sample = odometry_to_sample(msg)
             if self._odom.latest is not None and sample.stamp_s < self._odom.latest.stamp_s - 1.0:
                 self._odom.clear()  # time jumped back (simulation reset): start over
-                if self.planner is not None:  # the warm start and remembered contacts are of the old run
+                if (
+                    self.planner is not None
+                ):  # the warm start and remembered contacts are of the old run
                     self.planner.reset()
             self._odom.add(sample)
         except (InputError, ValueError) as exc:
@@ -276,14 +376,18 @@ class MpcPlannerNode(Node):
         frame = msg.header.frame_id
         if frame != expected:
             self.get_logger().warning(
-                f"goal rejected: it is in frame '{frame}' but this planner works in the odometry frame "
-                f"'{expected}' and cannot transform goals (no tf2); send the goal in '{expected}'")
+                f"goal rejected: it is in frame '{frame}' but this planner works in the odometry "
+                "frame "
+                f"'{expected}' and cannot transform goals (no tf2); send the goal in '{expected}'"
+            )
             self._stop(f"failed: goal frame '{frame}' is not the odometry frame '{expected}'")
             return
         p, q = msg.pose.position, msg.pose.orientation
         values = (p.x, p.y, q.x, q.y, q.z, q.w)
         if not all(math.isfinite(v) for v in values) or q.x == q.y == q.z == q.w == 0.0:
-            self.get_logger().warning(f"goal rejected: position/orientation not finite or zero quaternion: {values}")
+            self.get_logger().warning(
+                f"goal rejected: position/orientation not finite or zero quaternion: {values}"
+            )
             self._stop("failed: goal pose is not finite")
             return
         if self.model is None:
@@ -295,7 +399,9 @@ class MpcPlannerNode(Node):
         self._detour.reset()
         self._goal = np.array([p.x, p.y, quaternion_to_yaw(q.x, q.y, q.z, q.w)])
         self._goal_received_s = self._now_s()
-        self.get_logger().info(f"new goal ({p.x:.2f}, {p.y:.2f}, yaw {self._goal[2]:.2f}) in '{frame}'")
+        self.get_logger().info(
+            f"new goal ({p.x:.2f}, {p.y:.2f}, yaw {self._goal[2]:.2f}) in '{frame}'"
+        )
         self._publish_status("active")
 
     # -- control cycle -------------------------------------------------------------------------
@@ -312,7 +418,9 @@ class MpcPlannerNode(Node):
         if latest is None or (self.use_camera and self._image_msg is None):
             return  # waiting for the first inputs (at most stale_timeout_s after the goal)
         if goal_reached(latest.pose_xyyaw, self._goal, self.p["tolerance"]):
-            self.get_logger().info(f"goal reached at ({latest.pose_xyyaw[0]:.2f}, {latest.pose_xyyaw[1]:.2f})")
+            self.get_logger().info(
+                f"goal reached at ({latest.pose_xyyaw[0]:.2f}, {latest.pose_xyyaw[1]:.2f})"
+            )
             self._stop("reached")
             return
         timeout = self.p["goal_timeout_s"]
@@ -358,12 +466,20 @@ class MpcPlannerNode(Node):
     def _observation(self) -> Observation:
         if not self.use_camera:
             latest = self._odom.latest
-            return Observation(latest.stamp_s, None, latest.pose_xyyaw.astype(np.float32),
-                               latest.twist_vw.astype(np.float32))
+            return Observation(
+                latest.stamp_s,
+                None,
+                latest.pose_xyyaw.astype(np.float32),
+                latest.twist_vw.astype(np.float32),
+            )
         stamp_s = time_to_s(self._image_msg.header.stamp)
         odom = self._odom.lookup(stamp_s, self.p["sync_slop_s"])
-        return Observation(stamp_s, image_to_rgb(self._image_msg), odom.pose_xyyaw.astype(np.float32),
-                           odom.twist_vw.astype(np.float32))
+        return Observation(
+            stamp_s,
+            image_to_rgb(self._image_msg),
+            odom.pose_xyyaw.astype(np.float32),
+            odom.twist_vw.astype(np.float32),
+        )
 
     # -- outputs -------------------------------------------------------------------------------
 
@@ -371,7 +487,9 @@ class MpcPlannerNode(Node):
         """Zero command once (when a goal was active), forget the goal, report ``status``."""
         if self._goal is not None:
             self._publish_command(0.0, 0.0)
-            self.marker_pub.publish(MarkerArray(markers=[Marker(action=Marker.DELETEALL, ns="mpc_planner")]))
+            self.marker_pub.publish(
+                MarkerArray(markers=[Marker(action=Marker.DELETEALL, ns="mpc_planner")])
+            )
         self._goal = None
         self._cycles = 0
         self._last_command = np.zeros(2)
@@ -387,7 +505,9 @@ class MpcPlannerNode(Node):
         self.status_pub.publish(String(data=status))
 
     def _publish_command(self, v: float, w: float) -> None:
-        twist = Twist(linear=Vector3(x=float(v), y=0.0, z=0.0), angular=Vector3(x=0.0, y=0.0, z=float(w)))
+        twist = Twist(
+            linear=Vector3(x=float(v), y=0.0, z=0.0), angular=Vector3(x=0.0, y=0.0, z=float(w))
+        )
         if self.p["cmd_vel_stamped"]:
             header = Header(stamp=self.get_clock().now().to_msg(), frame_id=self.p["base_frame"])
             self.cmd_pub.publish(TwistStamped(header=header, twist=twist))
@@ -399,21 +519,37 @@ class MpcPlannerNode(Node):
         ns = round(stamp_s * 1e9)
         header = Header(frame_id=frame)
         header.stamp.sec, header.stamp.nanosec = ns // 1_000_000_000, ns % 1_000_000_000
-        plan = rollout_to_prediction(header, self.model.model_id, self.model.dt_s, result.plan_rollout.to_numpy(),
-                                     result.commands_h2.cpu().numpy(), "plan")
+        plan = rollout_to_prediction(
+            header,
+            self.model.model_id,
+            self.model.dt_s,
+            result.plan_rollout.to_numpy(),
+            result.commands_h2.cpu().numpy(),
+            "plan",
+        )
         plan.latency = s_to_duration(self._now_s() - stamp_s)
         self.plan_pub.publish(plan)
         if self.marker_pub.get_subscription_count() > 0:
             self.marker_pub.publish(plan_markers(header, result, self._goal))
         occupancy = self.planner.occupancy_map
-        if (self._cycles % max(1, round(self.p["control_rate_hz"])) == 1 and not occupancy.empty
-                and self.occupancy_pub.get_subscription_count() > 0):
-            self.occupancy_pub.publish(occupancy_to_grid(header, occupancy.occupancy_percent_yx(),
-                                                         occupancy.origin_2.cpu().numpy(),
-                                                         occupancy.config.resolution_m))
+        if (
+            self._cycles % max(1, round(self.p["control_rate_hz"])) == 1
+            and not occupancy.empty
+            and self.occupancy_pub.get_subscription_count() > 0
+        ):
+            self.occupancy_pub.publish(
+                occupancy_to_grid(
+                    header,
+                    occupancy.occupancy_percent_yx(),
+                    occupancy.origin_2.cpu().numpy(),
+                    occupancy.config.resolution_m,
+                )
+            )
         if self._cycles % 50 == 1:
-            self.get_logger().info(f"planning {elapsed_s * 1e3:.0f} ms, command v={result.command_2[0]:.2f} "
-                                   f"w={result.command_2[1]:.2f}, cost {result.best_cost:.2f}")
+            self.get_logger().info(
+                f"planning {elapsed_s * 1e3:.0f} ms, command v={result.command_2[0]:.2f} "
+                f"w={result.command_2[1]:.2f}, cost {result.best_cost:.2f}"
+            )
 
 
 def _prediction_type():
@@ -422,37 +558,69 @@ def _prediction_type():
     return WorldModelPrediction
 
 
-def plan_markers(header: Header, result, goal_3: np.ndarray | None, namespace: str = "mpc_planner") -> MarkerArray:
-    """rviz: sampled rollouts (one grey LINE_LIST, id 0), the plan (green LINE_STRIP, id 1), the goal (arrow, id 2)."""
+def plan_markers(
+    header: Header, result, goal_3: np.ndarray | None, namespace: str = "mpc_planner"
+) -> MarkerArray:
+    """rviz: sampled rollouts (one grey LINE_LIST, id 0), the plan (green LINE_STRIP, id 1), the
+    goal (arrow, id 2)."""
     samples = result.samples_kh3.detach().cpu().numpy()
     plan = result.plan_rollout.poses_bh3[0].detach().cpu().numpy()
     lifetime = s_to_duration(1.0)
-    sampled = Marker(header=header, ns=f"{namespace}/samples", id=0, type=Marker.LINE_LIST, action=Marker.ADD,
-                     lifetime=lifetime, color=ColorRGBA(r=0.6, g=0.6, b=0.6, a=0.5))
+    sampled = Marker(
+        header=header,
+        ns=f"{namespace}/samples",
+        id=0,
+        type=Marker.LINE_LIST,
+        action=Marker.ADD,
+        lifetime=lifetime,
+        color=ColorRGBA(r=0.6, g=0.6, b=0.6, a=0.5),
+    )
     sampled.scale.x = 0.005
     sampled.pose.orientation.w = 1.0
     for rollout in samples:
-        for a, b in zip(rollout[:-1], rollout[1:]):
-            sampled.points += [Point(x=float(a[0]), y=float(a[1]), z=0.01), Point(x=float(b[0]), y=float(b[1]), z=0.01)]
-    chosen = Marker(header=header, ns=f"{namespace}/plan", id=1, type=Marker.LINE_STRIP, action=Marker.ADD,
-                    lifetime=lifetime, color=ColorRGBA(r=0.1, g=0.9, b=0.2, a=1.0))
+        for a, b in zip(rollout[:-1], rollout[1:], strict=False):
+            sampled.points += [
+                Point(x=float(a[0]), y=float(a[1]), z=0.01),
+                Point(x=float(b[0]), y=float(b[1]), z=0.01),
+            ]
+    chosen = Marker(
+        header=header,
+        ns=f"{namespace}/plan",
+        id=1,
+        type=Marker.LINE_STRIP,
+        action=Marker.ADD,
+        lifetime=lifetime,
+        color=ColorRGBA(r=0.1, g=0.9, b=0.2, a=1.0),
+    )
     chosen.scale.x = 0.03
     chosen.pose.orientation.w = 1.0
     chosen.points = [Point(x=float(x), y=float(y), z=0.02) for x, y, _ in plan]
     markers = [sampled, chosen]
     if goal_3 is not None:
-        goal = Marker(header=header, ns=f"{namespace}/goal", id=2, type=Marker.ARROW, action=Marker.ADD,
-                      lifetime=lifetime, color=ColorRGBA(r=1.0, g=0.5, b=0.0, a=1.0))
+        goal = Marker(
+            header=header,
+            ns=f"{namespace}/goal",
+            id=2,
+            type=Marker.ARROW,
+            action=Marker.ADD,
+            lifetime=lifetime,
+            color=ColorRGBA(r=1.0, g=0.5, b=0.0, a=1.0),
+        )
         goal.scale.x, goal.scale.y, goal.scale.z = 0.3, 0.05, 0.05
         goal.pose.position.x, goal.pose.position.y = float(goal_3[0]), float(goal_3[1])
-        goal.pose.orientation.z, goal.pose.orientation.w = math.sin(goal_3[2] / 2), math.cos(goal_3[2] / 2)
+        goal.pose.orientation.z, goal.pose.orientation.w = (
+            math.sin(goal_3[2] / 2),
+            math.cos(goal_3[2] / 2),
+        )
         markers.append(goal)
     return MarkerArray(markers=markers)
 
 
 def main(args: list[str] | None = None) -> int:
     # Stopping sends the zero command while the context still works (nodes/lifetime.py).
-    return run_node(MpcPlannerNode, args, name="mpc_planner_node", stop=lambda node: node.stop_for_shutdown())
+    return run_node(
+        MpcPlannerNode, args, name="mpc_planner_node", stop=lambda node: node.stop_for_shutdown()
+    )
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ Stamps are simulated time: run the other nodes with ``use_sim_time:=true``. Paci
 steady (wall) clock: ``real_time_factor`` 1 is real time, 5 is five times faster, 0 is as fast
 as the machine can. Odometry's frame is the arena frame (DiffDriveSim's docstring).
 """
+
 from __future__ import annotations
 
 import array
@@ -22,7 +23,16 @@ import time
 from dataclasses import dataclass, fields
 
 import numpy as np
-from geometry_msgs.msg import Point, Pose, PoseWithCovariance, Quaternion, Twist, TwistStamped, TwistWithCovariance, Vector3
+from geometry_msgs.msg import (
+    Point,
+    Pose,
+    PoseWithCovariance,
+    Quaternion,
+    Twist,
+    TwistStamped,
+    TwistWithCovariance,
+    Vector3,
+)
 from nav_msgs.msg import Odometry
 from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
@@ -32,8 +42,8 @@ from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Bool, Header
 from std_srvs.srv import Trigger
 
+from world_model_ros.core.data.images import encode_raw
 from world_model_ros.core.geometry import yaw_to_quaternion
-from world_model_ros.core.images import encode_raw
 from world_model_ros.nodes.lifetime import run_node
 from world_model_ros.nodes.parameters import describe
 from world_model_ros.nodes.qos import COMMAND_QOS
@@ -47,10 +57,18 @@ except ImportError:  # pragma: no cover - depends on the install
 
 NODE_NAME = "sim_node"
 # Like ros_gz_bridge's defaults (reliable): matches reliable and best-effort subscribers alike.
-SENSOR_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=5, reliability=ReliabilityPolicy.RELIABLE,
-                        durability=DurabilityPolicy.VOLATILE)
-STATIC_QOS = QoSProfile(history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE,
-                        durability=DurabilityPolicy.TRANSIENT_LOCAL)
+SENSOR_QOS = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST,
+    depth=5,
+    reliability=ReliabilityPolicy.RELIABLE,
+    durability=DurabilityPolicy.VOLATILE,
+)
+STATIC_QOS = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST,
+    depth=1,
+    reliability=ReliabilityPolicy.RELIABLE,
+    durability=DurabilityPolicy.TRANSIENT_LOCAL,
+)
 
 
 @dataclass(frozen=True)
@@ -73,16 +91,34 @@ class SimNodeConfig:
 
 
 PARAMETERS: dict[str, tuple[str, tuple[float, float] | None]] = {
-    "layout_seed": ("seed of the arena layout (obstacles); the start pose follows from it", (0, 2**31 - 1)),
-    "camera_width": ("camera image width in pixels (square by default: the model's input is square)", (8, 4096)),
+    "layout_seed": (
+        "seed of the arena layout (obstacles); the start pose follows from it",
+        (0, 2**31 - 1),
+    ),
+    "camera_width": (
+        "camera image width in pixels (square by default: the model's input is square)",
+        (8, 4096),
+    ),
     "camera_height": ("camera image height in pixels", (8, 4096)),
     "camera_fovy_deg": ("vertical field of view in degrees (recordings use 70)", (10.0, 170.0)),
-    "camera_rate_hz": ("camera/image_raw and camera/camera_info rate, simulated time", (0.1, 1000.0)),
+    "camera_rate_hz": (
+        "camera/image_raw and camera/camera_info rate, simulated time",
+        (0.1, 1000.0),
+    ),
     "odom_rate_hz": ("odom, tf and clock rate, simulated time", (0.1, 1000.0)),
-    "real_time_factor": ("simulated seconds per wall second; 0 = as fast as possible", (0.0, 1000.0)),
+    "real_time_factor": (
+        "simulated seconds per wall second; 0 = as fast as possible",
+        (0.0, 1000.0),
+    ),
     "cmd_vel_stamped": ("cmd_vel is geometry_msgs/TwistStamped (true) or Twist (false)", None),
-    "cmd_timeout_s": ("stop when no cmd_vel arrived for this long (simulated seconds)", (0.01, 3600.0)),
-    "odom_noise": ("relative std of odometry increments; > 0 also publishes ground_truth/odom", (0.0, 1.0)),
+    "cmd_timeout_s": (
+        "stop when no cmd_vel arrived for this long (simulated seconds)",
+        (0.01, 3600.0),
+    ),
+    "odom_noise": (
+        "relative std of odometry increments; > 0 also publishes ground_truth/odom",
+        (0.0, 1.0),
+    ),
     "publish_tf": ("publish tf odom -> base_link (needs tf2_msgs)", None),
     "publish_clock": ("publish simulated time on /clock", None),
     "odom_frame": ("frame of odom poses (REP-105)", None),
@@ -116,23 +152,45 @@ class SimNode(Node):
     def __init__(self) -> None:
         super().__init__(NODE_NAME)
         self.cfg = cfg = declare_config(self)
-        self.sim = DiffDriveSim(SimConfig(camera_width=cfg.camera_width, camera_height=cfg.camera_height,
-                                          camera_fovy_deg=cfg.camera_fovy_deg, odom_noise_linear_frac=cfg.odom_noise,
-                                          odom_noise_angular_frac=cfg.odom_noise), cfg.layout_seed)
+        self.sim = DiffDriveSim(
+            SimConfig(
+                camera_width=cfg.camera_width,
+                camera_height=cfg.camera_height,
+                camera_fovy_deg=cfg.camera_fovy_deg,
+                odom_noise_linear_frac=cfg.odom_noise,
+                odom_noise_angular_frac=cfg.odom_noise,
+            ),
+            cfg.layout_seed,
+        )
         self._image_pub = self.create_publisher(Image, "camera/image_raw", SENSOR_QOS)
         self._info_pub = self.create_publisher(CameraInfo, "camera/camera_info", SENSOR_QOS)
         self._odom_pub = self.create_publisher(Odometry, "odom", SENSOR_QOS)
         self._contact_pub = self.create_publisher(Bool, "ground_truth/contact", SENSOR_QOS)
-        self._true_odom_pub = self.create_publisher(Odometry, "ground_truth/odom", SENSOR_QOS) if cfg.odom_noise > 0 else None
-        self._clock_pub = self.create_publisher(ClockMsg, "/clock", SENSOR_QOS) if cfg.publish_clock else None
+        self._true_odom_pub = (
+            self.create_publisher(Odometry, "ground_truth/odom", SENSOR_QOS)
+            if cfg.odom_noise > 0
+            else None
+        )
+        self._clock_pub = (
+            self.create_publisher(ClockMsg, "/clock", SENSOR_QOS) if cfg.publish_clock else None
+        )
         self._tf_pub = None
         if cfg.publish_tf and TFMessage is not None:
             self._tf_pub = self.create_publisher(TFMessage, "/tf", SENSOR_QOS)
-            self.create_publisher(TFMessage, "/tf_static", STATIC_QOS).publish(self._camera_static_tf())
+            self.create_publisher(TFMessage, "/tf_static", STATIC_QOS).publish(
+                self._camera_static_tf()
+            )
         elif cfg.publish_tf:
-            self.get_logger().info("tf2_msgs is not installed (it is not on PyPI): not publishing tf odom -> "
-                                   f"{cfg.base_frame}; odom carries the same pose")
-        self.create_subscription(TwistStamped if cfg.cmd_vel_stamped else Twist, "cmd_vel", self._on_cmd_vel, COMMAND_QOS)
+            self.get_logger().info(
+                "tf2_msgs is not installed (it is not on PyPI): not publishing tf odom -> "
+                f"{cfg.base_frame}; odom carries the same pose"
+            )
+        self.create_subscription(
+            TwistStamped if cfg.cmd_vel_stamped else Twist,
+            "cmd_vel",
+            self._on_cmd_vel,
+            COMMAND_QOS,
+        )
         self.create_service(Trigger, "~/reset", self._on_reset)
         self._command = np.zeros(2)
         self._command_time_s = -math.inf
@@ -144,13 +202,18 @@ class SimNode(Node):
         self._anchor: tuple[float, float] | None = None  # (wall, sim) at the first tick
         self._lag_resets = 0
         fastest = min(self._camera_period_s, self._odom_period_s)
-        period = 0.001 if cfg.real_time_factor <= 0 else max(0.001, fastest / cfg.real_time_factor / 2)
+        period = (
+            0.001 if cfg.real_time_factor <= 0 else max(0.001, fastest / cfg.real_time_factor / 2)
+        )
         self.create_timer(period, self._tick, clock=Clock(clock_type=ClockType.STEADY_TIME))
         arena = self.sim.arena_map()
         self.get_logger().info(
-            f"layout {cfg.layout_seed}: {len(arena.obstacles)} obstacles in a {2 * arena.half_size_m:.1f} m arena; "
-            f"camera {cfg.camera_width}x{cfg.camera_height} @ {cfg.camera_rate_hz:g} Hz, odom @ {cfg.odom_rate_hz:g} Hz, "
-            f"real_time_factor {cfg.real_time_factor:g}")
+            f"layout {cfg.layout_seed}: {len(arena.obstacles)} obstacles in a "
+            f"{2 * arena.half_size_m:.1f} m arena; "
+            f"camera {cfg.camera_width}x{cfg.camera_height} @ {cfg.camera_rate_hz:g} Hz, odom @ "
+            f"{cfg.odom_rate_hz:g} Hz, "
+            f"real_time_factor {cfg.real_time_factor:g}"
+        )
 
     # -- inputs -----------------------------------------------------------------------------
     def _on_cmd_vel(self, msg: Twist | TwistStamped) -> None:
@@ -158,8 +221,10 @@ class SimNode(Node):
         vw = np.array([twist.linear.x, twist.angular.z], dtype=np.float64)
         if not np.all(np.isfinite(vw)):
             self._bad_commands += 1
-            self.get_logger().warn(f"ignoring non-finite cmd_vel ({self._bad_commands} so far)",
-                                   throttle_duration_sec=5.0)
+            self.get_logger().warn(
+                f"ignoring non-finite cmd_vel ({self._bad_commands} so far)",
+                throttle_duration_sec=5.0,
+            )
             return
         self._command, self._command_time_s = vw, self.sim.time_s
 
@@ -179,10 +244,15 @@ class SimNode(Node):
             self._anchor = (wall_now, self.sim.time_s)
         if self.cfg.real_time_factor > 0:
             target_s = self._anchor[1] + (wall_now - self._anchor[0]) * self.cfg.real_time_factor
-            if target_s - self.sim.time_s > 0.5:  # the machine cannot keep up: do not try to catch up
+            if (
+                target_s - self.sim.time_s > 0.5
+            ):  # the machine cannot keep up: do not try to catch up
                 self._lag_resets += 1
-                self.get_logger().warn(f"running slower than real_time_factor {self.cfg.real_time_factor:g} "
-                                       f"({self._lag_resets} resyncs)", throttle_duration_sec=10.0)
+                self.get_logger().warn(
+                    f"running slower than real_time_factor {self.cfg.real_time_factor:g} "
+                    f"({self._lag_resets} resyncs)",
+                    throttle_duration_sec=10.0,
+                )
                 self._anchor = (wall_now, self.sim.time_s)
                 target_s = self.sim.time_s
         else:
@@ -194,8 +264,10 @@ class SimNode(Node):
             stale = self.sim.time_s - self._command_time_s > self.cfg.cmd_timeout_s
             half_step_s = 0.5 * self.sim.config.timestep_s  # events land on whole physics steps
             if next_event_s > self.sim.time_s + half_step_s:
-                self.sim.step(np.zeros(2) if stale else self._command,
-                              max(next_event_s - self.sim.time_s, self.sim.config.timestep_s))
+                self.sim.step(
+                    np.zeros(2) if stale else self._command,
+                    max(next_event_s - self.sim.time_s, self.sim.config.timestep_s),
+                )
             now_s = self.sim.time_s
             if self._next_odom_s <= now_s + half_step_s:
                 self._publish_odometry(now_s)
@@ -210,24 +282,45 @@ class SimNode(Node):
         pose, twist = self.sim.odometry()
         self._odom_pub.publish(self._odometry_msg(stamp, pose, twist))
         if self._true_odom_pub is not None:
-            self._true_odom_pub.publish(self._odometry_msg(stamp, self.sim.pose(), self.sim.twist()))
+            self._true_odom_pub.publish(
+                self._odometry_msg(stamp, self.sim.pose(), self.sim.twist())
+            )
         if self._clock_pub is not None:
             self._clock_pub.publish(ClockMsg(clock=stamp))
         if self._tf_pub is not None:
             qx, qy, qz, qw = yaw_to_quaternion(float(pose[2]))
-            self._tf_pub.publish(TFMessage(transforms=[TransformStamped(
-                header=Header(stamp=stamp, frame_id=self.cfg.odom_frame), child_frame_id=self.cfg.base_frame,
-                transform=Transform(translation=Vector3(x=float(pose[0]), y=float(pose[1]), z=0.0),
-                                    rotation=Quaternion(x=qx, y=qy, z=qz, w=qw)))]))
+            self._tf_pub.publish(
+                TFMessage(
+                    transforms=[
+                        TransformStamped(
+                            header=Header(stamp=stamp, frame_id=self.cfg.odom_frame),
+                            child_frame_id=self.cfg.base_frame,
+                            transform=Transform(
+                                translation=Vector3(x=float(pose[0]), y=float(pose[1]), z=0.0),
+                                rotation=Quaternion(x=qx, y=qy, z=qz, w=qw),
+                            ),
+                        )
+                    ]
+                )
+            )
 
     def _odometry_msg(self, stamp, pose: np.ndarray, twist: np.ndarray) -> Odometry:
         qx, qy, qz, qw = yaw_to_quaternion(float(pose[2]))
-        msg = Odometry(header=Header(stamp=stamp, frame_id=self.cfg.odom_frame), child_frame_id=self.cfg.base_frame)
-        msg.pose = PoseWithCovariance(pose=Pose(position=Point(x=float(pose[0]), y=float(pose[1]), z=0.0),
-                                                orientation=Quaternion(x=qx, y=qy, z=qz, w=qw)))
+        msg = Odometry(
+            header=Header(stamp=stamp, frame_id=self.cfg.odom_frame),
+            child_frame_id=self.cfg.base_frame,
+        )
+        msg.pose = PoseWithCovariance(
+            pose=Pose(
+                position=Point(x=float(pose[0]), y=float(pose[1]), z=0.0),
+                orientation=Quaternion(x=qx, y=qy, z=qz, w=qw),
+            )
+        )
         msg.pose.covariance[0] = msg.pose.covariance[7] = 1e-4 + self.cfg.odom_noise
         msg.pose.covariance[35] = 1e-3 + self.cfg.odom_noise
-        msg.twist = TwistWithCovariance(twist=Twist(linear=Vector3(x=float(twist[0])), angular=Vector3(z=float(twist[1]))))
+        msg.twist = TwistWithCovariance(
+            twist=Twist(linear=Vector3(x=float(twist[0])), angular=Vector3(z=float(twist[1])))
+        )
         msg.twist.covariance[0], msg.twist.covariance[35] = 1e-4, 1e-3
         return msg
 
@@ -235,8 +328,12 @@ class SimNode(Node):
         stamp = stamp_msg(now_s)
         header = Header(stamp=stamp, frame_id=self.cfg.camera_frame)
         height, width, step, data = encode_raw(self.sim.render(), "rgb8")
-        image = Image(header=header, height=height, width=width, encoding="rgb8", is_bigendian=0, step=step)
-        image.data = array.array("B", data)  # the fast path of the generated setter (bytes are checked one by one)
+        image = Image(
+            header=header, height=height, width=width, encoding="rgb8", is_bigendian=0, step=step
+        )
+        image.data = array.array(
+            "B", data
+        )  # the fast path of the generated setter (bytes are checked one by one)
         self._image_pub.publish(image)
         fx, fy, cx, cy = self.sim.camera_intrinsics()
         info = CameraInfo(header=header, height=height, width=width, distortion_model="plumb_bob")
@@ -250,7 +347,8 @@ class SimNode(Node):
     def _camera_static_tf(self):
         """base_link -> camera optical frame (z forward, x right, y down), pitched down."""
         position, pitch = self.sim.camera_pose_in_base()
-        # Optical frame from base axes: R = Ry(pitch) * [[0,0,1],[-1,0,0],[0,-1,0]] as a quaternion.
+        # Optical frame from base axes: R = Ry(pitch) * [[0,0,1],[-1,0,0],[0,-1,0]] as a
+        # quaternion.
         body_to_optical = np.array([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])
         c, s = math.cos(pitch), math.sin(pitch)
         rotation = np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]]) @ body_to_optical
@@ -258,10 +356,20 @@ class SimNode(Node):
         x = (rotation[2, 1] - rotation[1, 2]) / (4 * w)
         y = (rotation[0, 2] - rotation[2, 0]) / (4 * w)
         z = (rotation[1, 0] - rotation[0, 1]) / (4 * w)
-        return TFMessage(transforms=[TransformStamped(
-            header=Header(stamp=stamp_msg(0.0), frame_id=self.cfg.base_frame), child_frame_id=self.cfg.camera_frame,
-            transform=Transform(translation=Vector3(x=float(position[0]), y=float(position[1]), z=float(position[2])),
-                                rotation=Quaternion(x=x, y=y, z=z, w=w)))])
+        return TFMessage(
+            transforms=[
+                TransformStamped(
+                    header=Header(stamp=stamp_msg(0.0), frame_id=self.cfg.base_frame),
+                    child_frame_id=self.cfg.camera_frame,
+                    transform=Transform(
+                        translation=Vector3(
+                            x=float(position[0]), y=float(position[1]), z=float(position[2])
+                        ),
+                        rotation=Quaternion(x=x, y=y, z=z, w=w),
+                    ),
+                )
+            ]
+        )
 
     def destroy_node(self) -> None:
         self.sim.close()

@@ -13,6 +13,7 @@ parameters), ``model_loading.py`` (load, wrap and warm a predictor; device fallb
 ``world_model_runtime.py`` (the runtime: callbacks, worker threads, reload),
 ``world_model_diagnostics.py`` (the ``diagnostics`` and live-error messages).
 """
+
 from __future__ import annotations
 
 import sys
@@ -87,13 +88,23 @@ class WorldModelLifecycleNode(LifecycleNode):
 
 
 def main(args: list[str] | None = None) -> int:
-    return run_node(WorldModelNode, args, name=NODE_NAME, stop=lambda node: node.shutdown(),
-                    fatal=(ConfigError, ModelLoadError))
+    return run_node(
+        WorldModelNode,
+        args,
+        name=NODE_NAME,
+        stop=lambda node: node.shutdown(),
+        fatal=(ConfigError, ModelLoadError),
+    )
 
 
 def lifecycle_main(args: list[str] | None = None) -> int:
-    return run_node(WorldModelLifecycleNode, args, name=NODE_NAME, stop=lambda node: node.shutdown(),
-                    fatal=(ConfigError, ModelLoadError))
+    return run_node(
+        WorldModelLifecycleNode,
+        args,
+        name=NODE_NAME,
+        stop=lambda node: node.shutdown(),
+        fatal=(ConfigError, ModelLoadError),
+    )
 
 
 if __name__ == "__main__":

@@ -2,12 +2,13 @@
 
 A layout is a pure function of its seed, so the training and test sets can use disjoint seeds
 and any recording names the exact arena it was made in. Everything here is plain NumPy on the
-ground-truth :class:`~world_model_ros.core.episodes.ArenaMap`, so evaluation code can ask "how
+ground-truth :class:`~world_model_ros.core.data.episodes.ArenaMap`, so evaluation code can ask "how
 far is this pose from an obstacle?" without MuJoCo.
 
 Frame: the arena is centred on the world origin with walls at |x|, |y| = half_size_m; the
 simulator's odometry frame IS this frame (see simulator.py), so maps and poses compare directly.
 """
+
 from __future__ import annotations
 
 import math
@@ -15,13 +16,19 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..core.dataset import arena_from_json, arena_to_json  # noqa: F401 (the JSON form lives with the bag format)
-from ..core.episodes import ArenaMap, Obstacle
+from ..core.data.dataset import arena_from_json, arena_to_json  # noqa: F401 (the JSON form lives with the bag format)
+from ..core.data.episodes import ArenaMap, Obstacle
 
 # Saturated colours that stand out against the grey floor and the pale walls (RGBA 0..1).
 OBSTACLE_PALETTE: tuple[tuple[float, float, float], ...] = (
-    (0.85, 0.15, 0.15), (0.15, 0.55, 0.85), (0.95, 0.75, 0.10), (0.20, 0.70, 0.25),
-    (0.60, 0.25, 0.75), (0.95, 0.45, 0.10), (0.10, 0.75, 0.70), (0.90, 0.35, 0.60),
+    (0.85, 0.15, 0.15),
+    (0.15, 0.55, 0.85),
+    (0.95, 0.75, 0.10),
+    (0.20, 0.70, 0.25),
+    (0.60, 0.25, 0.75),
+    (0.95, 0.45, 0.10),
+    (0.10, 0.75, 0.70),
+    (0.90, 0.35, 0.60),
 )
 
 
@@ -45,7 +52,10 @@ class LayoutConfig:
         if self.half_size_m <= 0.5:
             raise ValueError(f"arena half_size_m must be > 0.5 m; got {self.half_size_m}")
         if not 0 <= self.obstacles_min <= self.obstacles_max:
-            raise ValueError(f"need 0 <= obstacles_min <= obstacles_max; got {self.obstacles_min}, {self.obstacles_max}")
+            raise ValueError(
+                f"need 0 <= obstacles_min <= obstacles_max; got {self.obstacles_min}, "
+                f"{self.obstacles_max}"
+            )
 
 
 @dataclass
@@ -76,7 +86,9 @@ def generate_layout(seed: int, config: LayoutConfig, robot_radius_m: float) -> L
         for _attempt in range(100):
             if rng.random() < 0.5:
                 hx, hy = (float(v) for v in rng.uniform(*config.box_half_extent_m, size=2))
-                candidate = Obstacle("box", 0.0, 0.0, float(rng.uniform(-math.pi, math.pi)), hx, hy)
+                candidate = Obstacle(
+                    "box", 0.0, 0.0, float(rng.uniform(-math.pi, math.pi)), hx, hy
+                )
             else:
                 r = float(rng.uniform(*config.cylinder_radius_m))
                 candidate = Obstacle("cylinder", 0.0, 0.0, 0.0, r, r)
@@ -85,15 +97,24 @@ def generate_layout(seed: int, config: LayoutConfig, robot_radius_m: float) -> L
             if limit <= 0:
                 continue
             candidate.x, candidate.y = (float(v) for v in rng.uniform(-limit, limit, size=2))
-            if all(math.hypot(candidate.x - o.x, candidate.y - o.y) > reach + bounding_radius(o) + config.min_gap_m
-                   for o in obstacles):
+            if all(
+                math.hypot(candidate.x - o.x, candidate.y - o.y)
+                > reach + bounding_radius(o) + config.min_gap_m
+                for o in obstacles
+            ):
                 obstacles.append(candidate)
                 base = np.array(OBSTACLE_PALETTE[palette_order[index % len(OBSTACLE_PALETTE)]])
-                colours.append(tuple(float(c) for c in np.clip(base + rng.uniform(-0.08, 0.08, 3), 0, 1)))
+                colours.append(
+                    tuple(float(c) for c in np.clip(base + rng.uniform(-0.08, 0.08, 3), 0, 1))
+                )
                 heights.append(float(rng.uniform(*config.obstacle_height_m)))
                 break
-    arena = ArenaMap(half_size_m=config.half_size_m, obstacles=obstacles,
-                     robot_radius_m=robot_radius_m, layout_seed=int(seed))
+    arena = ArenaMap(
+        half_size_m=config.half_size_m,
+        obstacles=obstacles,
+        robot_radius_m=robot_radius_m,
+        layout_seed=int(seed),
+    )
     return Layout(arena, colours, heights, config.wall_height_m, config.wall_thickness_m)
 
 
@@ -123,4 +144,3 @@ def signed_distance(arena: ArenaMap, xy_n2: np.ndarray) -> np.ndarray:
             dist = outside + np.minimum(np.maximum(q[:, 0], q[:, 1]), 0)
         best = np.minimum(best, dist)
     return best
-

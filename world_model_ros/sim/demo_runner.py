@@ -10,6 +10,7 @@ layout seed only, so every planner faces the same start, goal and obstacles. Lay
 demo default to 10000 and up, disjoint from the ranges ``record`` documents for training
 (0:20) and held-out evaluation (1000:1005).
 """
+
 from __future__ import annotations
 
 import math
@@ -19,10 +20,10 @@ from typing import Callable
 
 import numpy as np
 
-from ..core.contract import Observation, WorldModel
-from ..core.escape import Detour, DetourConfig
-from ..core.episodes import ArenaMap
-from ..core.mppi import GoalTolerance, MppiConfig, MppiPlanner, MppiResult, goal_reached
+from ..core.data.episodes import ArenaMap
+from ..core.model.contract import Observation, WorldModel
+from ..core.planning.detour import Detour, DetourConfig
+from ..core.planning.mppi import GoalTolerance, MppiConfig, MppiPlanner, MppiResult, goal_reached
 from .simulator import DiffDriveSim
 
 DEMO_LAYOUT_SEED_START = 10_000
@@ -45,7 +46,9 @@ class DemoConfig:
     tolerance: GoalTolerance = GoalTolerance(xy_m=0.2, yaw_rad=math.pi)  # position-only goals
     stuck_window_s: float = 15.0  # fail early when the robot got no closer in this long...
     stuck_progress_m: float = 0.1  # ...by at least this much
-    detour: DetourConfig = DetourConfig()  # the planner's escape from local minima (core/escape.py)
+    detour: DetourConfig = (
+        DetourConfig()
+    )  # the planner's escape from local minima (core/planning/detour.py)
 
 
 @dataclass
@@ -58,14 +61,15 @@ class EpisodeResult:
     time_s: float  # simulated time until reached (or until given up)
     final_distance_m: float
     status: str  # "reached" | "failed: timeout" | "failed: stuck" | "failed: planning error ..."
-    detours: int  # escapes from local minima (core/escape.py)
+    detours: int  # escapes from local minima (core/planning/detour.py)
     path_xyyaw: np.ndarray  # [T, 3] true poses, one per control period
     planning_ms: list[float] = field(default_factory=list)  # encode + MPPI cycle
     prediction_ms: list[float] = field(default_factory=list)  # encode + one rollout under the plan
 
 
 def episode_setup(sim: DiffDriveSim, layout_seed: int, goal_min_distance_m: float) -> EpisodeSetup:
-    """Deterministic start and goal for ``layout_seed`` (also leaves ``sim`` reset at the start)."""
+    """Deterministic start and goal for ``layout_seed`` (also leaves ``sim`` reset at the
+    start)."""
     rng = np.random.default_rng(np.random.SeedSequence([layout_seed, 0xDE70]))
     sim.reset(layout_seed=layout_seed)
     for _ in range(100):
@@ -75,17 +79,28 @@ def episode_setup(sim: DiffDriveSim, layout_seed: int, goal_min_distance_m: floa
             goal = sim.sample_goal(rng, min_distance_m=goal_min_distance_m)
         except RuntimeError:
             continue
-        return EpisodeSetup(layout_seed, tuple(float(v) for v in start), tuple(float(v) for v in goal))
-    raise RuntimeError(f"layout {layout_seed}: no start with a free goal {goal_min_distance_m} m away")
+        return EpisodeSetup(
+            layout_seed, tuple(float(v) for v in start), tuple(float(v) for v in goal)
+        )
+    raise RuntimeError(
+        f"layout {layout_seed}: no start with a free goal {goal_min_distance_m} m away"
+    )
 
 
 StepHook = Callable[[float, DiffDriveSim, np.ndarray | None, MppiResult, np.ndarray], None]
 
 
-def run_episode(sim: DiffDriveSim, model: WorldModel, planner: MppiPlanner, setup: EpisodeSetup, name: str,
-                config: DemoConfig = DemoConfig(), on_step: StepHook | None = None) -> EpisodeResult:
-    """Drive from ``setup.start`` to ``setup.goal`` under ``planner``; ``on_step(time_s, sim, image,
-    result, command)`` is called every cycle (the recorder)."""
+def run_episode(
+    sim: DiffDriveSim,
+    model: WorldModel,
+    planner: MppiPlanner,
+    setup: EpisodeSetup,
+    name: str,
+    config: DemoConfig = DemoConfig(),
+    on_step: StepHook | None = None,
+) -> EpisodeResult:
+    """Drive from ``setup.start`` to ``setup.goal`` under ``planner``; ``on_step(time_s, sim,
+    image, result, command)`` is called every cycle (the recorder)."""
     sim.reset(layout_seed=setup.layout_seed, start_pose=setup.start_xyyaw)
     planner.reset()
     if hasattr(model, "set_arena"):  # the map-aware reference model (sim/oracle_model.py) only
@@ -113,8 +128,12 @@ def run_episode(sim: DiffDriveSim, model: WorldModel, planner: MppiPlanner, setu
             status = "failed: stuck"
             break
         image = sim.render() if uses_camera or on_step is not None else None
-        observation = Observation(sim.time_s, image if uses_camera else None, pose.astype(np.float32),
-                                  twist.astype(np.float32))
+        observation = Observation(
+            sim.time_s,
+            image if uses_camera else None,
+            pose.astype(np.float32),
+            twist.astype(np.float32),
+        )
         tic = time.perf_counter()
         try:
             latent = model.encode(observation)
@@ -137,10 +156,19 @@ def run_episode(sim: DiffDriveSim, model: WorldModel, planner: MppiPlanner, setu
         path.append(sim.pose())
     pose = sim.pose()
     return EpisodeResult(
-        planner=name, setup=setup, reached=status == "reached", collided=contact_steps > 0,
-        contact_steps=contact_steps, time_s=sim.time_s - started_s,
-        final_distance_m=float(np.hypot(*(goal[:2] - pose[:2]))), status=status, detours=detour.detours,
-        path_xyyaw=np.array(path), planning_ms=planning_ms, prediction_ms=prediction_ms)
+        planner=name,
+        setup=setup,
+        reached=status == "reached",
+        collided=contact_steps > 0,
+        contact_steps=contact_steps,
+        time_s=sim.time_s - started_s,
+        final_distance_m=float(np.hypot(*(goal[:2] - pose[:2]))),
+        status=status,
+        detours=detour.detours,
+        path_xyyaw=np.array(path),
+        planning_ms=planning_ms,
+        prediction_ms=prediction_ms,
+    )
 
 
 def make_planner(model: WorldModel, config: MppiConfig) -> MppiPlanner:

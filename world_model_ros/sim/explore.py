@@ -20,6 +20,7 @@ controller's habits, and it is deterministic given its rng. It looks at one thin
 pushing against something for ``back_off_after_s`` it backs off (as a teleoperator would), so
 contacts are in the data without the robot spending half an episode pinned to a wall.
 """
+
 from __future__ import annotations
 
 import math
@@ -49,14 +50,16 @@ class ExploreConfig:
     back_off_after_s: float = 1.5
     # stop-and-go: [brake ->] stop -> go (0 disables)
     stop_rate_per_s: float = 0.07
-    brake_probability: float = 0.6          # share of stops reached by a ramp rather than a zero step
+    brake_probability: float = 0.6  # share of stops reached by a ramp rather than a zero step
     brake_duration_s: tuple[float, float] = (0.3, 1.5)
     stop_duration_s: tuple[float, float] = (0.5, 3.0)
     go_duration_s: tuple[float, float] = (1.0, 3.0)
-    go_speed_mps: tuple[float, float] = (0.15, 0.5)   # forward start from rest
-    go_full_speed_probability: float = 0.4  # share of forward starts at max_v_mps: planners start at full speed,
-                                            # and a dash pinned against a wall must not be the only "0.5 m/s at rest"
-    go_turn_probability: float = 0.3        # share of starts that turn (arc or in place)
+    go_speed_mps: tuple[float, float] = (0.15, 0.5)  # forward start from rest
+    go_full_speed_probability: float = (
+        0.4  # share of forward starts at max_v_mps: planners start at full speed,
+    )
+    # and a dash pinned against a wall must not be the only "0.5 m/s at rest"
+    go_turn_probability: float = 0.3  # share of starts that turn (arc or in place)
     creep_rate_per_s: float = 0.03
     creep_duration_s: tuple[float, float] = (1.5, 4.0)
     creep_speed_mps: tuple[float, float] = (0.03, 0.12)
@@ -64,7 +67,8 @@ class ExploreConfig:
 
 @dataclass
 class _Burst:
-    """A scripted command: linear from ``start`` to ``end`` over ``total_s`` (constant when equal)."""
+    """A scripted command: linear from ``start`` to ``end`` over ``total_s`` (constant when
+    equal)."""
 
     mode: str
     total_s: float
@@ -97,15 +101,24 @@ class ExplorationPolicy:
         self._touching_s = 0.0
 
     def command(self, dt_s: float, touching: bool = False) -> np.ndarray:
-        """The next command; ``touching``: whether the robot is in contact now (for backing off)."""
+        """The next command; ``touching``: whether the robot is in contact now (for backing
+        off)."""
         c = self.config
         self._touching_s = self._touching_s + dt_s if touching else 0.0
-        if self._touching_s >= c.back_off_after_s and not (self._bursts and self._bursts[0].mode == "reverse"):
+        if self._touching_s >= c.back_off_after_s and not (
+            self._bursts and self._bursts[0].mode == "reverse"
+        ):
             turn = self.rng.choice([-1.0, 1.0]) * c.max_w_radps * 0.75
             back = np.array([c.min_v_mps, 0.0])
-            self._bursts = [_Burst("reverse", float(self.rng.uniform(*c.reverse_duration_s)), back, back),
-                            _Burst("spin", float(self.rng.uniform(*c.spin_duration_s)),
-                                   np.array([0.0, turn]), np.array([0.0, turn]))]
+            self._bursts = [
+                _Burst("reverse", float(self.rng.uniform(*c.reverse_duration_s)), back, back),
+                _Burst(
+                    "spin",
+                    float(self.rng.uniform(*c.spin_duration_s)),
+                    np.array([0.0, turn]),
+                    np.array([0.0, turn]),
+                ),
+            ]
             self._touching_s = 0.0
         if not self._bursts:
             self._maybe_start_burst(dt_s)
@@ -120,7 +133,9 @@ class ExplorationPolicy:
         v, w = self._vw
         v += c.theta_v_per_s * (c.mean_v_mps - v) * dt_s + c.sigma_v * noise[0]
         w += -c.theta_w_per_s * w * dt_s + c.sigma_w * noise[1]
-        self._vw = np.array([np.clip(v, c.min_v_mps, c.max_v_mps), np.clip(w, -c.max_w_radps, c.max_w_radps)])
+        self._vw = np.array(
+            [np.clip(v, c.min_v_mps, c.max_v_mps), np.clip(w, -c.max_w_radps, c.max_w_radps)]
+        )
         return self._vw.copy()
 
     def _constant(self, mode: str, durations: tuple[float, float], vw: np.ndarray) -> _Burst:
@@ -131,13 +146,28 @@ class ExplorationPolicy:
         c = self.config
         bursts = []
         if self.rng.random() < c.brake_probability:
-            bursts.append(_Burst("brake", float(self.rng.uniform(*c.brake_duration_s)), self._vw.copy(), np.zeros(2)))
+            bursts.append(
+                _Burst(
+                    "brake",
+                    float(self.rng.uniform(*c.brake_duration_s)),
+                    self._vw.copy(),
+                    np.zeros(2),
+                )
+            )
         bursts.append(self._constant("stop", c.stop_duration_s, np.zeros(2)))
         if self.rng.random() < c.go_turn_probability:
-            go = np.array([self.rng.uniform(0.0, c.go_speed_mps[1] * 0.6),
-                           self.rng.choice([-1.0, 1.0]) * self.rng.uniform(0.5, c.max_w_radps * 0.75)])
+            go = np.array(
+                [
+                    self.rng.uniform(0.0, c.go_speed_mps[1] * 0.6),
+                    self.rng.choice([-1.0, 1.0]) * self.rng.uniform(0.5, c.max_w_radps * 0.75),
+                ]
+            )
         else:
-            speed = c.max_v_mps if self.rng.random() < c.go_full_speed_probability else self.rng.uniform(*c.go_speed_mps)
+            speed = (
+                c.max_v_mps
+                if self.rng.random() < c.go_full_speed_probability
+                else self.rng.uniform(*c.go_speed_mps)
+            )
             go = np.array([speed, self.rng.normal(0.0, 0.3)])
         bursts.append(self._constant("go", c.go_duration_s, go))
         return bursts
@@ -145,22 +175,40 @@ class ExplorationPolicy:
     def _maybe_start_burst(self, dt_s: float) -> None:
         c = self.config
         draw = self.rng.random()
-        for mode, rate in (("dash", c.dash_rate_per_s), ("spin", c.spin_rate_per_s),
-                           ("reverse", c.reverse_rate_per_s), ("stop", c.stop_rate_per_s),
-                           ("creep", c.creep_rate_per_s)):
+        for mode, rate in (
+            ("dash", c.dash_rate_per_s),
+            ("spin", c.spin_rate_per_s),
+            ("reverse", c.reverse_rate_per_s),
+            ("stop", c.stop_rate_per_s),
+            ("creep", c.creep_rate_per_s),
+        ):
             probability = rate * dt_s
             if draw < probability:
                 if mode == "dash":
-                    self._bursts = [self._constant(mode, c.dash_duration_s, np.array([c.max_v_mps, self.rng.normal(0.0, 0.1)]))]
+                    self._bursts = [
+                        self._constant(
+                            mode,
+                            c.dash_duration_s,
+                            np.array([c.max_v_mps, self.rng.normal(0.0, 0.1)]),
+                        )
+                    ]
                 elif mode == "spin":
                     turn = c.max_w_radps * 0.75 * self.rng.choice([-1.0, 1.0])
                     self._bursts = [self._constant(mode, c.spin_duration_s, np.array([0.0, turn]))]
                 elif mode == "reverse":
-                    self._bursts = [self._constant(mode, c.reverse_duration_s, np.array([c.min_v_mps, self.rng.normal(0.0, 0.3)]))]
+                    self._bursts = [
+                        self._constant(
+                            mode,
+                            c.reverse_duration_s,
+                            np.array([c.min_v_mps, self.rng.normal(0.0, 0.3)]),
+                        )
+                    ]
                 elif mode == "stop":
                     self._bursts = self._stop_and_go()
                 else:
-                    creep = np.array([self.rng.uniform(*c.creep_speed_mps), self.rng.normal(0.0, 0.3)])
+                    creep = np.array(
+                        [self.rng.uniform(*c.creep_speed_mps), self.rng.normal(0.0, 0.3)]
+                    )
                     self._bursts = [self._constant(mode, c.creep_duration_s, creep)]
                 return
             draw -= probability

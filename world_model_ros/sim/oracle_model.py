@@ -2,16 +2,18 @@
 
 Not a world model (it reads the simulator's true obstacles, which no robot has); it answers
 "how well does the planner do when the collision predictions are right?", so a demo shortfall
-can be told apart into planner and model. ``world-model-ros demo --models latent,kinematic,oracle``.
+can be told apart into planner and model. ``world-model-ros demo --models
+latent,kinematic,oracle``.
 """
+
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-from ..core.contract import LatentState, Rollout
-from ..core.episodes import ArenaMap
-from ..core.kinematic import KinematicConfig, KinematicPredictor
+from ..core.data.episodes import ArenaMap
+from ..core.model.contract import LatentState, Rollout
+from ..core.model.kinematic import KinematicConfig, KinematicPredictor
 from .arena import signed_distance
 
 
@@ -21,8 +23,12 @@ class MapOraclePredictor(KinematicPredictor):
 
     model_id = "oracle"
 
-    def __init__(self, config: KinematicConfig = KinematicConfig(), device: str | torch.device = "cpu",
-                 margin_m: float = 0.05):
+    def __init__(
+        self,
+        config: KinematicConfig = KinematicConfig(),
+        device: str | torch.device = "cpu",
+        margin_m: float = 0.05,
+    ):
         super().__init__(config, device)
         self.margin_m = margin_m
         self.arena: ArenaMap | None = None

@@ -5,18 +5,19 @@ closed loop, about the planner's own habits: fast arcs round box corners, creepi
 beside a wall, turning on the spot in front of a box. Those states are rare in blind random
 driving, and the demo's remaining collisions happen in them. Recording with the planner in the
 loop and training on both (DAgger's data-aggregation step) puts the model's mistakes where
-they cost. The policy is the demo's planner (core/mppi.py) with its settings; it looks at the
-simulator's camera and odometry itself, so the recorder's interface is the exploration
+they cost. The policy is the demo's planner (core/planning/mppi.py) with its settings; it looks at
+the simulator's camera and odometry itself, so the recorder's interface is the exploration
 policy's: ``reset()`` and ``command(dt_s, touching)``.
 """
+
 from __future__ import annotations
 
 import math
 
 import numpy as np
 
-from ..core.contract import Observation, WorldModel
-from ..core.mppi import GoalTolerance, MppiConfig, MppiPlanner, goal_reached
+from ..core.model.contract import Observation, WorldModel
+from ..core.planning.mppi import GoalTolerance, MppiConfig, MppiPlanner, goal_reached
 from .simulator import DiffDriveSim
 
 
@@ -24,9 +25,17 @@ class PlannerPolicy:
     """Drives to a random free goal at least ``goal_min_distance_m`` away; a new goal when it is
     reached or when the robot got no ``progress_m`` closer for ``give_up_s``."""
 
-    def __init__(self, sim: DiffDriveSim, model: WorldModel, mppi: MppiConfig, rng: np.random.Generator,
-                 goal_min_distance_m: float = 1.5, give_up_s: float = 10.0, progress_m: float = 0.1,
-                 tolerance: GoalTolerance = GoalTolerance(xy_m=0.2, yaw_rad=math.pi)):
+    def __init__(
+        self,
+        sim: DiffDriveSim,
+        model: WorldModel,
+        mppi: MppiConfig,
+        rng: np.random.Generator,
+        goal_min_distance_m: float = 1.5,
+        give_up_s: float = 10.0,
+        progress_m: float = 0.1,
+        tolerance: GoalTolerance = GoalTolerance(xy_m=0.2, yaw_rad=math.pi),
+    ):
         self.sim = sim
         self.model = model
         self.planner = MppiPlanner(model, mppi)
@@ -45,7 +54,9 @@ class PlannerPolicy:
         self.planner.reset()
         self._cycles = 0
         try:
-            self._goal = np.asarray(self.sim.sample_goal(self.rng, min_distance_m=self.goal_min_distance_m))
+            self._goal = np.asarray(
+                self.sim.sample_goal(self.rng, min_distance_m=self.goal_min_distance_m)
+            )
         except RuntimeError:  # a cramped layout: any free pose will do
             self._goal = np.asarray(self.sim.sample_free_pose(self.rng))
         self._best_distance, self._since_progress_s = math.inf, 0.0
@@ -63,8 +74,9 @@ class PlannerPolicy:
             if self._since_progress_s > self.give_up_s:
                 self._new_goal()
         image = self.sim.render() if getattr(self.model, "uses_camera", False) else None
-        latent = self.model.encode(Observation(self.sim.time_s, image, pose.astype(np.float32),
-                                               twist.astype(np.float32)))
+        latent = self.model.encode(
+            Observation(self.sim.time_s, image, pose.astype(np.float32), twist.astype(np.float32))
+        )
         if self._cycles:
             self.planner.shift(1)
         self._cycles += 1

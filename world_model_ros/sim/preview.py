@@ -3,8 +3,10 @@
 The map draws the arena walls, each obstacle in its own colour (the colour the camera sees),
 every episode's driven path, its start (circle) and where the robot touched something (red
 crosses), so a user can check at a glance that the data cover the arena and hold contacts.
-Works from the recorder's output or from any loaded :class:`~world_model_ros.core.episodes.Episode`.
+Works from the recorder's output or from any loaded
+:class:`~world_model_ros.core.data.episodes.Episode`.
 """
+
 from __future__ import annotations
 
 import math
@@ -18,7 +20,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.patches import Circle, Polygon, Rectangle  # noqa: E402
 
-from ..core.episodes import ArenaMap, Episode  # noqa: E402
+from ..core.data.episodes import ArenaMap, Episode  # noqa: E402
 
 
 def draw_arena(ax, arena: ArenaMap, colours: Sequence[Sequence[float]] | None = None) -> None:
@@ -26,13 +28,19 @@ def draw_arena(ax, arena: ArenaMap, colours: Sequence[Sequence[float]] | None = 
     h = arena.half_size_m
     ax.add_patch(Rectangle((-h, -h), 2 * h, 2 * h, fill=False, lw=3, ec="0.3"))
     for index, o in enumerate(arena.obstacles):
-        colour = tuple(colours[index]) if colours is not None and index < len(colours) else (0.5, 0.5, 0.5)
+        colour = (
+            tuple(colours[index])
+            if colours is not None and index < len(colours)
+            else (0.5, 0.5, 0.5)
+        )
         if o.kind == "cylinder":
             ax.add_patch(Circle((o.x, o.y), o.hx, fc=colour, ec="k", lw=0.8))
         else:
             c, s = math.cos(o.yaw), math.sin(o.yaw)
-            corners = [(o.x + c * dx - s * dy, o.y + s * dx + c * dy)
-                       for dx, dy in ((-o.hx, -o.hy), (o.hx, -o.hy), (o.hx, o.hy), (-o.hx, o.hy))]
+            corners = [
+                (o.x + c * dx - s * dy, o.y + s * dx + c * dy)
+                for dx, dy in ((-o.hx, -o.hy), (o.hx, -o.hy), (o.hx, o.hy), (-o.hx, o.hy))
+            ]
             ax.add_patch(Polygon(corners, closed=True, fc=colour, ec="k", lw=0.8))
     ax.set_xlim(-h - 0.2, h + 0.2)
     ax.set_ylim(-h - 0.2, h + 0.2)
@@ -41,10 +49,18 @@ def draw_arena(ax, arena: ArenaMap, colours: Sequence[Sequence[float]] | None = 
     ax.set_ylabel("y [m]")
 
 
-def write_preview(path: Path, frames: Sequence[np.ndarray], paths_t3: Sequence[np.ndarray],
-                  contacts_t: Sequence[np.ndarray | None], arena: ArenaMap | None,
-                  colours: Sequence[Sequence[float]] | None = None, title: str = "", columns: int = 6) -> Path:
-    """Write the PNG: up to ``4 * columns`` frames (in time order) and the map. Returns ``path``."""
+def write_preview(
+    path: Path,
+    frames: Sequence[np.ndarray],
+    paths_t3: Sequence[np.ndarray],
+    contacts_t: Sequence[np.ndarray | None],
+    arena: ArenaMap | None,
+    colours: Sequence[Sequence[float]] | None = None,
+    title: str = "",
+    columns: int = 6,
+) -> Path:
+    """Write the PNG: up to ``4 * columns`` frames (in time order) and the map. Returns
+    ``path``."""
     frames = list(frames)[: 4 * columns]
     rows = max(1, math.ceil(len(frames) / columns))
     figure = plt.figure(figsize=(2.0 * columns + 6.5, max(6.0, 2.0 * rows)), dpi=100)
@@ -60,7 +76,7 @@ def write_preview(path: Path, frames: Sequence[np.ndarray], paths_t3: Sequence[n
     else:
         ax.set_aspect("equal")
     cmap = plt.get_cmap("viridis")
-    for number, (poses, contacts) in enumerate(zip(paths_t3, contacts_t)):
+    for number, (poses, contacts) in enumerate(zip(paths_t3, contacts_t, strict=False)):
         poses = np.asarray(poses)
         if len(poses) == 0:
             continue
@@ -83,8 +99,13 @@ def write_preview(path: Path, frames: Sequence[np.ndarray], paths_t3: Sequence[n
     return path
 
 
-def preview_episodes(path: Path, episodes: Sequence[Episode], colours: Sequence[Sequence[float]] | None = None,
-                     frames_total: int = 24, title: str = "") -> Path:
+def preview_episodes(
+    path: Path,
+    episodes: Sequence[Episode],
+    colours: Sequence[Sequence[float]] | None = None,
+    frames_total: int = 24,
+    title: str = "",
+) -> Path:
     """Contact sheet of loaded episodes (frames spread evenly over all of them)."""
     frames: list[np.ndarray] = []
     per_episode = max(1, frames_total // max(1, len(episodes)))
@@ -92,5 +113,12 @@ def preview_episodes(path: Path, episodes: Sequence[Episode], colours: Sequence[
         picks = np.linspace(0, len(episode) - 1, num=min(per_episode, len(episode))).astype(int)
         frames.extend(episode.images_thw3[i] for i in picks)
     arena = next((e.arena for e in episodes if e.arena is not None), None)
-    return write_preview(path, frames[:frames_total], [e.poses_t3 for e in episodes],
-                         [e.contacts_t for e in episodes], arena, colours, title)
+    return write_preview(
+        path,
+        frames[:frames_total],
+        [e.poses_t3 for e in episodes],
+        [e.contacts_t for e in episodes],
+        arena,
+        colours,
+        title,
+    )

@@ -5,6 +5,7 @@ A TurtleBot-sized base: a cylindrical chassis on a free joint, two driven wheels
 (frictionless, so it slides) and a forward camera. The robot's geoms are in geom group
 ``ROBOT_GEOM_GROUP`` so the onboard camera does not see its own chassis.
 """
+
 from __future__ import annotations
 
 import math
@@ -31,8 +32,13 @@ class RobotGeometry:
     camera_height_m: float = 0.17  # above the floor
 
 
-def robot_mjcf(geometry: RobotGeometry, camera_fovy_deg: float, camera_pitch_deg: float,
-               wheel_friction: float, body_friction: float) -> str:
+def robot_mjcf(
+    geometry: RobotGeometry,
+    camera_fovy_deg: float,
+    camera_pitch_deg: float,
+    wheel_friction: float,
+    body_friction: float,
+) -> str:
     """The ``<body>`` element of the robot, placed at the origin (the simulator sets its pose).
 
     The body frame is ``base_link`` (REP-103: x forward, y left, z up) at the wheel axle's
@@ -41,7 +47,9 @@ def robot_mjcf(geometry: RobotGeometry, camera_fovy_deg: float, camera_pitch_deg
     g = geometry
     r = g.wheel_radius_m
     ground_clearance_m = 0.02
-    chassis_z = ground_clearance_m + g.chassis_height_m / 2 - r  # chassis centre relative to base_link
+    chassis_z = (
+        ground_clearance_m + g.chassis_height_m / 2 - r
+    )  # chassis centre relative to base_link
     caster_z = -(r - g.caster_radius_m)
     camera_z = g.camera_height_m - r
     pitch = math.radians(camera_pitch_deg)
@@ -52,32 +60,37 @@ def robot_mjcf(geometry: RobotGeometry, camera_fovy_deg: float, camera_pitch_deg
     return f"""
     <body name="{BASE_BODY}" pos="0 0 {r:.4f}">
       <freejoint name="base_free"/>
-      <inertial pos="-0.03 0 {chassis_z:.4f}" mass="{g.chassis_mass_kg}" diaginertia="0.03 0.03 0.05"/>
-      <geom name="chassis" type="cylinder" size="{g.chassis_radius_m} {g.chassis_height_m / 2:.4f}"
+      <inertial pos="-0.03 0 {chassis_z:.4f}" mass="{g.chassis_mass_kg}" diaginertia="0.03 0.03
+      0.05"/> <geom name="chassis" type="cylinder" size="{g.chassis_radius_m} {
+        g.chassis_height_m / 2:.4f}"
             pos="0 0 {chassis_z:.4f}" rgba="0.2 0.2 0.22 1" friction="{body_friction} 0.005 0.0001"
             mass="0" group="{group}"/>
-      <geom name="caster_rear" type="sphere" size="{g.caster_radius_m}" pos="-0.12 0 {caster_z:.4f}"
+      <geom name="caster_rear" type="sphere" size="{g.caster_radius_m}" pos="-0.12 0
+      {caster_z:.4f}"
             condim="1" mass="0" rgba="0.5 0.5 0.5 1" group="{group}"/>
-      <geom name="caster_front" type="sphere" size="{g.caster_radius_m}" pos="0.12 0 {caster_z + 0.004:.4f}"
+      <geom name="caster_front" type="sphere" size="{g.caster_radius_m}" pos="0.12 0 {
+        caster_z + 0.004:.4f}"
             condim="1" mass="0" rgba="0.5 0.5 0.5 1" group="{group}"/>
       <camera name="{CAMERA_NAME}" pos="{g.camera_forward_m} 0 {camera_z:.4f}" xyaxes="{xyaxes}"
               fovy="{camera_fovy_deg}"/>
       <body name="wheel_left" pos="0 {half_track:.4f} 0">
         <joint name="wheel_left_joint" type="hinge" axis="0 1 0" damping="0.01" armature="0.002"/>
         <geom name="wheel_left" type="cylinder" size="{r} {g.wheel_width_m / 2}" zaxis="0 1 0"
-              mass="{g.wheel_mass_kg}" friction="{wheel_friction} 0.005 0.0001" rgba="0.1 0.1 0.1 1"
-              group="{group}"/>
+              mass="{g.wheel_mass_kg}" friction="{wheel_friction} 0.005 0.0001" rgba="0.1 0.1 0.1
+              1" group="{group}"/>
       </body>
       <body name="wheel_right" pos="0 {-half_track:.4f} 0">
         <joint name="wheel_right_joint" type="hinge" axis="0 1 0" damping="0.01" armature="0.002"/>
         <geom name="wheel_right" type="cylinder" size="{r} {g.wheel_width_m / 2}" zaxis="0 1 0"
-              mass="{g.wheel_mass_kg}" friction="{wheel_friction} 0.005 0.0001" rgba="0.1 0.1 0.1 1"
-              group="{group}"/>
+              mass="{g.wheel_mass_kg}" friction="{wheel_friction} 0.005 0.0001" rgba="0.1 0.1 0.1
+              1" group="{group}"/>
       </body>
     </body>"""
 
 
-def wheel_actuators_mjcf(gain_nm_per_radps: float, max_torque_nm: float, motor_time_constant_s: float) -> str:
+def wheel_actuators_mjcf(
+    gain_nm_per_radps: float, max_torque_nm: float, motor_time_constant_s: float
+) -> str:
     """Velocity servos on both wheels: torque = gain * (filtered target - speed), clamped.
 
     ``dyntype="filter"`` makes the applied target follow the command with a first-order lag
@@ -90,5 +103,6 @@ def wheel_actuators_mjcf(gain_nm_per_radps: float, max_torque_nm: float, motor_t
             f'<general name="wheel_{side}_motor" joint="wheel_{side}_joint" dyntype="filter" '
             f'dynprm="{motor_time_constant_s}" gaintype="fixed" gainprm="{gain_nm_per_radps}" '
             f'biastype="affine" biasprm="0 0 {-gain_nm_per_radps}" forcelimited="true" '
-            f'forcerange="{-max_torque_nm} {max_torque_nm}"/>')
+            f'forcerange="{-max_torque_nm} {max_torque_nm}"/>'
+        )
     return "\n    ".join(lines)

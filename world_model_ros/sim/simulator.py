@@ -14,6 +14,7 @@ is therefore *not* the truth, which is the point of learning a world model.
 Rendering is offscreen through MuJoCo's ``Renderer``; ``MUJOCO_GL`` defaults to ``egl`` here
 (set it to ``osmesa`` on machines without EGL). Shadows and multisampling are off (mjcf.py).
 """
+
 from __future__ import annotations
 
 import math
@@ -25,7 +26,7 @@ os.environ.setdefault("MUJOCO_GL", "egl")  # before mujoco is imported: headless
 import mujoco  # noqa: E402
 import numpy as np  # noqa: E402
 
-from ..core.episodes import ArenaMap  # noqa: E402
+from ..core.data.episodes import ArenaMap  # noqa: E402
 from ..core.geometry import quaternion_to_yaw, wrap_angle_np, yaw_to_quaternion  # noqa: E402
 from .arena import Layout, LayoutConfig, generate_layout, signed_distance  # noqa: E402
 from .mjcf import camera_intrinsics, scene_mjcf  # noqa: E402
@@ -68,15 +69,27 @@ class SimConfig:
     def validate(self) -> None:
         problems = []
         if not (8 <= self.camera_width <= 4096 and 8 <= self.camera_height <= 4096):
-            problems.append(f"camera size {self.camera_width}x{self.camera_height} outside 8..4096")
+            problems.append(
+                f"camera size {self.camera_width}x{self.camera_height} outside 8..4096"
+            )
         if not 10.0 <= self.camera_fovy_deg <= 170.0:
             problems.append(f"camera_fovy_deg {self.camera_fovy_deg} outside 10..170")
         if not 1e-4 <= self.timestep_s <= 0.01:
             problems.append(f"timestep_s {self.timestep_s} outside 1e-4..0.01")
         if self.control_period_s < self.timestep_s:
-            problems.append(f"control_period_s {self.control_period_s} < timestep_s {self.timestep_s}")
-        for name in ("max_linear_mps", "max_angular_radps", "max_linear_accel_mps2", "max_angular_accel_radps2",
-                     "wheel_max_speed_radps", "wheel_max_torque_nm", "wheel_gain_nm_per_radps", "motor_time_constant_s"):
+            problems.append(
+                f"control_period_s {self.control_period_s} < timestep_s {self.timestep_s}"
+            )
+        for name in (
+            "max_linear_mps",
+            "max_angular_radps",
+            "max_linear_accel_mps2",
+            "max_angular_accel_radps2",
+            "wheel_max_speed_radps",
+            "wheel_max_torque_nm",
+            "wheel_gain_nm_per_radps",
+            "motor_time_constant_s",
+        ):
             if not getattr(self, name) > 0:
                 problems.append(f"{name} must be > 0; got {getattr(self, name)}")
         if self.odom_noise_linear_frac < 0 or self.odom_noise_angular_frac < 0:
@@ -85,8 +98,11 @@ class SimConfig:
             raise ValueError("invalid SimConfig: " + "; ".join(problems))
 
     def layout_config(self) -> LayoutConfig:
-        return LayoutConfig(half_size_m=self.arena_half_size_m, obstacles_min=self.obstacles_min,
-                            obstacles_max=self.obstacles_max)
+        return LayoutConfig(
+            half_size_m=self.arena_half_size_m,
+            obstacles_min=self.obstacles_min,
+            obstacles_max=self.obstacles_max,
+        )
 
 
 class DiffDriveSim:
@@ -110,12 +126,22 @@ class DiffDriveSim:
     def _build(self, layout_seed: int) -> None:
         c = self.config
         self.layout_seed = layout_seed
-        self.layout: Layout = generate_layout(layout_seed, c.layout_config(), c.robot.chassis_radius_m)
-        xml = scene_mjcf(self.layout, c.robot, timestep_s=c.timestep_s, camera_fovy_deg=c.camera_fovy_deg,
-                         camera_pitch_deg=c.camera_pitch_deg, wheel_gain=c.wheel_gain_nm_per_radps,
-                         wheel_max_torque_nm=c.wheel_max_torque_nm, motor_time_constant_s=c.motor_time_constant_s,
-                         wheel_friction=c.wheel_friction, body_friction=c.body_friction,
-                         offscreen_size=(max(640, c.camera_width), max(480, c.camera_height)))
+        self.layout: Layout = generate_layout(
+            layout_seed, c.layout_config(), c.robot.chassis_radius_m
+        )
+        xml = scene_mjcf(
+            self.layout,
+            c.robot,
+            timestep_s=c.timestep_s,
+            camera_fovy_deg=c.camera_fovy_deg,
+            camera_pitch_deg=c.camera_pitch_deg,
+            wheel_gain=c.wheel_gain_nm_per_radps,
+            wheel_max_torque_nm=c.wheel_max_torque_nm,
+            motor_time_constant_s=c.motor_time_constant_s,
+            wheel_friction=c.wheel_friction,
+            body_friction=c.body_friction,
+            offscreen_size=(max(640, c.camera_width), max(480, c.camera_height)),
+        )
         self.model = mujoco.MjModel.from_xml_string(xml)
         self.data = mujoco.MjData(self.model)
         m = self.model
@@ -130,7 +156,9 @@ class DiffDriveSim:
             self._renderer.close()
         self._renderer = mujoco.Renderer(m, height=c.camera_height, width=c.camera_width)
         self._scene_option = mujoco.MjvOption()
-        self._scene_option.geomgroup[ROBOT_GEOM_GROUP] = 0  # the camera does not see its own chassis
+        self._scene_option.geomgroup[ROBOT_GEOM_GROUP] = (
+            0  # the camera does not see its own chassis
+        )
         self._rng = np.random.default_rng(np.random.SeedSequence([layout_seed, 0x57A7]))
 
     def close(self) -> None:
@@ -146,7 +174,9 @@ class DiffDriveSim:
             pass
 
     # ----------------------------------------------------------------------------- episode
-    def reset(self, layout_seed: int | None = None, start_pose: tuple[float, float, float] | None = None) -> None:
+    def reset(
+        self, layout_seed: int | None = None, start_pose: tuple[float, float, float] | None = None
+    ) -> None:
         """Start an episode: a new layout if ``layout_seed`` is given, the robot at rest.
 
         ``start_pose`` (x, y, yaw) in the odom/arena frame; None samples a collision-free pose
@@ -164,16 +194,19 @@ class DiffDriveSim:
         mujoco.mj_resetData(self.model, self.data)
         q = self.data.qpos
         a = self._qpos_adr
-        q[a:a + 3] = (x, y, self.config.robot.wheel_radius_m + 1e-4)
+        q[a : a + 3] = (x, y, self.config.robot.wheel_radius_m + 1e-4)
         qx, qy, qz, qw = yaw_to_quaternion(yaw)
-        q[a + 3:a + 7] = (qw, qx, qy, qz)  # MuJoCo quaternions are (w, x, y, z)
+        q[a + 3 : a + 7] = (qw, qx, qy, qz)  # MuJoCo quaternions are (w, x, y, z)
         mujoco.mj_forward(self.model, self.data)
         self._vw_ref = np.zeros(2)
         self._odom_pose = np.array([x, y, yaw], dtype=np.float64)
         self._contact_during_step = self.in_contact()
 
-    def sample_free_pose(self, rng: np.random.Generator, clearance_m: float | None = None) -> tuple[float, float, float]:
-        """A pose whose footprint keeps ``clearance_m`` (default 0.15 m) from walls and obstacles."""
+    def sample_free_pose(
+        self, rng: np.random.Generator, clearance_m: float | None = None
+    ) -> tuple[float, float, float]:
+        """A pose whose footprint keeps ``clearance_m`` (default 0.15 m) from walls and
+        obstacles."""
         clearance = self.START_CLEARANCE_M if clearance_m is None else clearance_m
         arena = self.layout.arena
         need = arena.robot_radius_m + clearance
@@ -182,16 +215,22 @@ class DiffDriveSim:
             xy = rng.uniform(-limit, limit, size=2)
             if signed_distance(arena, xy[None])[0] > need:
                 return float(xy[0]), float(xy[1]), float(rng.uniform(-math.pi, math.pi))
-        raise RuntimeError(f"no free pose with {clearance:.2f} m clearance in layout {self.layout_seed}")
+        raise RuntimeError(
+            f"no free pose with {clearance:.2f} m clearance in layout {self.layout_seed}"
+        )
 
-    def sample_goal(self, rng: np.random.Generator, min_distance_m: float = 1.0) -> tuple[float, float, float]:
+    def sample_goal(
+        self, rng: np.random.Generator, min_distance_m: float = 1.0
+    ) -> tuple[float, float, float]:
         """A free pose at least ``min_distance_m`` (straight line) from the robot: a demo goal."""
         here = self.pose()[:2]
         for _ in range(1000):
             goal = self.sample_free_pose(rng)
             if math.hypot(goal[0] - here[0], goal[1] - here[1]) >= min_distance_m:
                 return goal
-        raise RuntimeError(f"no free goal {min_distance_m} m away from {here} in layout {self.layout_seed}")
+        raise RuntimeError(
+            f"no free goal {min_distance_m} m away from {here} in layout {self.layout_seed}"
+        )
 
     # ----------------------------------------------------------------------------- stepping
     def step(self, command_vw: tuple[float, float] | np.ndarray, duration_s: float) -> None:
@@ -207,8 +246,12 @@ class DiffDriveSim:
         if not duration_s >= 0:
             raise ValueError(f"duration_s must be >= 0; got {duration_s}")
         c = self.config
-        target = np.array([np.clip(v_cmd, -c.max_linear_mps, c.max_linear_mps),
-                           np.clip(w_cmd, -c.max_angular_radps, c.max_angular_radps)])
+        target = np.array(
+            [
+                np.clip(v_cmd, -c.max_linear_mps, c.max_linear_mps),
+                np.clip(w_cmd, -c.max_angular_radps, c.max_angular_radps),
+            ]
+        )
         accel = np.array([c.max_linear_accel_mps2, c.max_angular_accel_radps2])
         remaining = int(round(duration_s / c.timestep_s))
         self._contact_during_step = False
@@ -235,23 +278,29 @@ class DiffDriveSim:
         w *= 1.0 + self.config.odom_noise_angular_frac * self._rng.standard_normal()
         x, y, yaw = self._odom_pose
         mid = yaw + 0.5 * w * tick_s
-        self._odom_pose = np.array([x + v * tick_s * math.cos(mid), y + v * tick_s * math.sin(mid),
-                                    float(wrap_angle_np(yaw + w * tick_s))])
+        self._odom_pose = np.array(
+            [
+                x + v * tick_s * math.cos(mid),
+                y + v * tick_s * math.sin(mid),
+                float(wrap_angle_np(yaw + w * tick_s)),
+            ]
+        )
 
     # ----------------------------------------------------------------------------- sensing
     def render(self) -> np.ndarray:
-        """The forward camera's view now: uint8 RGB [camera_height, camera_width, 3] (a new array)."""
+        """The forward camera's view now: uint8 RGB [camera_height, camera_width, 3] (a new
+        array)."""
         self._renderer.update_scene(self.data, camera=CAMERA_NAME, scene_option=self._scene_option)
         return self._renderer.render()
 
     def pose(self) -> np.ndarray:
         """True (x m, y m, yaw rad) of base_link in the odom (= arena) frame."""
-        q = self.data.qpos[self._qpos_adr:self._qpos_adr + 7]
+        q = self.data.qpos[self._qpos_adr : self._qpos_adr + 7]
         return np.array([q[0], q[1], quaternion_to_yaw(q[4], q[5], q[6], q[3])])
 
     def twist(self) -> np.ndarray:
         """True body-frame (v m/s forward, w rad/s about +z)."""
-        qv = self.data.qvel[self._qvel_adr:self._qvel_adr + 6]
+        qv = self.data.qvel[self._qvel_adr : self._qvel_adr + 6]
         yaw = self.pose()[2]
         # Free joint: linear velocity in the world frame, angular velocity in the body frame.
         return np.array([math.cos(yaw) * qv[0] + math.sin(yaw) * qv[1], qv[5]])
@@ -267,13 +316,16 @@ class DiffDriveSim:
         return self.pose(), self.twist()
 
     def in_contact(self) -> bool:
-        """Whether any robot geom touches a wall or an obstacle right now (floor contact excluded)."""
+        """Whether any robot geom touches a wall or an obstacle right now (floor contact
+        excluded)."""
         ncon = self.data.ncon
         if ncon == 0:
             return False
         pairs = self.data.contact.geom[:ncon]
         a, b = pairs[:, 0], pairs[:, 1]
-        hit = (self._robot_geom[a] & self._obstacle_geom[b]) | (self._robot_geom[b] & self._obstacle_geom[a])
+        hit = (self._robot_geom[a] & self._obstacle_geom[b]) | (
+            self._robot_geom[b] & self._obstacle_geom[a]
+        )
         return bool(hit.any())
 
     @property
@@ -298,4 +350,6 @@ class DiffDriveSim:
     def camera_pose_in_base(self) -> tuple[np.ndarray, float]:
         """Camera position (x, y, z) in base_link (m) and its downward pitch (rad), for tf."""
         g = self.config.robot
-        return np.array([g.camera_forward_m, 0.0, g.camera_height_m - g.wheel_radius_m]), math.radians(self.config.camera_pitch_deg)
+        return np.array(
+            [g.camera_forward_m, 0.0, g.camera_height_m - g.wheel_radius_m]
+        ), math.radians(self.config.camera_pitch_deg)

@@ -1,0 +1,99 @@
+"""The model contract every predictor implements (DESIGN.md, "Model contract").
+
+``encode(observation) -> LatentState`` and ``rollout(latent, actions[B, H, 2]) -> Rollout``,
+batched on one device with no Python loop over the batch. The kinematic baseline, the learned
+world model and anything a user plugs in implement this one protocol, so the node, the MPPI
+planner and evaluation never ask which model they hold.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+import torch
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One synchronised input: a camera frame and the odometry at its stamp.
+
+    image_rgb_hw3: uint8 RGB, any size (the model resizes), or None for models without vision.
+    pose_xyyaw: (3,) metres / radians in the odometry frame. twist_vw: (2,) measured body-frame
+    forward speed (m/s) and yaw rate (rad/s).
+    """
+
+    stamp_s: float
+    image_rgb_hw3: np.ndarray | None
+    pose_xyyaw: np.ndarray
+    twist_vw: np.ndarray
+
+
+@dataclass
+class LatentState:
+    """Where a rollout starts: the pose it is anchored to plus the model's own features."""
+
+    pose_3: torch.Tensor  # [3] odometry frame
+    twist_2: torch.Tensor  # [2] measured body-frame (v, w)
+    features: torch.Tensor | None = None  # [D] learned latent; None for the kinematic model
+
+
+@dataclass
+class Rollout:
+    """Predicted states after each of H steps for each of B action sequences.
+
+    Pose i is the state (i + 1) * dt after the observation. Variances are of x/y position
+    (m^2, isotropic) and yaw (rad^2); collision_prob is the probability of being in contact
+    with an obstacle at that step.
+    """
+
+    poses_bh3: torch.Tensor
+    twists_bh2: torch.Tensor
+    position_var_bh: torch.Tensor
+    yaw_var_bh: torch.Tensor
+    collision_prob_bh: torch.Tensor
+
+    @property
+    def batch(self) -> int:
+        return self.poses_bh3.shape[0]
+
+    @property
+    def horizon(self) -> int:
+        return self.poses_bh3.shape[1]
+
+    def to_numpy(self) -> dict[str, np.ndarray]:
+        return {
+            name: getattr(self, name).detach().float().cpu().numpy()
+            for name in (
+                "poses_bh3",
+                "twists_bh2",
+                "position_var_bh",
+                "yaw_var_bh",
+                "collision_prob_bh",
+            )
+        }
+
+
+@runtime_checkable
+class WorldModel(Protocol):
+    """What the node, the planner and evaluation need from a predictor."""
+
+    model_id: str
+    dt_s: float
+    horizon: int
+    device: torch.device
+
+    def encode(self, observation: Observation) -> LatentState: ...
+
+    def rollout(self, latent: LatentState, actions_bh2: torch.Tensor) -> Rollout: ...
+
+
+def check_actions(actions_bh2: torch.Tensor) -> None:
+    """Reject action tensors that are not [B, H, 2] or hold NaN/inf, naming the problem."""
+    if actions_bh2.ndim != 3 or actions_bh2.shape[-1] != 2:
+        raise ValueError(
+            f"actions must have shape [B, H, 2] (v m/s, w rad/s); got {tuple(actions_bh2.shape)}"
+        )
+    if not torch.isfinite(actions_bh2).all():
+        raise ValueError("actions contain NaN or inf")

@@ -1,0 +1,388 @@
+"""The learned latent world model: TD-MPC-style latent dynamics with multi-step consistency.
+
+Why this architecture (and not an RSSM or a JEPA):
+
+* The consumer is an MPPI planner that rolls out 512-4096 candidate command sequences of 20
+  steps inside a 200 ms cycle on a CPU. TD-MPC/TD-MPC2 (Hansen et al. 2022, 2024) show that a
+  *deterministic* MLP latent transition ``z' = z + d(z, a)``, trained open-loop over the
+  horizon with a latent-consistency loss towards the encoder of the future frames, is enough
+  for model-predictive control from pixels, and it is the cheapest thing to roll out: one small
+  MLP per step, batched over the candidates.
+* Dreamer's RSSM adds a stochastic posterior/prior pair, a GRU and an image decoder. Those
+  serve long imagined trajectories for policy learning; here they would cost latency and an
+  image reconstruction loss that spends capacity on floor texture rather than on "will I hit
+  that box". A JEPA-style predictor is what the consistency loss already is (predict the
+  *embedding* of the future frame, not its pixels), so we keep that part.
+* Uncertainty that a planner can use comes from heteroscedastic heads trained with a Gaussian
+  negative log-likelihood on the *accumulated* pose error, so the reported variance at step k
+  is calibrated for step k (per-step variances summed as if independent would be far too small
+  when the robot stops at a wall and every later step is wrong the same way).
+
+What is predicted, per step k (pose k is (k + 1) dt after the observation):
+
+* body-frame motion (dx forward, dy left, dyaw) during the step, as a residual over the
+  motion of the commanded (v, w) (the kinematic prior) so free-space driving is right from
+  the start and the network spends itself on what the kinematic model cannot know: walls,
+  obstacles, acceleration lag. Poses come from :func:`geometry.compose_body_deltas`, so they
+  compose in any odometry frame;
+* the body-frame twist (v, w) after the step;
+* increments of the position and yaw variance (softplus, accumulated over the horizon);
+* a collision logit (contact with an obstacle or wall at that step).
+
+Shapes: B batch (candidate sequences), H horizon steps, D latent size, S image side.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field, fields
+
+import cv2
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ..geometry import compose_body_deltas
+from .contract import LatentState, Observation, Rollout, check_actions
+from .layers import ConvEncoder, mlp
+
+# Outputs of the per-step head, in this order.
+HEAD_DELTA = slice(0, 3)  # normalised residual of (dx, dy, dyaw)
+HEAD_TWIST = slice(3, 5)  # normalised (v, w) after the step
+HEAD_POS_VAR = 5  # softplus -> position variance increment (units of the delta scale squared)
+HEAD_YAW_VAR = 6
+HEAD_COLLISION = 7
+HEAD_SIZE = 8
+
+
+@dataclass(frozen=True)
+class LatentModelConfig:
+    """Architecture of the model; saved in the checkpoint's config.json and checked on load."""
+
+    use_camera: bool = True  # False: the no-camera ablation (odometry + commands only)
+    image_size: int = 64  # the encoder's input side S; any camera image is resized to S x S
+    encoder_channels: tuple[int, ...] = (16, 32, 64, 64)
+    image_features: int = 128
+    latent_dim: int = 64  # D
+    hidden_dim: int = 128  # width of the dynamics MLP
+    dynamics_layers: int = 2
+    dt_s: float = 0.1  # the step the model was trained at
+    horizon: int = 20  # the horizon it was trained over (it can roll out longer, less accurately)
+    kinematic_prior: bool = True  # predict motion as a residual over the commanded motion
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.image_size < 16:
+            problems.append(f"image_size={self.image_size} (< 16)")
+        if self.latent_dim < 1 or self.hidden_dim < 1 or self.dynamics_layers < 1:
+            problems.append(
+                f"latent_dim={self.latent_dim}, hidden_dim={self.hidden_dim}, "
+                f"dynamics_layers={self.dynamics_layers} (must be >= 1)"
+            )
+        if self.dt_s <= 0 or self.horizon < 1:
+            problems.append(f"dt_s={self.dt_s}, horizon={self.horizon}")
+        if problems:
+            raise ValueError("invalid latent model config: " + "; ".join(problems))
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["encoder_channels"] = list(self.encoder_channels)
+        return out
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "LatentModelConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown model config keys: {', '.join(unknown)}")
+        values = dict(values)
+        if "encoder_channels" in values:
+            values["encoder_channels"] = tuple(int(c) for c in values["encoder_channels"])
+        return cls(**values)
+
+
+@dataclass
+class Normalisation:
+    """Data statistics the model standardises with (saved as buffers and in config.json)."""
+
+    twist_mean: list[float] = field(default_factory=lambda: [0.0, 0.0])
+    twist_std: list[float] = field(default_factory=lambda: [1.0, 1.0])
+    action_mean: list[float] = field(default_factory=lambda: [0.0, 0.0])
+    action_std: list[float] = field(default_factory=lambda: [1.0, 1.0])
+    delta_mean: list[float] = field(
+        default_factory=lambda: [0.0, 0.0, 0.0]
+    )  # of the residual target
+    delta_std: list[float] = field(default_factory=lambda: [1.0, 1.0, 1.0])
+
+
+def kinematic_body_delta(actions_bh2: torch.Tensor, dt_s: float) -> torch.Tensor:
+    """Body-frame motion (dx, dy, dyaw) of holding each (v, w) for dt_s: [..., 2] -> [..., 3].
+
+    The chord of the arc points along the mean heading (half the turn), as in
+    :func:`geometry.integrate_unicycle`, so composing these reproduces it exactly.
+    """
+    v, w = actions_bh2[..., 0], actions_bh2[..., 1]
+    dyaw = w * dt_s
+    chord = v * dt_s * torch.sinc(dyaw / (2.0 * math.pi))
+    return torch.stack(
+        [chord * torch.cos(0.5 * dyaw), chord * torch.sin(0.5 * dyaw), dyaw], dim=-1
+    )
+
+
+def prepare_image(image_rgb_hw3: np.ndarray, size: int) -> np.ndarray:
+    """Any-size uint8 RGB -> uint8 [size, size, 3] (INTER_AREA: averages, no aliasing).
+
+    Training (windows.py) and inference (encode) both call this, so a frame reaches the network
+    the same way in both.
+    """
+    image = np.asarray(image_rgb_hw3)
+    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(f"image must be uint8 RGB [H, W, 3]; got {image.dtype} {image.shape}")
+    if image.shape[0] == size and image.shape[1] == size:
+        return np.ascontiguousarray(image)
+    return cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
+
+
+@dataclass
+class Imagined:
+    """Everything one open-loop rollout of the network produces, [B, H, ...]."""
+
+    deltas_bh3: torch.Tensor  # metric body-frame motion per step
+    delta_residual_norm_bh3: torch.Tensor  # what the delta loss compares (normalised residual)
+    twists_bh2: torch.Tensor  # metric (v, w) after each step
+    twists_norm_bh2: torch.Tensor
+    position_var_bh: torch.Tensor  # m^2, accumulated
+    yaw_var_bh: torch.Tensor  # rad^2, accumulated
+    collision_logit_bh: torch.Tensor
+    latents_bhd: torch.Tensor | None  # z after each step (training only: consistency loss)
+
+
+class LatentDynamicsModel(nn.Module):
+    """Encoder (image + measured twist -> z), latent transition and per-step heads."""
+
+    def __init__(self, config: LatentModelConfig, normalisation: Normalisation | None = None):
+        super().__init__()
+        self.config = config
+        norm = normalisation or Normalisation()
+        for name in (
+            "twist_mean",
+            "twist_std",
+            "action_mean",
+            "action_std",
+            "delta_mean",
+            "delta_std",
+        ):
+            self.register_buffer(name, torch.tensor(getattr(norm, name), dtype=torch.float32))
+        state_in = 2
+        if config.use_camera:
+            self.image_encoder = ConvEncoder(
+                config.image_size, config.encoder_channels, config.image_features
+            )
+            state_in += config.image_features
+        else:
+            self.image_encoder = None
+        self.to_latent = nn.Sequential(
+            mlp(state_in, [config.hidden_dim], config.latent_dim), nn.LayerNorm(config.latent_dim)
+        )
+        self.trunk = mlp(config.latent_dim + 2, [config.hidden_dim] * config.dynamics_layers, None)
+        # One output layer for the latent change and the heads: one matmul per step.
+        self.out = nn.Linear(config.hidden_dim, config.latent_dim + HEAD_SIZE)
+        with torch.no_grad():  # start as "latent unchanged, kinematic motion, small variance"
+            self.out.weight.mul_(0.1)
+            self.out.bias.zero_()
+            self.out.bias[config.latent_dim + HEAD_POS_VAR] = -4.0
+            self.out.bias[config.latent_dim + HEAD_YAW_VAR] = -4.0
+            self.out.bias[config.latent_dim + HEAD_COLLISION] = -4.0
+
+    def normalisation(self) -> Normalisation:
+        return Normalisation(
+            **{
+                name: getattr(self, name).tolist()
+                for name in (
+                    "twist_mean",
+                    "twist_std",
+                    "action_mean",
+                    "action_std",
+                    "delta_mean",
+                    "delta_std",
+                )
+            }
+        )
+
+    def set_normalisation(self, norm: Normalisation) -> None:
+        for name in (
+            "twist_mean",
+            "twist_std",
+            "action_mean",
+            "action_std",
+            "delta_mean",
+            "delta_std",
+        ):
+            getattr(self, name).copy_(torch.tensor(getattr(norm, name), dtype=torch.float32))
+
+    @staticmethod
+    def images_to_input(images_bss3: torch.Tensor) -> torch.Tensor:
+        """uint8 [B, S, S, 3] -> float [B, 3, S, S] in [-0.5, 0.5]."""
+        return images_bss3.permute(0, 3, 1, 2).float().div(255.0).sub(0.5)
+
+    def encode(self, images_bss3: torch.Tensor | None, twists_b2: torch.Tensor) -> torch.Tensor:
+        """uint8 images [B, S, S, 3] (ignored without camera) + measured (v, w) [B, 2] -> z [B,
+        D]."""
+        parts = [(twists_b2 - self.twist_mean) / self.twist_std]
+        if self.image_encoder is not None:
+            if images_bss3 is None:
+                raise ValueError("this model uses the camera: an image is required")
+            parts.insert(0, self.image_encoder(self.images_to_input(images_bss3)))
+        return self.to_latent(torch.cat(parts, dim=-1))
+
+    def imagine(
+        self, z_bd: torch.Tensor, actions_bh2: torch.Tensor, keep_latents: bool = False
+    ) -> Imagined:
+        """Open-loop rollout of H steps from z under the commands: the multi-step predictor."""
+        batch, horizon = actions_bh2.shape[:2]
+        latent_dim = self.config.latent_dim
+        actions_norm = (actions_bh2 - self.action_mean) / self.action_std
+        outputs, latents = [], []
+        z = z_bd
+        for k in range(horizon):  # recurrent over H; batched over B
+            hidden = self.trunk(torch.cat([z, actions_norm[:, k]], dim=-1))
+            out = self.out(hidden)
+            z = z + out[:, :latent_dim]
+            outputs.append(out[:, latent_dim:])
+            if keep_latents:
+                latents.append(z)
+        heads = torch.stack(outputs, dim=1)  # [B, H, HEAD_SIZE]
+        residual_norm = heads[..., HEAD_DELTA]
+        deltas = residual_norm * self.delta_std + self.delta_mean
+        if self.config.kinematic_prior:
+            deltas = deltas + kinematic_body_delta(actions_bh2, self.config.dt_s)
+        twists_norm = heads[..., HEAD_TWIST]
+        position_scale = float(self.delta_std[:2].pow(2).mean())
+        yaw_scale = float(self.delta_std[2].pow(2))
+        return Imagined(
+            deltas_bh3=deltas,
+            delta_residual_norm_bh3=residual_norm,
+            twists_bh2=twists_norm * self.twist_std + self.twist_mean,
+            twists_norm_bh2=twists_norm,
+            position_var_bh=torch.cumsum(F.softplus(heads[..., HEAD_POS_VAR]), dim=1)
+            * position_scale
+            + 1e-6,
+            yaw_var_bh=torch.cumsum(F.softplus(heads[..., HEAD_YAW_VAR]), dim=1) * yaw_scale
+            + 1e-8,
+            collision_logit_bh=heads[..., HEAD_COLLISION],
+            latents_bhd=torch.stack(latents, dim=1) if keep_latents else None,
+        )
+
+
+class LatentPredictor:
+    """The learned model behind the contract (core/model/contract.py): what node, planner and eval
+    call."""
+
+    def __init__(
+        self,
+        model: LatentDynamicsModel,
+        device: torch.device,
+        horizon: int | None = None,
+        model_id: str = "latent",
+        occupancy_head: nn.Module | None = None,
+    ):
+        self.model = model.to(device).eval()
+        self.occupancy_head = (
+            occupancy_head.to(device).eval() if occupancy_head is not None else None
+        )
+        self.config = model.config
+        self.device = torch.device(device)
+        self.dt_s = model.config.dt_s
+        self.horizon = int(horizon or model.config.horizon)
+        self.model_id = model_id
+        if self.horizon < 1:
+            raise ValueError(f"horizon must be >= 1; got {self.horizon}")
+
+    @property
+    def uses_camera(self) -> bool:
+        return self.config.use_camera
+
+    @torch.inference_mode()
+    def encode(self, observation: Observation) -> LatentState:
+        pose = torch.as_tensor(
+            np.asarray(observation.pose_xyyaw, dtype=np.float32), device=self.device
+        )
+        twist = torch.as_tensor(
+            np.asarray(observation.twist_vw, dtype=np.float32), device=self.device
+        )
+        images = None
+        if self.config.use_camera:
+            if observation.image_rgb_hw3 is None:
+                raise ValueError(
+                    f"model '{self.model_id}' uses the camera but the observation has no image"
+                )
+            image = prepare_image(observation.image_rgb_hw3, self.config.image_size)
+            images = torch.from_numpy(image).to(self.device).unsqueeze(0)
+        features = self.model.encode(images, twist.reshape(1, 2))[0]
+        return LatentState(pose_3=pose, twist_2=twist, features=features)
+
+    @torch.inference_mode()
+    def encode_batch(
+        self, images_bss3: torch.Tensor | None, twists_b2: torch.Tensor
+    ) -> torch.Tensor:
+        """Evaluation helper: already-resized uint8 images [B, S, S, 3] + twists [B, 2] -> z [B,
+        D]."""
+        images = (
+            None
+            if images_bss3 is None or not self.config.use_camera
+            else images_bss3.to(self.device)
+        )
+        return self.model.encode(images, twists_b2.to(self.device, torch.float32))
+
+    @torch.inference_mode()
+    def occupancy(self, latent: LatentState) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """What this frame says about the floor around the robot (core/model/occupancy_head.py):
+        the grid's cell centres [C, 2] (robot frame, m) and their occupancy logits [C]; None
+        without a head."""
+        if self.occupancy_head is None or latent.features is None:
+            return None
+        z = latent.features.to(self.device, torch.float32).reshape(1, -1)
+        return self.occupancy_head.cells_c2, self.occupancy_head(z)[0]
+
+    @torch.inference_mode()
+    def advance(self, latent: LatentState, actions_k2: torch.Tensor) -> torch.Tensor:
+        """The latent features [D] after executing ``actions_k2`` [K, 2] from ``latent``, as the
+        model imagines them: an older frame's view carried forward to now
+        (core/planning/past_view.py)."""
+        if latent.features is None:
+            raise ValueError(
+                "latent has no features: it was not made by a learned model's encode()"
+            )
+        actions = actions_k2.to(self.device, torch.float32).reshape(1, -1, 2)
+        check_actions(actions)
+        z = latent.features.to(self.device, torch.float32).reshape(1, -1)
+        return self.model.imagine(z, actions, keep_latents=True).latents_bhd[0, -1]
+
+    @torch.inference_mode()
+    def rollout(self, latent: LatentState, actions_bh2: torch.Tensor) -> Rollout:
+        """One latent ([D], shared by all rows) or one per row ([B, D]) + actions [B, H, 2]."""
+        check_actions(actions_bh2)
+        actions = actions_bh2.to(self.device, torch.float32)
+        batch = actions.shape[0]
+        if latent.features is None:
+            raise ValueError(
+                "latent has no features: it was not made by a learned model's encode()"
+            )
+        z = latent.features.to(self.device, torch.float32)
+        if z.ndim == 1:
+            z = z.unsqueeze(0).expand(batch, -1)
+        if z.shape != (batch, self.config.latent_dim):
+            raise ValueError(
+                f"latent features must be [{self.config.latent_dim}] or [{batch}, "
+                f"{self.config.latent_dim}]; got {tuple(latent.features.shape)}"
+            )
+        imagined = self.model.imagine(z, actions)
+        pose = latent.pose_3.to(self.device, torch.float32)
+        return Rollout(
+            poses_bh3=compose_body_deltas(pose, imagined.deltas_bh3),
+            twists_bh2=imagined.twists_bh2,
+            position_var_bh=imagined.position_var_bh,
+            yaw_var_bh=imagined.yaw_var_bh,
+            collision_prob_bh=torch.sigmoid(imagined.collision_logit_bh),
+        )

@@ -1,0 +1,106 @@
+"""A tiny escape from MPPI's local minimum in front of a wide obstacle.
+
+With a 2 s horizon and no map, an obstacle squarely between robot and goal is a trap: every
+sampled way round gets no closer to the goal within the horizon, so the cheapest plan is to
+stand still in front of it. When the robot has got no closer by ``progress_m`` for
+``no_progress_s``, :class:`Detour` hands the planner a temporary sub-goal ``distance_m`` away,
+``angle_rad`` to one side of the goal's bearing, for ``duration_s``; then the real goal again.
+The first side is the one the last plan was already leaning to; repeated detours alternate.
+The collision critics still apply while detouring, so the detour itself avoids obstacles.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class DetourConfig:
+    enabled: bool = True
+    no_progress_s: float = 3.0  # s without getting closer by progress_m before a detour
+    progress_m: float = 0.1
+    angle_rad: float = 1.2  # sub-goal direction relative to the goal's bearing (either side)
+    distance_m: float = 0.8  # sub-goal distance from the robot
+    duration_s: float = 2.5  # how long one detour lasts
+
+    def __post_init__(self) -> None:
+        if (
+            self.no_progress_s <= 0
+            or self.progress_m <= 0
+            or self.distance_m <= 0
+            or self.duration_s <= 0
+        ):
+            raise ValueError(f"detour times and distances must be > 0: {self}")
+
+
+class Detour:
+    """Tracks progress to one goal and says which goal to plan towards now."""
+
+    def __init__(self, config: DetourConfig = DetourConfig()):
+        self.config = config
+        self.reset()
+
+    def reset(self) -> None:
+        self._best_distance = math.inf
+        self._best_time_s = 0.0
+        self._until_s = -math.inf
+        self._subgoal: np.ndarray | None = None
+        self._last_side = 0.0
+        self.detours = 0
+
+    @property
+    def active(self) -> bool:
+        return self._subgoal is not None
+
+    def goal_for(
+        self,
+        time_s: float,
+        pose_xyyaw: np.ndarray,
+        goal_xyyaw: np.ndarray,
+        plan_end_xy: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """The goal to plan towards at ``time_s``: ``goal_xyyaw`` or a detour sub-goal."""
+        c = self.config
+        pose = np.asarray(pose_xyyaw, dtype=np.float64)
+        goal = np.asarray(goal_xyyaw, dtype=np.float64)
+        distance = float(np.hypot(*(goal[:2] - pose[:2])))
+        if distance < self._best_distance - c.progress_m:
+            self._best_distance, self._best_time_s = distance, time_s
+        if self._subgoal is not None:
+            if time_s < self._until_s:
+                return self._subgoal
+            self._subgoal = None
+            self._best_distance, self._best_time_s = (
+                distance,
+                time_s,
+            )  # give the real goal a fresh chance
+        if (
+            not c.enabled
+            or time_s - self._best_time_s < c.no_progress_s
+            or distance < 2 * c.progress_m
+        ):
+            return goal
+        bearing = math.atan2(goal[1] - pose[1], goal[0] - pose[0])
+        if self._last_side:
+            side = -self._last_side
+        elif plan_end_xy is not None:
+            to_goal = goal[:2] - pose[:2]
+            to_end = np.asarray(plan_end_xy, dtype=np.float64)[:2] - pose[:2]
+            side = 1.0 if to_goal[0] * to_end[1] - to_goal[1] * to_end[0] >= 0 else -1.0
+        else:
+            side = 1.0
+        self._last_side = side
+        heading = bearing + side * c.angle_rad
+        self._subgoal = np.array(
+            [
+                pose[0] + c.distance_m * math.cos(heading),
+                pose[1] + c.distance_m * math.sin(heading),
+                heading,
+            ]
+        )
+        self._until_s = time_s + c.duration_s
+        self.detours += 1
+        return self._subgoal

@@ -1,0 +1,453 @@
+"""Model-predictive path integral (MPPI) control on any predictor of the model contract.
+
+Each planning cycle (TD-MPC's ``_plan``, nav2's MPPI controller):
+
+1. warm start: the previous plan shifted by the steps executed since, its last command held;
+2. sample N command sequences around it (temporally correlated Gaussian noise), clamp them to
+   the velocity and acceleration limits, starting from the command now in force;
+3. roll all N out through ``model.rollout`` in one batched call (and, for a learned model
+   without an occupancy head, once more from the frame of a second ago carried forward to
+   now: :mod:`past_view`);
+4. score them with the critics of :mod:`costs` and average them with softmax weights
+   ``exp(-(cost - min cost) / temperature)``; repeat 2-4 ``iterations`` times;
+5. roll the averaged plan out once more: those are the states published with the plan.
+
+A convex combination of sequences that all satisfy the (box and rate) limits satisfies them
+too, so the plan respects the limits without a final projection. Tensors are
+``[N samples, H steps, 2]`` with commands (v m/s, w rad/s); there is no Python loop over
+samples (there is one over the H steps to apply the acceleration limit).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field, fields, replace
+
+import numpy as np
+import torch
+
+from ..geometry import wrap_angle_np
+from ..model.contract import LatentState, Rollout, WorldModel
+from .contact_memory import ContactMemory, ContactMemoryConfig
+from .costs import CostConfig, total_cost
+from .occupancy_map import OccupancyMap, OccupancyMapConfig
+from .past_view import PastViewConfig, PastViews
+
+
+@dataclass(frozen=True)
+class MppiConfig:
+    """Sampling, limits and cost of the planner; see docs/planner.md for the table."""
+
+    num_samples: int = 512  # N sequences per iteration
+    horizon: int = 20  # H steps of the model's dt (20 x 0.1 s = 2 s)
+    iterations: int = 1  # sample-score-average rounds per cycle
+    temperature: float = 0.1  # softmax temperature, in cost units (lower: greedier)
+    noise_std_v: float = 0.2  # m/s, sampling std of the forward speed
+    noise_std_w: float = 0.8  # rad/s, sampling std of the yaw rate
+    noise_correlation: float = 0.6  # AR(1) coefficient of the noise between steps (0 = white)
+    v_min: float = -0.1  # m/s (negative: reversing allowed)
+    v_max: float = 0.5  # m/s
+    w_max: float = 1.5  # rad/s, |w| limit
+    a_max: float = 1.0  # m/s^2, |dv/dt| limit
+    alpha_max: float = 3.0  # rad/s^2, |dw/dt| limit
+    num_visualised: int = 32  # sampled rollouts returned for display (lowest cost first)
+    # goal this far off the heading or more: warm start = turn on the spot towards it (pi: off)
+    turn_in_place_rad: float = 1.6
+    seed: int | None = None  # None: nondeterministic sampling
+    costs: CostConfig = field(default_factory=CostConfig)
+    memory: ContactMemoryConfig = field(default_factory=ContactMemoryConfig)
+    past_view: PastViewConfig = field(default_factory=PastViewConfig)
+    occupancy: OccupancyMapConfig = field(default_factory=OccupancyMapConfig)
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.num_samples < 2:
+            problems.append(f"num_samples must be >= 2 (got {self.num_samples})")
+        if self.horizon < 1:
+            problems.append(f"horizon must be >= 1 (got {self.horizon})")
+        if self.iterations < 1:
+            problems.append(f"iterations must be >= 1 (got {self.iterations})")
+        if not self.temperature > 0:
+            problems.append(f"temperature must be > 0 (got {self.temperature})")
+        if not (0.0 <= self.noise_correlation < 1.0):
+            problems.append(f"noise_correlation must be in [0, 1) (got {self.noise_correlation})")
+        if self.noise_std_v < 0 or self.noise_std_w < 0:
+            problems.append(
+                f"noise stds must be >= 0 (got v {self.noise_std_v}, w {self.noise_std_w})"
+            )
+        if not self.v_min <= 0.0 < self.v_max:
+            problems.append(
+                f"need v_min <= 0 < v_max (got v_min {self.v_min}, v_max {self.v_max})"
+            )
+        if not (self.w_max > 0 and self.a_max > 0 and self.alpha_max > 0):
+            problems.append(
+                f"w_max, a_max, alpha_max must be > 0 (got {self.w_max}, {self.a_max}, "
+                f"{self.alpha_max})"
+            )
+        if not 0.0 < self.turn_in_place_rad <= math.pi:
+            problems.append(f"turn_in_place_rad must be in (0, pi] (got {self.turn_in_place_rad})")
+        if self.num_visualised < 0:
+            problems.append(f"num_visualised must be >= 0 (got {self.num_visualised})")
+        if problems:
+            raise ValueError("invalid MPPI configuration: " + "; ".join(problems))
+
+    @classmethod
+    def from_dict(cls, values: dict, where: str = "MPPI configuration") -> "MppiConfig":
+        """Build from a flat mapping (YAML, ROS parameters); cost keys may sit under ``costs``,
+        contact-memory keys under ``memory``, past-view keys under ``past_view``, occupancy-map
+        keys under ``occupancy``.
+
+        Unknown keys are an error naming them and ``where`` they came from, so a typo in a
+        config file is not silently ignored.
+        """
+        values = dict(values)
+        cost_values = dict(values.pop("costs", {}) or {})
+        memory_values = dict(values.pop("memory", {}) or {})
+        view_values = dict(values.pop("past_view", {}) or {})
+        map_values = dict(values.pop("occupancy", {}) or {})
+        own = {f.name for f in fields(cls)} - {"costs", "memory", "past_view", "occupancy"}
+        cost_names = {f.name for f in fields(CostConfig)}
+        memory_names = {f.name for f in fields(ContactMemoryConfig)}
+        view_names = {f.name for f in fields(PastViewConfig)}
+        map_names = {f.name for f in fields(OccupancyMapConfig)}
+        for key in list(values):
+            if key in cost_names:
+                cost_values[key] = values.pop(key)
+        unknown = (
+            sorted(set(values) - own)
+            + sorted(set(cost_values) - cost_names)
+            + [f"memory.{name}" for name in sorted(set(memory_values) - memory_names)]
+            + [f"past_view.{name}" for name in sorted(set(view_values) - view_names)]
+            + [f"occupancy.{name}" for name in sorted(set(map_values) - map_names)]
+        )
+        if unknown:
+            raise ValueError(f"{where}: unknown MPPI parameter(s) {', '.join(unknown)}")
+        return cls(
+            **values,
+            costs=CostConfig(**cost_values),
+            memory=ContactMemoryConfig(**memory_values),
+            past_view=PastViewConfig(**view_values),
+            occupancy=OccupancyMapConfig(**map_values),
+        )
+
+
+@dataclass
+class MppiResult:
+    """One planning cycle's outcome (tensors on the model's device, detached).
+
+    commands_h2: the plan (v, w) per step, execute commands_h2[0] now. plan_rollout: the
+    model's prediction under the plan (B = 1). samples_kh3: poses of up to num_visualised
+    sampled rollouts, lowest cost first; best_h3: the lowest-cost sample's poses.
+    """
+
+    commands_h2: torch.Tensor
+    plan_rollout: Rollout
+    samples_kh3: torch.Tensor
+    best_h3: torch.Tensor
+    best_cost: float
+    plan_cost_terms: dict[str, float]
+    effective_samples: float  # 1 / sum(w^2): how many samples the average really used
+    planning_s: float  # wall time of this cycle (sampling, rollouts, scoring, the plan's rollout)
+    plan_rollout_s: float  # of which the final rollout under the plan (what a prediction costs)
+
+    @property
+    def command_2(self) -> np.ndarray:
+        return self.commands_h2[0].detach().cpu().numpy().astype(np.float64)
+
+
+class PlanningError(RuntimeError):
+    """The model returned something unusable (wrong shape, NaN); the caller must stop the robot."""
+
+
+class MppiPlanner:
+    """MPPI over a :class:`WorldModel`; keeps the warm-start plan between cycles."""
+
+    def __init__(self, model: WorldModel, config: MppiConfig = MppiConfig()):
+        self.model = model
+        self.config = config
+        self.device = torch.device(model.device)
+        self.dt_s = float(model.dt_s)
+        self._generator = torch.Generator(device=self.device)
+        if config.seed is not None:
+            self._generator.manual_seed(config.seed)
+        else:
+            self._generator.seed()
+        h = config.horizon
+        # AR(1) noise as one matrix product: eps_t = sum_s rho^(t-s) sqrt(1 - rho^2) e_s (s <= t),
+        # with the first step scaled so every step has unit variance.
+        rho = config.noise_correlation
+        t = torch.arange(h, dtype=torch.float32)
+        lower = torch.tril(rho ** (t[:, None] - t[None, :]).clamp(min=0)) * math.sqrt(
+            1 - rho * rho
+        )
+        lower[:, 0] = rho**t  # the first innovation carries the stationary variance
+        self._noise_filter_hh = lower.to(self.device)
+        self._noise_std_2 = torch.tensor(
+            [config.noise_std_v, config.noise_std_w], device=self.device
+        )
+        self._low_2 = torch.tensor([config.v_min, -config.w_max], device=self.device)
+        self._high_2 = torch.tensor([config.v_max, config.w_max], device=self.device)
+        self._rate_2 = (
+            torch.tensor([config.a_max, config.alpha_max], device=self.device) * self.dt_s
+        )
+        self._mean_h2 = torch.zeros(h, 2, device=self.device)
+        self._last_command_2 = torch.zeros(2, device=self.device)
+        self.memory = ContactMemory(config.memory, self.device)
+        self.occupancy_map = OccupancyMap(
+            config.occupancy, self.device
+        )  # filled only by a model with a head
+        # Only a model that can carry its latent forward has a past view (the kinematic one sees
+        # nothing).
+        past_view = config.past_view if hasattr(model, "advance") else PastViewConfig(delay_s=0.0)
+        self.past_views = PastViews(past_view, self.dt_s, config.horizon)
+        self._steps_since_plan = 0
+
+    # -- warm start ------------------------------------------------------------------------
+
+    def reset(self) -> None:
+        """Forget the previous plan and the remembered contacts (new goal after a stop, an
+        odometry reset, or the robot was moved)."""
+        self._mean_h2 = torch.zeros(self.config.horizon, 2, device=self.device)
+        self._last_command_2 = torch.zeros(2, device=self.device)
+        self.memory.clear()
+        self.occupancy_map.clear()
+        self.past_views.clear()
+        self._steps_since_plan = 0
+
+    @property
+    def plan_h2(self) -> torch.Tensor:
+        """The current warm-start plan (a copy)."""
+        return self._mean_h2.clone()
+
+    def shift(self, steps: int = 1) -> None:
+        """Advance the warm start by ``steps`` executed steps, holding the last command; the
+        remembered contacts and the occupancy map age by as much."""
+        self.memory.age(max(0, int(steps)) * self.dt_s)
+        self.occupancy_map.age(max(0, int(steps)) * self.dt_s)
+        self._steps_since_plan += max(0, int(steps))
+        steps = max(0, min(int(steps), self.config.horizon))
+        if steps == 0:
+            return
+        if steps < self.config.horizon:
+            self._mean_h2 = torch.cat(
+                [self._mean_h2[steps:], self._mean_h2[-1:].expand(steps, 2)], dim=0
+            )
+        else:
+            self._mean_h2 = self._mean_h2[-1:].expand(self.config.horizon, 2).clone()
+
+    # -- limits ----------------------------------------------------------------------------
+
+    def apply_limits(
+        self, actions_nh2: torch.Tensor, previous_command_2: torch.Tensor
+    ) -> torch.Tensor:
+        """Clamp sequences to the velocity box and the per-step rate limits (acceleration).
+
+        Each step moves at most ``a_max dt`` / ``alpha_max dt`` from the one before (the first
+        from ``previous_command_2``), then is clamped to the box; because the step before is
+        inside the box, clamping can only shorten the move, so both limits hold.
+        """
+        previous = torch.maximum(
+            torch.minimum(previous_command_2.reshape(1, 2), self._high_2), self._low_2
+        )
+        previous = previous.expand(actions_nh2.shape[0], 2)
+        out = torch.empty_like(actions_nh2)
+        for step in range(actions_nh2.shape[1]):
+            moved = previous + torch.maximum(
+                torch.minimum(actions_nh2[:, step] - previous, self._rate_2), -self._rate_2
+            )
+            previous = torch.maximum(torch.minimum(moved, self._high_2), self._low_2)
+            out[:, step] = previous
+        return out
+
+    # -- planning --------------------------------------------------------------------------
+
+    def sample(self, mean_h2: torch.Tensor, previous_command_2: torch.Tensor) -> torch.Tensor:
+        """N limited sequences around ``mean_h2``; sample 0 is the mean itself and sample 1
+        brakes to a stop as fast as allowed (always-available safe options)."""
+        n, h = self.config.num_samples, self.config.horizon
+        white = torch.randn(n, h, 2, generator=self._generator, device=self.device)
+        noise = torch.einsum("ts,nsc->ntc", self._noise_filter_hh, white) * self._noise_std_2
+        raw = mean_h2.unsqueeze(0) + noise
+        raw[0] = mean_h2
+        raw[1] = 0.0
+        return self.apply_limits(raw, previous_command_2)
+
+    def _rollout(self, latent: LatentState, actions_nh2: torch.Tensor) -> Rollout:
+        rollout = self.model.rollout(latent, actions_nh2)
+        n, h = actions_nh2.shape[:2]
+        if tuple(rollout.poses_bh3.shape) != (n, h, 3) or tuple(
+            rollout.collision_prob_bh.shape
+        ) != (n, h):
+            raise PlanningError(
+                f"model '{self.model.model_id}' returned poses {tuple(rollout.poses_bh3.shape)} "
+                "and "
+                f"collision_prob {tuple(rollout.collision_prob_bh.shape)} for actions {(n, h, 2)}"
+            )
+        return rollout
+
+    def _with_past_view(
+        self, rollout: Rollout, past: LatentState | None, actions_nh2: torch.Tensor
+    ) -> Rollout:
+        """Per step, the larger of this frame's collision probability and the one of
+        ``delay_s`` ago (core/planning/past_view.py) over the steps that view reaches."""
+        if past is None:
+            return rollout
+        reach = actions_nh2.shape[1] - self.past_views.delay_steps
+        seen = self._rollout(past, actions_nh2[:, :reach]).collision_prob_bh
+        probability = rollout.collision_prob_bh.clone()
+        probability[:, :reach] = torch.maximum(probability[:, :reach], seen)
+        return replace(rollout, collision_prob_bh=probability)
+
+    def _with_remembered(self, rollout: Rollout, latent: LatentState) -> Rollout:
+        """The rollout as the critics see it: per step, the largest of the model's collision
+        probability, the remembered contacts' (core/planning/contact_memory.py) and the occupancy
+        map's
+        (core/planning/occupancy_map.py)."""
+        probability = rollout.collision_prob_bh
+        for source in (self.memory, self.occupancy_map):
+            remembered = source.collision_prob(rollout.poses_bh3, latent.pose_3[:2])
+            if remembered is not None:
+                probability = torch.maximum(probability, remembered)
+        if probability is rollout.collision_prob_bh:
+            return rollout
+        return replace(rollout, collision_prob_bh=probability)
+
+    def _observe_floor(self, latent: LatentState) -> bool:
+        """Add what this frame's occupancy head says to the map; False for a model without one."""
+        occupancy = getattr(self.model, "occupancy", None)
+        observed = (
+            occupancy(latent) if occupancy is not None and self.config.occupancy.enabled else None
+        )
+        if observed is None:
+            return False
+        self.occupancy_map.update(latent.pose_3, *observed)
+        return True
+
+    def _turn_towards(self, pose_3: torch.Tensor, goal_3: torch.Tensor) -> torch.Tensor | None:
+        """A warm start that turns on the spot to face the goal, when it lies more than
+        ``turn_in_place_rad`` off the heading; else None.
+
+        Why: a goal behind the robot (a detour sub-goal to one side of a box it faces, a goal
+        it drove past) cannot be faced within the 2 s horizon; turning left and turning right
+        cost about the same, and their weighted average is standing still. Committing to the
+        shorter way round, as nav2's rotation shim does before handing over to its controller,
+        breaks the tie; the samples still vary around it and the collision critics still judge
+        it.
+        """
+        cfg = self.config
+        offset = goal_3[:2] - pose_3[:2]
+        if (
+            cfg.turn_in_place_rad >= math.pi
+            or float(offset.norm()) <= cfg.costs.heading_near_distance_m
+        ):
+            return None
+        error = float(
+            wrap_angle_np(math.atan2(float(offset[1]), float(offset[0])) - float(pose_3[2]))
+        )
+        if abs(error) < cfg.turn_in_place_rad:
+            return None
+        steps = min(cfg.horizon, math.ceil(abs(error) / (cfg.w_max * self.dt_s)))
+        turn = torch.zeros(cfg.horizon, 2, device=self.device)
+        turn[:steps, 1] = math.copysign(cfg.w_max, error)
+        return turn
+
+    @torch.inference_mode()
+    def plan(
+        self,
+        latent: LatentState,
+        goal_xyyaw: np.ndarray | torch.Tensor,
+        previous_command_2: np.ndarray | torch.Tensor | None = None,
+    ) -> MppiResult:
+        """One MPPI cycle from ``latent`` towards ``goal_xyyaw`` (odometry frame).
+
+        ``previous_command_2``: the command in force now (what the robot was last told);
+        default the first command of the last plan. Call :meth:`shift` before, with the steps
+        executed since the last cycle (the demo does one per cycle). Raises PlanningError.
+        """
+        started = time.perf_counter()
+        cfg = self.config
+        goal_3 = torch.as_tensor(goal_xyyaw, dtype=torch.float32, device=self.device).reshape(3)
+        previous = (
+            self._last_command_2
+            if previous_command_2 is None
+            else torch.as_tensor(
+                previous_command_2, dtype=torch.float32, device=self.device
+            ).reshape(2)
+        )
+        self.memory.observe_motion(
+            float(previous[0]), float(latent.twist_2[0]), latent.pose_3, self.dt_s
+        )
+        self.past_views.record(latent, previous, self._steps_since_plan)
+        self._steps_since_plan = 0
+        mapped = self._observe_floor(latent)
+        # The map remembers what left the picture; the past view is for models without one.
+        past = None if mapped else self.past_views.view(self.model, latent)
+        turn = self._turn_towards(latent.pose_3, goal_3)
+        mean = self._mean_h2 if turn is None else turn
+        for _ in range(cfg.iterations):
+            actions = self.sample(mean, previous)
+            rollout = self._rollout(latent, actions)
+            seen = self._with_past_view(rollout, past, actions)
+            cost, _ = total_cost(
+                cfg.costs, self._with_remembered(seen, latent), actions, goal_3, previous
+            )
+            if not torch.isfinite(cost).all():
+                bad = int((~torch.isfinite(cost)).sum())
+                raise PlanningError(
+                    f"{bad} of {cost.numel()} sampled costs are NaN/inf "
+                    f"(model '{self.model.model_id}' predicted non-finite states?)"
+                )
+            weights = torch.softmax(-(cost - cost.min()) / cfg.temperature, dim=0)
+            mean = torch.einsum("n,nhc->hc", weights, actions)
+        mean = self.apply_limits(mean.unsqueeze(0), previous)[0]  # exact already; guards rounding
+        rollout_started = time.perf_counter()
+        plan_rollout = self._rollout(latent, mean.unsqueeze(0))
+        plan_rollout_s = time.perf_counter() - rollout_started
+        plan_seen = self._with_past_view(plan_rollout, past, mean.unsqueeze(0))
+        _, plan_terms = total_cost(
+            cfg.costs,
+            self._with_remembered(plan_seen, latent),
+            mean.unsqueeze(0),
+            goal_3,
+            previous,
+        )
+        if (
+            not mapped
+        ):  # the map holds what the model sees; the memory keeps felt contacts (stalls)
+            self.memory.update(rollout.poses_bh3, rollout.collision_prob_bh, latent.pose_3)
+        order = torch.argsort(cost)
+        self._mean_h2 = mean.clone()
+        self._last_command_2 = mean[0].clone()
+        return MppiResult(
+            commands_h2=mean,
+            plan_rollout=plan_rollout,
+            samples_kh3=rollout.poses_bh3[order[: cfg.num_visualised]],
+            best_h3=rollout.poses_bh3[order[0]],
+            best_cost=float(cost[order[0]]),
+            plan_cost_terms={name: float(term[0]) for name, term in plan_terms.items()},
+            effective_samples=float(1.0 / weights.square().sum()),
+            planning_s=time.perf_counter() - started,
+            plan_rollout_s=plan_rollout_s,
+        )
+
+
+@dataclass(frozen=True)
+class GoalTolerance:
+    """When a goal counts as reached: position within ``xy_m`` and yaw within ``yaw_rad``
+    (``yaw_rad >= pi`` ignores the heading)."""
+
+    xy_m: float = 0.15
+    yaw_rad: float = 0.35
+
+
+def goal_reached(pose_xyyaw: np.ndarray, goal_xyyaw: np.ndarray, tolerance: GoalTolerance) -> bool:
+    """Whether ``pose`` is within ``tolerance`` of ``goal`` (both (x, y, yaw), same frame)."""
+    pose = np.asarray(pose_xyyaw, dtype=np.float64)
+    goal = np.asarray(goal_xyyaw, dtype=np.float64)
+    if np.hypot(*(pose[:2] - goal[:2])) > tolerance.xy_m:
+        return False
+    return (
+        tolerance.yaw_rad >= math.pi
+        or abs(float(wrap_angle_np(goal[2] - pose[2]))) <= tolerance.yaw_rad
+    )
