@@ -60,30 +60,29 @@ def robot_mjcf(
     return f"""
     <body name="{BASE_BODY}" pos="0 0 {r:.4f}">
       <freejoint name="base_free"/>
-      <inertial pos="-0.03 0 {chassis_z:.4f}" mass="{g.chassis_mass_kg}" diaginertia="0.03 0.03
-      0.05"/> <geom name="chassis" type="cylinder" size="{g.chassis_radius_m} {
-        g.chassis_height_m / 2:.4f}"
+      <inertial pos="-0.03 0 {chassis_z:.4f}" mass="{g.chassis_mass_kg}"
+                diaginertia="0.03 0.03 0.05"/>
+      <geom name="chassis" type="cylinder" size="{g.chassis_radius_m} {g.chassis_height_m / 2:.4f}"
             pos="0 0 {chassis_z:.4f}" rgba="0.2 0.2 0.22 1" friction="{body_friction} 0.005 0.0001"
             mass="0" group="{group}"/>
-      <geom name="caster_rear" type="sphere" size="{g.caster_radius_m}" pos="-0.12 0
-      {caster_z:.4f}"
-            condim="1" mass="0" rgba="0.5 0.5 0.5 1" group="{group}"/>
-      <geom name="caster_front" type="sphere" size="{g.caster_radius_m}" pos="0.12 0 {
-        caster_z + 0.004:.4f}"
-            condim="1" mass="0" rgba="0.5 0.5 0.5 1" group="{group}"/>
+      <geom name="caster_rear" type="sphere" size="{g.caster_radius_m}"
+            pos="-0.12 0 {caster_z:.4f}" condim="1" mass="0" rgba="0.5 0.5 0.5 1" group="{group}"/>
+      <geom name="caster_front" type="sphere" size="{g.caster_radius_m}"
+            pos="0.12 0 {caster_z + 0.004:.4f}" condim="1" mass="0" rgba="0.5 0.5 0.5 1"
+            group="{group}"/>
       <camera name="{CAMERA_NAME}" pos="{g.camera_forward_m} 0 {camera_z:.4f}" xyaxes="{xyaxes}"
               fovy="{camera_fovy_deg}"/>
       <body name="wheel_left" pos="0 {half_track:.4f} 0">
         <joint name="wheel_left_joint" type="hinge" axis="0 1 0" damping="0.01" armature="0.002"/>
         <geom name="wheel_left" type="cylinder" size="{r} {g.wheel_width_m / 2}" zaxis="0 1 0"
-              mass="{g.wheel_mass_kg}" friction="{wheel_friction} 0.005 0.0001" rgba="0.1 0.1 0.1
-              1" group="{group}"/>
+              mass="{g.wheel_mass_kg}" friction="{wheel_friction} 0.005 0.0001"
+              rgba="0.1 0.1 0.1 1" group="{group}"/>
       </body>
       <body name="wheel_right" pos="0 {-half_track:.4f} 0">
         <joint name="wheel_right_joint" type="hinge" axis="0 1 0" damping="0.01" armature="0.002"/>
         <geom name="wheel_right" type="cylinder" size="{r} {g.wheel_width_m / 2}" zaxis="0 1 0"
-              mass="{g.wheel_mass_kg}" friction="{wheel_friction} 0.005 0.0001" rgba="0.1 0.1 0.1
-              1" group="{group}"/>
+              mass="{g.wheel_mass_kg}" friction="{wheel_friction} 0.005 0.0001"
+              rgba="0.1 0.1 0.1 1" group="{group}"/>
       </body>
     </body>"""
 
