@@ -7,6 +7,8 @@ from typing import Any, Callable
 
 import rclpy
 from conftest import wait_until
+from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
+from rcl_interfaces.srv import SetParameters
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile
@@ -58,3 +60,33 @@ class RosTestNode:
     def destroy(self) -> None:
         self.executor.shutdown()
         self.node.destroy_node()
+
+
+def call(ros: RosTestNode, srv_type, name: str, request, what: str, timeout_s: float = 30.0):
+    client = ros.node.create_client(srv_type, name)
+    try:
+        ros.wait_for(client.service_is_ready, timeout_s, f"the service {name}")
+        future = client.call_async(request)
+        ros.wait_for(future.done, timeout_s, what)
+        return future.result()
+    finally:
+        ros.node.destroy_client(client)
+
+
+def set_parameter(ros: RosTestNode, node_name: str, name: str, value):
+    kind, field = {
+        bool: (ParameterType.PARAMETER_BOOL, "bool_value"),
+        int: (ParameterType.PARAMETER_INTEGER, "integer_value"),
+        float: (ParameterType.PARAMETER_DOUBLE, "double_value"),
+        str: (ParameterType.PARAMETER_STRING, "string_value"),
+        list: (ParameterType.PARAMETER_STRING_ARRAY, "string_array_value"),
+    }[type(value)]
+    parameter = Parameter(name=name, value=ParameterValue(type=kind, **{field: value}))
+    response = call(
+        ros,
+        SetParameters,
+        f"/{node_name}/set_parameters",
+        SetParameters.Request(parameters=[parameter]),
+        f"set_parameters {name}",
+    )
+    return response.results[0]

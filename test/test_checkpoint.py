@@ -76,9 +76,9 @@ def test_registry_loads_latent_by_name(checkpoint):
         load_world_model(ModelSpec(kind="latent", checkpoint=str(folder) + "-nope", device="cpu"))
 
 
-def expect(path, problem: str, match: str, name: str | None = None):
+def expect(path, problem: str, match: str, name: str | None = None, **options):
     with pytest.raises(CheckpointError, match=match) as info:
-        load_checkpoint(path)
+        load_checkpoint(path, **options)
     assert info.value.problem == problem
     if name is not None:
         assert info.value.path.name == name and name in str(info.value)
@@ -103,9 +103,11 @@ def test_corrupt_weights_and_config(checkpoint):
     expect(folder, "corrupt", "SHA-256", WEIGHTS_NAME)
     weights.write_bytes(b"not a safetensors file at all")
     config = json.loads((folder / CONFIG_NAME).read_text())
-    config.pop("weights_sha256")  # without the hash, safetensors itself must notice
+    config.pop("weights_sha256")  # without the hash the weights cannot be checked: refused...
     (folder / CONFIG_NAME).write_text(json.dumps(config))
-    expect(folder, "corrupt", "cannot read safetensors", WEIGHTS_NAME)
+    expect(folder, "unverified", "no weights_sha256.*allow_unverified_weights", CONFIG_NAME)
+    # ...unless allowed, and then safetensors itself must notice
+    expect(folder, "corrupt", "cannot read safetensors", WEIGHTS_NAME, allow_unverified=True)
     (folder / CONFIG_NAME).write_text("{ not json")
     expect(folder, "corrupt", "cannot parse config.json", CONFIG_NAME)
 
@@ -131,7 +133,7 @@ def test_weights_of_another_architecture(checkpoint, tmp_path):
     )
     (other / WEIGHTS_NAME).replace(folder / WEIGHTS_NAME)
     edit_config(folder, lambda c: c.pop("weights_sha256"))
-    expect(folder, "mismatch", "missing image_encoder", WEIGHTS_NAME)
+    expect(folder, "mismatch", "missing image_encoder", WEIGHTS_NAME, allow_unverified=True)
 
 
 def test_format_version_and_bad_config_values(checkpoint):
@@ -165,3 +167,18 @@ def test_shipped_checkpoint_loads_and_predicts():
     )
     assert torch.isfinite(rollout.poses_bh3).all()
     assert model.model.config.use_camera
+
+
+def test_replaced_weights_without_a_checksum_need_an_explicit_allowance(checkpoint, tmp_path):
+    """Weights swapped for other (valid) ones with weights_sha256 removed: refused by default;
+    loaded when allowed, and the predictor then reports the SHA-256 of what it really holds."""
+    folder, _ = checkpoint
+    config = json.loads((folder / CONFIG_NAME).read_text())
+    original = config.pop("weights_sha256")
+    (folder / CONFIG_NAME).write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match="no weights_sha256"):
+        load_world_model(ModelSpec(kind="latent", checkpoint=str(folder), device="cpu"))
+    model = load_world_model(
+        ModelSpec(kind="latent", checkpoint=str(folder), device="cpu", allow_unverified=True)
+    )
+    assert model.weights_sha256 == original  # hashed on load when config.json does not say

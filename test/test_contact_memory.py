@@ -8,6 +8,7 @@ import pytest
 import torch
 from test_mppi import DiskObstacleModel
 
+from world_model_ros.core.config import from_mapping
 from world_model_ros.core.model.contract import LatentState, Observation
 from world_model_ros.core.planning.contact_memory import ContactMemory, ContactMemoryConfig
 from world_model_ros.core.planning.mppi import MppiConfig, MppiPlanner
@@ -112,7 +113,7 @@ def test_bad_configuration_names_the_problem():
     with pytest.raises(ValueError, match="probability"):
         ContactMemoryConfig(probability=1.5)
     with pytest.raises(ValueError, match="memory.radius"):
-        MppiConfig.from_dict({"memory": {"radius": 0.2}})
+        from_mapping(MppiConfig, {"memory": {"radius": 0.2}})
     with pytest.raises(ValueError, match="body_radius_m"):
         ContactMemoryConfig(body_radius_m=-0.1)
 

@@ -7,25 +7,30 @@ import numpy as np
 
 from world_model_ros.core.evaluation.demo_metrics import summarise, summary_table
 from world_model_ros.core.model.kinematic import KinematicPredictor
-from world_model_ros.core.planning.costs import CostConfig
-from world_model_ros.core.planning.mppi import MppiConfig, MppiPlanner
-from world_model_ros.sim.demo_runner import DemoConfig, EpisodeSetup, run_episode
+from world_model_ros.core.planning.goal_controller import ControllerConfig, GoalController
+from world_model_ros.core.planning.mppi import MppiConfig
+from world_model_ros.sim.demo_runner import (
+    DemoConfig,
+    EpisodeSetup,
+    demo_controller_config,
+    run_episode,
+)
 from world_model_ros.sim.simulator import DiffDriveSim, SimConfig
 
 
 def test_reaches_a_goal_in_an_open_arena():
     sim = DiffDriveSim(SimConfig(obstacles_min=0, obstacles_max=0), layout_seed=10_000)
     model = KinematicPredictor()
-    planner = MppiPlanner(
-        model, MppiConfig(num_samples=256, seed=0, costs=CostConfig(use_goal_yaw=False))
-    )
+    config = demo_controller_config(ControllerConfig(mppi=MppiConfig(num_samples=256, seed=0)))
+    controller = GoalController(model, config)
     setup = EpisodeSetup(
         10_000, (-1.5, -1.0, math.pi / 2), (1.5, 1.0, 0.0)
     )  # goal behind-right of the start
-    result = run_episode(sim, model, planner, setup, "kinematic", DemoConfig(max_episode_s=25.0))
+    demo = DemoConfig(max_episode_s=25.0, controller=config)
+    result = run_episode(sim, model, controller, setup, "kinematic", demo)
     assert result.status == "reached", result.status
     assert not result.collided
-    assert result.final_distance_m <= DemoConfig().tolerance.xy_m
+    assert result.final_distance_m <= config.xy_goal_tolerance
     assert 3.6 / 0.5 < result.time_s < 20.0  # straight-line distance 3.6 m at <= 0.5 m/s
     assert len(result.planning_ms) == len(result.path_xyyaw) - 1
 

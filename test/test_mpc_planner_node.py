@@ -1,16 +1,22 @@
 """mpc_planner_node over Fast DDS: it drives towards a goal and stops safely when it must.
 
-The node runs as a process (its console script) with the kinematic model and no camera; the
-test plays the robot's odometry and watches cmd_vel, the plan and the status topic.
+The node runs as a process (its console script). Most tests use the kinematic model with the
+local state source and no camera: the test plays the robot's odometry and watches cmd_vel, the
+plan and the status topic. The safety contract (docs/planner.md): whatever makes the input
+unusable, zero is sent within ``stale_timeout_s`` + one control period of the last usable
+input, and keeps coming every period while the goal is held.
 """
 
 import math
 
+import numpy as np
 import pytest
+from ros_harness import set_parameter
 
 pytestmark = pytest.mark.ros
 
 NODE = "mpc_planner_node"
+STALE_S, RATE_HZ = 0.5, 20.0
 # The shipped parameter file (so a broken config/mpc_planner.yaml fails here), then test overrides.
 FAST = [
     "--ros-args",
@@ -19,21 +25,23 @@ FAST = [
     "-p",
     "num_samples:=128",
     "-p",
-    "control_rate_hz:=20.0",
+    f"control_rate_hz:={RATE_HZ}",
     "-p",
-    "stale_timeout_s:=0.5",
+    f"stale_timeout_s:={STALE_S}",
     "-p",
     "seed:=1",
     "-p",
     "model:=kinematic",
+    "-p",
+    "state_source:=local",
 ]  # the stop conditions do not depend on the model; no camera needed
 
 
-def odometry(ros, x=0.0, y=0.0, yaw=0.0, frame="odom"):
+def odometry(ros, x=0.0, y=0.0, yaw=0.0, frame="odom", stamp=None):
     from nav_msgs.msg import Odometry
 
     msg = Odometry()
-    msg.header.stamp = ros.now_msg()
+    msg.header.stamp = stamp or ros.now_msg()
     msg.header.frame_id = frame
     msg.child_frame_id = "base_link"
     msg.pose.pose.position.x, msg.pose.pose.position.y = x, y
@@ -52,80 +60,114 @@ def goal(ros, x, y, yaw=0.0, frame="odom"):
     return msg
 
 
-def connect(ros):
+def connect(ros, inputs=("odom",)):
     """Publishers and collectors, once the node under test is subscribed to our inputs."""
     from geometry_msgs.msg import PoseStamped, Twist
     from nav_msgs.msg import Odometry
     from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
-    from std_msgs.msg import String
 
-    from world_model_ros.msg import WorldModelPrediction
+    from world_model_ros.msg import PlannerStatus, WorldModelPrediction, WorldModelState
 
-    io = {
-        "odom": ros.publisher(Odometry, "odom"),
-        "goal": ros.publisher(PoseStamped, "goal_pose"),
-        "cmd": ros.subscribe(Twist, "cmd_vel"),
-        "status": ros.subscribe(
-            String,
-            "mpc_planner/status",
-            QoSProfile(
-                depth=10,
-                reliability=ReliabilityPolicy.RELIABLE,
-                durability=DurabilityPolicy.TRANSIENT_LOCAL,
-            ),
-        ),
-        "plan": ros.subscribe(WorldModelPrediction, "mpc_planner/plan"),
-    }
-    ros.wait_for_subscriber("odom")
-    ros.wait_for_subscriber("goal_pose")
+    types = {"odom": Odometry, "world_model/state": WorldModelState}
+    io = {name: ros.publisher(types[name], name) for name in inputs}
+    io["goal"] = ros.publisher(PoseStamped, "goal_pose")
+    io["cmd"] = ros.subscribe(Twist, "cmd_vel")
+    latched = QoSProfile(
+        depth=50,
+        reliability=ReliabilityPolicy.RELIABLE,
+        durability=DurabilityPolicy.TRANSIENT_LOCAL,
+    )
+    io["status"] = ros.subscribe(PlannerStatus, "mpc_planner/status", latched)
+    io["plan"] = ros.subscribe(WorldModelPrediction, "mpc_planner/plan")
+    for name in (*inputs, "goal_pose"):
+        ros.wait_for_subscriber(name)
     ros.wait_for_publisher("cmd_vel")
-    ros.wait_for(lambda: io["status"] and io["status"][-1].data == "idle", what="status 'idle'")
+    ros.wait_for(lambda: io["status"] and io["status"][-1].state == "idle", what="status 'idle'")
     return io
 
 
+def text(status) -> str:
+    return f"{status.state}: {status.reason}" if status.reason else status.state
+
+
 def statuses(io):
-    return [m.data for m in io["status"]]
+    return [text(m) for m in io["status"]]
 
 
-def test_drives_then_stops_when_odometry_goes_stale(ros, start_node):
-    node = start_node(NODE, *FAST)
-    io = connect(ros)
-    io["odom"].publish(odometry(ros))
+def drive_until_moving(ros, io, feed):
     io["goal"].publish(goal(ros, 2.0, 0.0))
 
     def feed_and_moving():
-        io["odom"].publish(odometry(ros))
+        feed()
         return any(m.linear.x > 0.05 for m in io["cmd"]) and io["plan"]
 
-    ros.wait_for(
-        feed_and_moving, timeout_s=20, what="a forward command and a plan while odometry flows"
-    )
+    ros.wait_for(feed_and_moving, timeout_s=20, what="a forward command while inputs flow")
+
+
+def stops_while(ros, io, feed, timeout_s=5.0) -> float:
+    """Keep ``feed``-ing (the fault) until a zero command arrives; seconds it took."""
+    started = ros.node.get_clock().now().nanoseconds * 1e-9
+    io["cmd"].clear()
+
+    def zero():
+        feed()
+        return io["cmd"] and io["cmd"][-1].linear.x == 0.0 and io["cmd"][-1].angular.z == 0.0
+
+    ros.wait_for(zero, timeout_s=timeout_s, what="a zero command while the fault lasts")
+    took_s = ros.node.get_clock().now().nanoseconds * 1e-9 - started
+    # The status of the same cycle follows on its own topic.
+    ros.wait_for(lambda: not statuses(io)[-1].startswith("active"), 2.0, "the status to follow")
+    return took_s
+
+
+def keeps_sending_zero(ros, io, feed) -> None:
+    io["cmd"].clear()
+    for _ in range(30):  # ~1 s at the node's 20 Hz
+        feed()
+        ros.spin(0.03)
+    assert len(io["cmd"]) >= 5, "zero must come every control period, not once"
+    assert all(m.linear.x == 0.0 and m.angular.z == 0.0 for m in io["cmd"])
+
+
+def test_drives_then_holds_when_odometry_stops_and_resumes(ros, start_node):
+    node = start_node(NODE, *FAST)
+    io = connect(ros)
+    drive_until_moving(ros, io, lambda: io["odom"].publish(odometry(ros)))
     assert "active" in statuses(io)
     plan = io["plan"][-1]
-    assert (
-        plan.header.frame_id == "odom"
-        and plan.action_source == "plan"
-        and plan.model_id == "kinematic"
-    )
+    assert plan.header.frame_id == "odom" and plan.model_id == "kinematic"
     assert len(plan.states) == len(plan.actions) == 20 and plan.dt == pytest.approx(0.1)
     assert plan.states[-1].pose.position.x > 0.0  # predicted forward motion under the plan
-    # Odometry stops: within stale_timeout_s the node must send a zero command and give up.
-    ros.wait_for(
-        lambda: statuses(io)[-1].startswith("failed: stale inputs"),
-        timeout_s=10,
-        what="status 'failed: stale inputs'",
-    )
-    ros.wait_for(
-        lambda: io["cmd"][-1].linear.x == 0.0 and io["cmd"][-1].angular.z == 0.0,
-        timeout_s=5,
-        what="a zero command",
-    )
-    sent = len(io["cmd"])
-    for _ in range(10):  # ~0.3 s more of the node's 20 Hz timer
-        ros.spin(0.03)
-    assert len(io["cmd"]) <= sent + 1  # no more driving commands after the stop
+    stops_while(ros, io, lambda: None)  # odometry stops
+    keeps_sending_zero(ros, io, lambda: None)
+    assert statuses(io)[-1].startswith("holding") and "no valid plan" in statuses(io)[-1]
+    drive_until_moving(ros, io, lambda: io["odom"].publish(odometry(ros)))  # and comes back
     assert node.alive()
-    assert "stale inputs" in node.output()
+
+
+@pytest.mark.parametrize("fault", ["republished", "frozen_stamp"])
+def test_odometry_that_arrives_but_cannot_be_used_stops_the_robot(ros, start_node, fault):
+    """Issue finding 1: the same Odometry again and again, or a fresh pose under a frozen stamp:
+    the planner used to leave its last command in force; now it holds the robot at zero and
+    says why."""
+    start_node(NODE, *FAST)
+    io = connect(ros)
+    drive_until_moving(ros, io, lambda: io["odom"].publish(odometry(ros)))
+    frozen = odometry(ros)
+    moving = [0.0]
+
+    def fault_feed():
+        if fault == "republished":
+            io["odom"].publish(frozen)
+        else:
+            moving[0] += 0.01
+            io["odom"].publish(odometry(ros, x=moving[0], stamp=frozen.header.stamp))
+
+    stops_while(ros, io, fault_feed)
+    keeps_sending_zero(ros, io, fault_feed)
+    reason = statuses(io)[-1]
+    assert reason.startswith("holding"), reason
+    assert "did not advance" in reason
 
 
 def test_goal_reached_gives_zero_command_and_status(ros, start_node):
@@ -147,33 +189,82 @@ def test_goal_in_another_frame_is_rejected(ros, start_node):
     io = connect(ros)
     io["odom"].publish(odometry(ros))
     io["goal"].publish(goal(ros, 2.0, 0.0, frame="map"))
-    ros.wait_for(
-        lambda: statuses(io)[-1].startswith("failed: goal frame 'map'"),
-        timeout_s=20,
-        what="the goal in 'map' rejected",
-    )
-    assert "'map'" in node.output() and not io["cmd"]
+
+    def feed_and_rejected():
+        io["odom"].publish(odometry(ros))
+        return statuses(io)[-1].startswith("failed: goal frame 'map'")
+
+    ros.wait_for(feed_and_rejected, timeout_s=20, what="the goal in 'map' rejected")
+    assert "'map'" in node.output()
+    assert all(m.linear.x == 0.0 and m.angular.z == 0.0 for m in io["cmd"])
 
 
-def test_unavailable_model_refuses_goals(ros, start_node, tmp_path):
+def test_unavailable_model_is_a_clear_error(start_node, tmp_path):
     node = start_node(
         NODE, *FAST, "-p", "model:=latent", "-p", f"checkpoint:={tmp_path / 'missing'}"
     )
+    from conftest import wait_until
+
+    wait_until(lambda: not node.alive(), 60.0, what="the node to exit")
+    assert node.process.returncode != 0 and "missing" in node.output()
+
+
+def test_parameters_mean_what_they_say(ros, start_node):
+    """Issue finding 2: num_samples = -5 was accepted and planned with; a change of the limits
+    changed nothing. Now invalid values are refused with the field's reason, static ones are
+    refused with why, and accepted ones take effect at the next cycle."""
+    start_node(NODE, *FAST)
     io = connect(ros)
-    io["odom"].publish(odometry(ros))
-    io["goal"].publish(goal(ros, 2.0, 0.0))
-    ros.wait_for(
-        lambda: statuses(io)[-1].startswith("failed: model unavailable"),
-        timeout_s=20,
-        what="status 'failed: model unavailable'",
-    )
-    assert node.alive() and not io["cmd"]
+    result = set_parameter(ros, NODE, "num_samples", -5)
+    assert not result.successful and "num_samples" in result.reason
+    result = set_parameter(ros, NODE, "model", "latent")
+    assert not result.successful and "restart" in result.reason
+    result = set_parameter(ros, NODE, "costs.critics", ["goal", "bogus"])
+    assert not result.successful and "bogus" in result.reason
+    for name, value in (("num_samples", 64), ("v_max", 0.1), ("w_max", 0.3)):
+        result = set_parameter(ros, NODE, name, value)
+        assert result.successful, (name, result.reason)
+    drive_until_moving(ros, io, lambda: io["odom"].publish(odometry(ros)))
+    io["cmd"].clear()
+    for _ in range(20):
+        io["odom"].publish(odometry(ros))
+        ros.spin(0.05)
+    assert io["cmd"] and max(m.linear.x for m in io["cmd"]) <= 0.1 + 1e-6
+    assert max(abs(m.angular.z) for m in io["cmd"]) <= 0.3 + 1e-6
+    status = io["status"][-1]
+    assert list(status.critic_names)[:2] == ["goal", "goal_terminal"]
+    assert len(status.critic_costs) == len(status.critic_names)
+
+
+def twin_state(ros, x=0.0, stamp=None, sha="", model_id="kinematic"):
+    from world_model_ros.msg import WorldModelState
+
+    msg = WorldModelState(model_id=model_id, checkpoint_sha256=sha)
+    msg.header.stamp = stamp or ros.now_msg()
+    msg.header.frame_id = "odom"
+    msg.pose.position.x = x
+    msg.pose.orientation.w = 1.0
+    return msg
+
+
+def test_plans_from_the_twins_state_and_refuses_another_checkpoints(ros, start_node):
+    """state_source: twin: no camera, no odometry subscription; the state drives the plan. A
+    state whose latent comes from other weights holds the robot with the reason."""
+    node = start_node(NODE, *FAST[:-2], "-p", "state_source:=twin")
+    io = connect(ros, inputs=("world_model/state",))
+    assert ros.node.count_subscribers("odom") == 0
+    assert ros.node.count_subscribers("camera/image_raw") == 0
+    feed = io["world_model/state"].publish
+    drive_until_moving(ros, io, lambda: feed(twin_state(ros)))
+    assert io["status"][-1].state_source == "twin"
+    stops_while(ros, io, lambda: feed(twin_state(ros, sha="ab" * 32, model_id="latent:other")))
+    assert "wrong_checkpoint" in statuses(io)[-1] or "latent:other" in statuses(io)[-1]
+    assert "run both nodes with the same checkpoint" in node.output()
 
 
 def test_learned_planner_publishes_the_occupancy_map_of_what_it_sees(ros, start_node):
     """The shipped checkpoint's occupancy head, fed a simulator frame of a wall 0.5 m ahead: the
     map on mpc_planner/occupancy marks cells near the wall and leaves the floor behind unknown."""
-    import numpy as np
     from nav_msgs.msg import OccupancyGrid
     from sensor_msgs.msg import Image
 
@@ -182,38 +273,33 @@ def test_learned_planner_publishes_the_occupancy_map_of_what_it_sees(ros, start_
     sim = DiffDriveSim(SimConfig(obstacles_min=0, obstacles_max=0), layout_seed=1)
     sim.reset(layout_seed=1, start_pose=(1.8, 0.0, 0.0))  # facing the wall at x = 2.5
     frame = sim.render()
-    start_node(
-        NODE, *FAST, "-p", "model:=latent"
-    )  # the shipped checkpoint (config/mpc_planner.yaml)
+    start_node(NODE, *FAST, "-p", "model:=latent")  # the shipped checkpoint
     io = connect(ros)
     camera = ros.publisher(Image, "camera/image_raw")
     grids = ros.subscribe(OccupancyGrid, "mpc_planner/occupancy")
     ros.wait_for_subscriber("camera/image_raw")
 
-    def image():
+    def image(encoding="rgb8"):
         msg = Image(
             height=frame.shape[0],
             width=frame.shape[1],
-            encoding="rgb8",
+            encoding=encoding,
             step=3 * frame.shape[1],
             data=frame.tobytes(),
         )
         msg.header.stamp, msg.header.frame_id = ros.now_msg(), "camera"
         return msg
 
-    def feed_and_mapped():
+    def feed():
         io["odom"].publish(odometry(ros, 1.8, 0.0, 0.0))
         camera.publish(image())
-        return bool(grids)
 
     io["odom"].publish(odometry(ros, 1.8, 0.0, 0.0))
     io["goal"].publish(goal(ros, 0.5, 1.0))
-    ros.wait_for(feed_and_mapped, timeout_s=40, what="an OccupancyGrid on mpc_planner/occupancy")
+    ros.wait_for(lambda: feed() or bool(grids), timeout_s=40, what="an OccupancyGrid")
     grid = grids[-1]
     assert grid.header.frame_id == "odom" and grid.info.resolution == pytest.approx(0.05)
-    cells = np.array(grid.data, dtype=np.int16).reshape(
-        grid.info.height, grid.info.width
-    )  # [y, x]
+    cells = np.array(grid.data, dtype=np.int16).reshape(grid.info.height, grid.info.width)
     x0, y0 = grid.info.origin.position.x, grid.info.origin.position.y
 
     def at(x, y):
@@ -222,3 +308,13 @@ def test_learned_planner_publishes_the_occupancy_map_of_what_it_sees(ros, start_
     assert at(2.4, 0.0) > 50  # a robot centred 10 cm from the wall would touch it
     assert 0 <= at(2.15, 0.0) < 50  # the floor just ahead is free
     assert at(1.0, 0.0) == -1  # behind the robot: never seen
+
+    # Issue finding 1: frames that arrive but cannot be used (an unsupported encoding) hold the
+    # robot at zero, with the reason on the status.
+    def bad_frames():
+        io["odom"].publish(odometry(ros, 1.8, 0.0, 0.0))
+        camera.publish(image("yuv422"))
+
+    stops_while(ros, io, bad_frames)
+    keeps_sending_zero(ros, io, bad_frames)
+    assert "yuv422" in statuses(io)[-1]

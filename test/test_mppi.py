@@ -8,20 +8,16 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from world_model_ros.core.config import from_mapping
 from world_model_ros.core.geometry import integrate_unicycle
 from world_model_ros.core.model.contract import LatentState, Observation
 from world_model_ros.core.model.kinematic import KinematicPredictor
 from world_model_ros.core.model.occupancy_head import OccupancyHeadConfig, cells_in_world
-from world_model_ros.core.planning import costs
+from world_model_ros.core.planning import critics as costs
 from world_model_ros.core.planning.contact_memory import ContactMemoryConfig
 from world_model_ros.core.planning.detour import Detour, DetourConfig
-from world_model_ros.core.planning.mppi import (
-    GoalTolerance,
-    MppiConfig,
-    MppiPlanner,
-    PlanningError,
-    goal_reached,
-)
+from world_model_ros.core.planning.goal_controller import GoalTolerance, goal_reached
+from world_model_ros.core.planning.mppi import MppiConfig, MppiPlanner, PlanningError
 
 
 def start(model, pose=(0.0, 0.0, 0.0), twist=(0.0, 0.0)) -> LatentState:
@@ -181,7 +177,7 @@ def test_the_occupancy_map_keeps_a_blind_model_off_an_obstacle_it_saw():
     assert reached, f"stuck at {np.round(visited[-1], 2)}"
     assert np.linalg.norm(visited[:, :2] - np.array([1.0, 0.0]), axis=1).min() >= 0.3
     assert not planner.occupancy_map.empty and len(planner.memory) == 0  # the map, not the memory
-    blind = MppiPlanner(model, MppiConfig.from_dict({"seed": 3, "occupancy": {"enabled": False}}))
+    blind = MppiPlanner(model, from_mapping(MppiConfig, {"seed": 3, "occupancy.enabled": False}))
     visited, _ = drive(model, blind, (0.0, 0.0, 0.0), np.array([2.0, 0.0, 0.0]), steps=60)
     assert (
         np.linalg.norm(visited[:, :2] - np.array([1.0, 0.0]), axis=1).min() < 0.3
@@ -276,17 +272,20 @@ def test_non_finite_model_output_is_a_planning_error():
         MppiPlanner(model, MppiConfig(seed=8)).plan(start(model), np.array([1.0, 0.0, 0.0]))
 
 
-def test_config_from_dict_checks_names_and_values():
-    config = MppiConfig.from_dict(
-        {"num_samples": 128, "collision_weight": 7.0, "costs": {"goal_weight": 2.0}}
+def test_config_from_mapping_checks_names_and_values():
+    config = from_mapping(
+        MppiConfig,
+        {"num_samples": 128, "costs.collision_weight": 7.0, "costs": {"goal_weight": 2}},
     )
     assert (
         config.num_samples == 128
         and config.costs.collision_weight == 7.0
         and config.costs.goal_weight == 2.0
     )
-    with pytest.raises(ValueError, match="tempreature"):
-        MppiConfig.from_dict({"tempreature": 1.0}, where="config/mpc_planner.yaml")
+    with pytest.raises(ValueError, match="temperature"):  # suggested for the typo
+        from_mapping(MppiConfig, {"tempreature": 1.0}, where="config/mpc_planner.yaml")
+    with pytest.raises(ValueError, match="num_samples.*integer.*'many'"):
+        from_mapping(MppiConfig, {"num_samples": "many"})
     with pytest.raises(ValueError, match="v_min"):
         MppiConfig(v_min=0.1)
     with pytest.raises(ValueError, match="collision_weight"):

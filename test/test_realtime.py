@@ -19,10 +19,8 @@ import torch
 from conftest import NodeProcess, wait_until
 from lifecycle_msgs.msg import State, Transition
 from lifecycle_msgs.srv import ChangeState, GetState
-from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
-from rcl_interfaces.srv import SetParameters
 from rclpy.qos import QoSProfile, ReliabilityPolicy
-from ros_harness import RosTestNode
+from ros_harness import RosTestNode, call, set_parameter
 from sensor_msgs.msg import Image
 from std_msgs.msg import Bool
 from std_srvs.srv import Trigger
@@ -52,35 +50,6 @@ def write_checkpoint(folder: Path, seed: int) -> Path:
         horizon=SHADOW_HORIZON,
     )
     return save_checkpoint(folder, LatentDynamicsModel(config))
-
-
-def call(ros: RosTestNode, srv_type, name: str, request, what: str, timeout_s: float = 30.0):
-    client = ros.node.create_client(srv_type, name)
-    try:
-        ros.wait_for(client.service_is_ready, timeout_s, f"the service {name}")
-        future = client.call_async(request)
-        ros.wait_for(future.done, timeout_s, what)
-        return future.result()
-    finally:
-        ros.node.destroy_client(client)
-
-
-def set_parameter(ros: RosTestNode, node_name: str, name: str, value):
-    kind, field = {
-        bool: (ParameterType.PARAMETER_BOOL, "bool_value"),
-        int: (ParameterType.PARAMETER_INTEGER, "integer_value"),
-        float: (ParameterType.PARAMETER_DOUBLE, "double_value"),
-        str: (ParameterType.PARAMETER_STRING, "string_value"),
-    }[type(value)]
-    parameter = Parameter(name=name, value=ParameterValue(type=kind, **{field: value}))
-    response = call(
-        ros,
-        SetParameters,
-        f"/{node_name}/set_parameters",
-        SetParameters.Request(parameters=[parameter]),
-        f"set_parameters {name}",
-    )
-    return response.results[0]
 
 
 @pytest.fixture(scope="module")

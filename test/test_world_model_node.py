@@ -631,7 +631,7 @@ def test_parameters_from_yaml_compressed_camera_and_odometry_that_never_arrives(
             "/nonexistent/wm-checkpoint",
         ),
         (("horizon:=0",), "parameter 'horizon' is invalid"),
-        (("model:=magic",), "choose one of latent, kinematic"),
+        (("model:=magic",), "must be one of latent, kinematic"),
     ],
 )
 def test_bad_configuration_is_a_clear_error(tmp_path, params, expected):

@@ -17,7 +17,7 @@ import argparse
 import json
 import logging
 import time
-from dataclasses import asdict, fields, replace
+from dataclasses import asdict, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -93,40 +93,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def load_planner_config(path: Path | None, seed: int, samples: int | None):
-    """MppiConfig from the planner node's YAML (its MPPI keys; node-only keys are skipped)."""
-    import yaml
+    """The controller's settings from the planner node's YAML, as the demo runs them
+    (``demo_controller_config``); every key is checked as the node would check it."""
+    from ..core.config import ConfigError
+    from ..nodes.mpc_planner_config import PlannerNodeConfig, load_planner_yaml
+    from ..sim.demo_runner import demo_controller_config
 
-    from ..core.planning.mppi import MppiConfig
-
-    values: dict = {}
     source = path if path is not None else (REPO_CONFIG if REPO_CONFIG.exists() else None)
-    if source is not None:
-        try:
-            document = yaml.safe_load(Path(source).read_text()) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise SystemExit(f"demo: cannot read planner config {source}: {exc}") from None
-        params = next(
-            (
-                node.get("ros__parameters", {})
-                for node in document.values()
-                if isinstance(node, dict) and "ros__parameters" in node
-            ),
-            None,
-        )
-        if params is None:
-            raise SystemExit(f"demo: {source} has no '<node>: ros__parameters:' section")
-        mppi_names = {f.name for f in fields(MppiConfig)} - {"costs", "seed"}
-        values = {k: v for k, v in params.items() if k in mppi_names}
-        values["costs"] = dict(params.get("costs", {}) or {})
-    values["seed"] = seed
-    if samples is not None:
-        values["num_samples"] = samples
     try:
-        config = MppiConfig.from_dict(values, where=str(source or "defaults"))
-    except (TypeError, ValueError) as exc:
+        node = load_planner_yaml(source) if source is not None else PlannerNodeConfig()
+        mppi = replace(node.controller.mppi, seed=seed)
+        if samples is not None:
+            mppi = replace(mppi, num_samples=samples)
+        controller = replace(node.controller, mppi=mppi)
+    except ConfigError as exc:
         raise SystemExit(f"demo: {exc}") from None
-    # Demo goals are positions (the sampled goal yaw means nothing): no final turn on the spot.
-    return replace(config, costs=replace(config.costs, use_goal_yaw=False)), source
+    return demo_controller_config(controller), source
 
 
 def choose_models(args) -> list[tuple[str, object]]:
@@ -189,16 +171,19 @@ def run(args: argparse.Namespace) -> int:
     import torch
     from tqdm import tqdm
 
-    from ..core.planning.mppi import MppiPlanner
+    from ..core.planning.goal_controller import GoalController
     from ..sim.demo_runner import DEMO_LAYOUT_SEED_START, DemoConfig, episode_setup, run_episode
     from ..sim.simulator import DiffDriveSim, SimConfig
 
     if args.threads > 0:
         torch.set_num_threads(args.threads)
-    mppi_config, config_source = load_planner_config(args.config, args.seed, args.samples)
+    controller_config, config_source = load_planner_config(args.config, args.seed, args.samples)
+    mppi_config = controller_config.mppi
     models = choose_models(args)
     dt_s = models[0][1].dt_s
-    demo = DemoConfig(control_period_s=dt_s, max_episode_s=args.max_episode_s)
+    demo = DemoConfig(
+        control_period_s=dt_s, max_episode_s=args.max_episode_s, controller=controller_config
+    )
     out = args.out or Path("runs") / "demo" / datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     out.mkdir(parents=True, exist_ok=True)
     first = DEMO_LAYOUT_SEED_START if args.layout_seed_start is None else args.layout_seed_start
@@ -252,7 +237,6 @@ def run(args: argparse.Namespace) -> int:
             arenas,
             models,
             results,
-            mppi_config,
             demo,
             time.perf_counter() - started,
             bag_written=False,
@@ -270,7 +254,7 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     try:
         for name, model in models:
-            planner = MppiPlanner(model, mppi_config)
+            controller = GoalController(model, controller_config)
             results[name] = []
             bar = tqdm(seeds, desc=f"MPPI on {name}", unit="episode", disable=args.no_progress)
             for index, seed in enumerate(bar):
@@ -282,39 +266,14 @@ def run(args: argparse.Namespace) -> int:
                         round(sim.time_s * 1e9), f"{name} episode {index}: active (layout {seed})"
                     )
 
-                    def hook(
-                        time_s,
-                        sim_,
-                        image,
-                        result,
-                        command,
-                        _model=model,
-                        _goal=setup.goal_xyyaw,
-                        _planner=planner,
-                        _cycles=[0],  # noqa: B006 - a per-episode counter, new each loop
-                    ):
-                        pose, twist = sim_.odometry()
-                        bag.cycle(
-                            round(time_s * 1e9),
-                            image,
-                            pose,
-                            twist,
-                            result,
-                            command,
-                            _model.model_id,
-                            _model.dt_s,
-                            _goal,
-                        )
-                        if _cycles[0] % round(1.0 / _model.dt_s) == 0:  # the map once a second
-                            bag.occupancy(round(time_s * 1e9), _planner.occupancy_map)
-                        _cycles[0] += 1
-
-                result = run_episode(sim, model, planner, setup, name, demo, on_step=hook)
+                    hook = _bag_hook(bag, model, controller, setup.goal_xyyaw)
+                result = run_episode(sim, model, controller, setup, name, demo, on_step=hook)
                 results[name].append(result)
-                if not planner.occupancy_map.empty and seed not in maps:
+                occupancy = controller.planner.occupancy_map
+                if not occupancy.empty and seed not in maps:
                     maps[seed] = (
-                        planner.occupancy_map.occupancy_percent_yx(),
-                        planner.occupancy_map.origin_2.cpu().numpy(),
+                        occupancy.occupancy_percent_yx(),
+                        occupancy.origin_2.cpu().numpy(),
                         mppi_config.occupancy.resolution_m,
                     )
                 if bag is not None:
@@ -344,12 +303,28 @@ def run(args: argparse.Namespace) -> int:
         arenas,
         models,
         results,
-        mppi_config,
         demo,
         time.perf_counter() - started,
         bag_written=bag is not None,
         maps=maps,
     )
+
+
+def _bag_hook(bag, model, controller, goal):
+    """What the demo's bag records every cycle: the frame, odometry, the plan and its samples,
+    the command; the planner's occupancy map once a second."""
+    cycles = [0]
+
+    def hook(time_s, sim, image, output, command) -> None:
+        pose, twist = sim.odometry()
+        stamp_ns = round(time_s * 1e9)
+        result, model_id, dt_s = output.result, model.model_id, model.dt_s
+        bag.cycle(stamp_ns, image, pose, twist, result, command, model_id, dt_s, goal)
+        if cycles[0] % round(1.0 / model.dt_s) == 0:
+            bag.occupancy(stamp_ns, controller.planner.occupancy_map)
+        cycles[0] += 1
+
+    return hook
 
 
 def _report(
@@ -359,7 +334,6 @@ def _report(
     arenas,
     models,
     results,
-    mppi_config,
     demo,
     wall_s: float,
     bag_written: bool,
@@ -370,12 +344,14 @@ def _report(
 
     summaries = [summarise(name, episodes) for name, episodes in results.items()]
     table = summary_table(summaries)
-    png = plot_paths(out / "paths.png", arenas, results, demo.tolerance.xy_m, maps=maps)
+    png = plot_paths(
+        out / "paths.png", arenas, results, demo.controller.xy_goal_tolerance, maps=maps
+    )
     report = {
         "layout_seeds": seeds,
         "wall_s": wall_s,
         "mode": "ros" if args.ros else "lockstep",
-        "mppi": asdict(mppi_config),
+        "planner": asdict(demo.controller),
         "demo": asdict(demo),
         "models": {name: getattr(model, "model_id", name) for name, model in models},
         "summaries": [s.to_dict() for s in summaries],

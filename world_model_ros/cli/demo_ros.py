@@ -1,7 +1,8 @@
 """``world-model-ros demo --ros``: the same demo with the real nodes as processes over DDS.
 
 Per episode it starts ``sim_node`` (that episode's layout), ``world_model_node`` and
-``mpc_planner_node`` from their console scripts, all on simulated time, sends the goal on
+``mpc_planner_node`` (planning from the twin's state) from their console scripts, all on
+simulated time, sends the goal on
 ``goal_pose`` and watches ``odom``, ``ground_truth/contact``, ``mpc_planner/status``,
 ``mpc_planner/plan`` and ``world_model/prediction`` until the planner reports ``reached`` or
 ``failed: ...`` or the episode times out; then stops the three. Fresh processes per episode
@@ -56,9 +57,9 @@ class _Watcher:
         from geometry_msgs.msg import PoseStamped
         from nav_msgs.msg import Odometry
         from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
-        from std_msgs.msg import Bool, String
+        from std_msgs.msg import Bool
 
-        from world_model_ros.msg import WorldModelPrediction
+        from world_model_ros.msg import PlannerStatus, WorldModelPrediction
 
         from ..nodes.qos import CAMERA_QOS, ODOM_QOS
 
@@ -75,7 +76,9 @@ class _Watcher:
             reliability=ReliabilityPolicy.RELIABLE,
             durability=DurabilityPolicy.TRANSIENT_LOCAL,
         )
-        self.node.create_subscription(String, "mpc_planner/status", self._on_status, latched)
+        self.node.create_subscription(
+            PlannerStatus, "mpc_planner/status", self._on_status, latched
+        )
         self.node.create_subscription(Odometry, "odom", self._on_odom, ODOM_QOS)
         self.node.create_subscription(Bool, "ground_truth/contact", self._on_contact, CAMERA_QOS)
         self.node.create_subscription(WorldModelPrediction, "mpc_planner/plan", self._on_plan, 10)
@@ -89,7 +92,7 @@ class _Watcher:
         self.planning_ms, self.prediction_ms = [], []
 
     def _on_status(self, msg) -> None:
-        self.status = msg.data
+        self.status = f"{msg.state}: {msg.reason}" if msg.reason else msg.state
 
     def _on_odom(self, msg) -> None:
         from ..core.geometry import quaternion_to_yaw
@@ -148,6 +151,7 @@ def run_ros_episodes(
     results = []
     sim_args = ["-p", "camera_width:=64", "-p", "camera_height:=64", "-p", "real_time_factor:=1.0"]
     model_args = ["-p", f"model:={model_kind}", "-p", "use_sim_time:=true"]
+    controller = demo.controller
     if checkpoint:  # an empty override is a parse error in rcl; "" is the default anyway
         model_args += ["-p", f"checkpoint:={checkpoint}"]
     planner_args = [
@@ -157,11 +161,13 @@ def run_ros_episodes(
         "-p",
         f"seed:={seed}",
         "-p",
+        "state_source:=twin",
+        "-p",
         "costs.use_goal_yaw:=false",
         "-p",
-        "yaw_goal_tolerance:=3.2",
+        f"yaw_goal_tolerance:={controller.yaw_goal_tolerance}",
         "-p",
-        f"xy_goal_tolerance:={demo.tolerance.xy_m}",
+        f"xy_goal_tolerance:={controller.xy_goal_tolerance}",
         "-p",
         f"goal_timeout_s:={demo.max_episode_s}",
     ]

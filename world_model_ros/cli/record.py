@@ -158,8 +158,8 @@ def planner_policy_factory(args: argparse.Namespace, sim):
         ValueError,
     ) as error:  # CheckpointError is a ValueError naming the file and the problem
         raise SystemExit(f"record: --checkpoint: {error}") from None
-    mppi, _ = load_planner_config(None, args.seed, args.planner_samples)
-    return lambda rng: PlannerPolicy(sim, model, mppi, rng)
+    controller, _ = load_planner_config(None, args.seed, args.planner_samples)
+    return lambda rng: PlannerPolicy(sim, model, controller, rng)
 
 
 def run(args: argparse.Namespace) -> int:

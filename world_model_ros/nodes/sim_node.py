@@ -20,7 +20,7 @@ from __future__ import annotations
 import array
 import math
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 from geometry_msgs.msg import (
@@ -42,10 +42,11 @@ from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Bool, Header
 from std_srvs.srv import Trigger
 
+from world_model_ros.core.config import setting, validate_settings
 from world_model_ros.core.data.images import encode_raw
 from world_model_ros.core.geometry import yaw_to_quaternion
 from world_model_ros.nodes.lifetime import run_node
-from world_model_ros.nodes.parameters import describe
+from world_model_ros.nodes.parameters import ParameterHandler
 from world_model_ros.nodes.qos import COMMAND_QOS
 from world_model_ros.sim.simulator import DiffDriveSim, SimConfig
 
@@ -73,70 +74,71 @@ STATIC_QOS = QoSProfile(
 
 @dataclass(frozen=True)
 class SimNodeConfig:
-    layout_seed: int = 0
-    camera_width: int = 256
-    camera_height: int = 256
-    camera_fovy_deg: float = 70.0
-    camera_rate_hz: float = 30.0
-    odom_rate_hz: float = 50.0
-    real_time_factor: float = 1.0
-    cmd_vel_stamped: bool = False
-    cmd_timeout_s: float = 0.5
-    odom_noise: float = 0.0
-    publish_tf: bool = True
-    publish_clock: bool = True
-    odom_frame: str = "odom"
-    base_frame: str = "base_link"
-    camera_frame: str = "camera_optical_frame"
+    """Every setting of sim_node; each field is a declared ROS parameter of the same name."""
 
-
-PARAMETERS: dict[str, tuple[str, tuple[float, float] | None]] = {
-    "layout_seed": (
+    layout_seed: int = setting(
+        0,
         "seed of the arena layout (obstacles); the start pose follows from it",
-        (0, 2**31 - 1),
-    ),
-    "camera_width": (
+        low=0,
+        high=2**31 - 1,
+        dynamic=False,
+    )
+    camera_width: int = setting(
+        256,
         "camera image width in pixels (square by default: the model's input is square)",
-        (8, 4096),
-    ),
-    "camera_height": ("camera image height in pixels", (8, 4096)),
-    "camera_fovy_deg": ("vertical field of view in degrees (recordings use 70)", (10.0, 170.0)),
-    "camera_rate_hz": (
-        "camera/image_raw and camera/camera_info rate, simulated time",
-        (0.1, 1000.0),
-    ),
-    "odom_rate_hz": ("odom, tf and clock rate, simulated time", (0.1, 1000.0)),
-    "real_time_factor": (
-        "simulated seconds per wall second; 0 = as fast as possible",
-        (0.0, 1000.0),
-    ),
-    "cmd_vel_stamped": ("cmd_vel is geometry_msgs/TwistStamped (true) or Twist (false)", None),
-    "cmd_timeout_s": (
+        low=8,
+        high=4096,
+        dynamic=False,
+    )
+    camera_height: int = setting(
+        256, "camera image height in pixels", low=8, high=4096, dynamic=False
+    )
+    camera_fovy_deg: float = setting(
+        70.0,
+        "vertical field of view in degrees (recordings use 70)",
+        low=10.0,
+        high=170.0,
+        dynamic=False,
+    )
+    camera_rate_hz: float = setting(
+        30.0, "camera/image_raw and camera/camera_info rate, simulated time", low=0.1, high=1000.0
+    )
+    odom_rate_hz: float = setting(
+        50.0, "odom, tf and clock rate, simulated time", low=0.1, high=1000.0
+    )
+    real_time_factor: float = setting(
+        1.0, "simulated seconds per wall second; 0 = as fast as possible", low=0.0, high=1000.0
+    )
+    cmd_vel_stamped: bool = setting(
+        False, "cmd_vel is geometry_msgs/TwistStamped (true) or Twist (false)", dynamic=False
+    )
+    cmd_timeout_s: float = setting(
+        0.5,
         "stop when no cmd_vel arrived for this long (simulated seconds)",
-        (0.01, 3600.0),
-    ),
-    "odom_noise": (
+        low=0.01,
+        high=3600.0,
+    )
+    odom_noise: float = setting(
+        0.0,
         "relative std of odometry increments; > 0 also publishes ground_truth/odom",
-        (0.0, 1.0),
-    ),
-    "publish_tf": ("publish tf odom -> base_link (needs tf2_msgs)", None),
-    "publish_clock": ("publish simulated time on /clock", None),
-    "odom_frame": ("frame of odom poses (REP-105)", None),
-    "base_frame": ("the robot's body frame (REP-105)", None),
-    "camera_frame": ("frame_id of camera images (optical: z forward, x right, y down)", None),
-}
+        low=0.0,
+        high=1.0,
+        dynamic=False,
+    )
+    publish_tf: bool = setting(
+        True, "publish tf odom -> base_link (needs tf2_msgs)", dynamic=False
+    )
+    publish_clock: bool = setting(True, "publish simulated time on /clock", dynamic=False)
+    odom_frame: str = setting("odom", "frame of odom poses (REP-105)", dynamic=False)
+    base_frame: str = setting("base_link", "the robot's body frame (REP-105)", dynamic=False)
+    camera_frame: str = setting(
+        "camera_optical_frame",
+        "frame_id of camera images (optical: z forward, x right, y down)",
+        dynamic=False,
+    )
 
-
-def declare_config(node: Node) -> SimNodeConfig:
-    """Declare every parameter once, with its description and range, read-only."""
-    defaults = SimNodeConfig()
-    values = {}
-    for field in fields(SimNodeConfig):
-        description, bounds = PARAMETERS[field.name]
-        default = getattr(defaults, field.name)
-        descriptor = describe(description, bounds, default, read_only=True)
-        values[field.name] = node.declare_parameter(field.name, default, descriptor).value
-    return SimNodeConfig(**values)
+    def __post_init__(self) -> None:
+        validate_settings(self)
 
 
 def stamp_msg(seconds: float):
@@ -151,7 +153,8 @@ class SimNode(Node):
 
     def __init__(self) -> None:
         super().__init__(NODE_NAME)
-        self.cfg = cfg = declare_config(self)
+        self.params = ParameterHandler(self, SimNodeConfig, on_change=self._on_parameters)
+        self.cfg = cfg = self.params.config
         self.sim = DiffDriveSim(
             SimConfig(
                 camera_width=cfg.camera_width,
@@ -214,6 +217,13 @@ class SimNode(Node):
             f"{cfg.odom_rate_hz:g} Hz, "
             f"real_time_factor {cfg.real_time_factor:g}"
         )
+
+    def _on_parameters(self, config: SimNodeConfig, changed: set[str]) -> None:
+        """Rates, the real-time factor and the command timeout change on the fly."""
+        self.cfg = config
+        self._camera_period_s = 1.0 / config.camera_rate_hz
+        self._odom_period_s = 1.0 / config.odom_rate_hz
+        self._anchor = None  # re-anchor wall and simulated time at the next tick
 
     # -- inputs -----------------------------------------------------------------------------
     def _on_cmd_vel(self, msg: Twist | TwistStamped) -> None:

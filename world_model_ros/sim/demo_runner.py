@@ -15,15 +15,20 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import numpy as np
 
 from ..core.data.episodes import ArenaMap
-from ..core.model.contract import Observation, WorldModel
-from ..core.planning.detour import Detour, DetourConfig
-from ..core.planning.mppi import GoalTolerance, MppiConfig, MppiPlanner, MppiResult, goal_reached
+from ..core.model.contract import KnowsArena, Observation, WorldModel
+from ..core.planning.goal_controller import (
+    ControllerConfig,
+    ControlOutput,
+    GoalController,
+    GoalState,
+    PlanningInput,
+)
 from .simulator import DiffDriveSim
 
 DEMO_LAYOUT_SEED_START = 10_000
@@ -38,17 +43,25 @@ class EpisodeSetup:
     goal_xyyaw: tuple[float, float, float]
 
 
+def demo_controller_config(config: ControllerConfig | None = None) -> ControllerConfig:
+    """The planner's settings as the demo runs them: position-only goals within 0.2 m (the
+    sampled goal yaw means nothing, so no final turn on the spot), no goal timeout of its own
+    (the episode has one)."""
+    config = config or ControllerConfig()
+    mppi = replace(config.mppi, costs=replace(config.mppi.costs, use_goal_yaw=False))
+    return replace(
+        config, xy_goal_tolerance=0.2, yaw_goal_tolerance=math.pi, goal_timeout_s=0.0, mppi=mppi
+    )
+
+
 @dataclass(frozen=True)
 class DemoConfig:
     control_period_s: float = 0.1  # one MPPI cycle per period; equal to the model's dt
     max_episode_s: float = 40.0  # give up (a failure) after this much simulated time
     goal_min_distance_m: float = 2.0  # straight-line start-goal distance at least
-    tolerance: GoalTolerance = GoalTolerance(xy_m=0.2, yaw_rad=math.pi)  # position-only goals
     stuck_window_s: float = 15.0  # fail early when the robot got no closer in this long...
     stuck_progress_m: float = 0.1  # ...by at least this much
-    detour: DetourConfig = (
-        DetourConfig()
-    )  # the planner's escape from local minima (core/planning/detour.py)
+    controller: ControllerConfig = field(default_factory=demo_controller_config)
 
 
 @dataclass
@@ -60,7 +73,7 @@ class EpisodeResult:
     contact_steps: int
     time_s: float  # simulated time until reached (or until given up)
     final_distance_m: float
-    status: str  # "reached" | "failed: timeout" | "failed: stuck" | "failed: planning error ..."
+    status: str  # "reached" | "failed: timeout" | "failed: stuck" | "failed: <the planner's>"
     detours: int  # escapes from local minima (core/planning/detour.py)
     path_xyyaw: np.ndarray  # [T, 3] true poses, one per control period
     planning_ms: list[float] = field(default_factory=list)  # encode + MPPI cycle
@@ -87,29 +100,29 @@ def episode_setup(sim: DiffDriveSim, layout_seed: int, goal_min_distance_m: floa
     )
 
 
-StepHook = Callable[[float, DiffDriveSim, np.ndarray | None, MppiResult, np.ndarray], None]
+StepHook = Callable[[float, DiffDriveSim, "np.ndarray | None", ControlOutput, np.ndarray], None]
 
 
 def run_episode(
     sim: DiffDriveSim,
     model: WorldModel,
-    planner: MppiPlanner,
+    controller: GoalController,
     setup: EpisodeSetup,
     name: str,
-    config: DemoConfig = DemoConfig(),
+    config: DemoConfig | None = None,
     on_step: StepHook | None = None,
 ) -> EpisodeResult:
-    """Drive from ``setup.start`` to ``setup.goal`` under ``planner``; ``on_step(time_s, sim,
-    image, result, command)`` is called every cycle (the recorder)."""
+    """Drive from ``setup.start`` to ``setup.goal``. Each period the model encodes the frame
+    (the twin's job), the controller plans from that state (the planner node's job) and the
+    simulator holds the command for one period; ``on_step(time_s, sim, image, output,
+    command)`` is called every cycle (the recorder)."""
+    config = config or DemoConfig()
     sim.reset(layout_seed=setup.layout_seed, start_pose=setup.start_xyyaw)
-    planner.reset()
-    if hasattr(model, "set_arena"):  # the map-aware reference model (sim/oracle_model.py) only
+    controller.reset()
+    if isinstance(model, KnowsArena):  # the map-aware reference model (sim/oracle_model.py)
         model.set_arena(sim.arena_map())
     goal = np.asarray(setup.goal_xyyaw, dtype=np.float64)
-    uses_camera = bool(getattr(model, "uses_camera", False))
-    detour = Detour(config.detour)
-    plan_end_xy = None
-    command = np.zeros(2)
+    controller.set_goal(goal, sim.time_s)
     path, planning_ms, prediction_ms = [sim.pose()], [], []
     contact_steps, status = 0, "failed: timeout"
     started_s = sim.time_s
@@ -119,38 +132,38 @@ def run_episode(
     for step in range(max_steps):
         pose, twist = sim.odometry()
         distance = float(np.hypot(*(goal[:2] - pose[:2])))
-        if goal_reached(pose, goal, config.tolerance):
-            status = "reached"
-            break
         if distance < best_distance - config.stuck_progress_m:
             best_distance, best_step = distance, step
         elif step - best_step > stuck_steps:
             status = "failed: stuck"
             break
-        image = sim.render() if uses_camera or on_step is not None else None
+        image = sim.render() if model.uses_camera or on_step is not None else None
         observation = Observation(
             sim.time_s,
-            image if uses_camera else None,
+            image if model.uses_camera else None,
             pose.astype(np.float32),
             twist.astype(np.float32),
         )
         tic = time.perf_counter()
         try:
-            latent = model.encode(observation)
-            encode_s = time.perf_counter() - tic
-            if step:
-                planner.shift(1)
-            target = detour.goal_for(sim.time_s, pose, goal, plan_end_xy)
-            result = planner.plan(latent, target, command)
-        except Exception as exc:  # noqa: BLE001 - reported as this episode's failure, the demo goes on
-            status = f"failed: planning error: {type(exc).__name__}: {exc}"
+            state = PlanningInput(observation.stamp_s, model.encode(observation))
+        except Exception as exc:  # noqa: BLE001 - this episode's failure; the demo goes on
+            status = f"failed: model error: {type(exc).__name__}: {exc}"
             break
+        encode_s = time.perf_counter() - tic
+        output = controller.step(state, sim.time_s)
+        if output.status.state is GoalState.REACHED:
+            status = "reached"
+            break
+        if output.status.state is not GoalState.ACTIVE or output.result is None:
+            status = f"failed: {output.status.text}"  # in lockstep nothing else makes it hold
+            break
+        result = output.result
         planning_ms.append((encode_s + result.planning_s) * 1e3)
         prediction_ms.append((encode_s + result.plan_rollout_s) * 1e3)
-        command = result.command_2
-        plan_end_xy = result.plan_rollout.poses_bh3[0, -1, :2].cpu().numpy()
+        command = output.command_2
         if on_step is not None:
-            on_step(sim.time_s, sim, image, result, command)
+            on_step(sim.time_s, sim, image, output, command)
         sim.step(command, config.control_period_s)
         contact_steps += int(sim.contact_during_last_step)
         path.append(sim.pose())
@@ -164,16 +177,11 @@ def run_episode(
         time_s=sim.time_s - started_s,
         final_distance_m=float(np.hypot(*(goal[:2] - pose[:2]))),
         status=status,
-        detours=detour.detours,
+        detours=controller.detour.detours,
         path_xyyaw=np.array(path),
         planning_ms=planning_ms,
         prediction_ms=prediction_ms,
     )
-
-
-def make_planner(model: WorldModel, config: MppiConfig) -> MppiPlanner:
-    """MPPI sized to the model's step (the demo's control period must equal it)."""
-    return MppiPlanner(model, config)
 
 
 def arena_of(sim: DiffDriveSim, layout_seed: int) -> ArenaMap:

@@ -174,9 +174,12 @@ def _resolve_folder(path: str | Path | None) -> Path:
     return folder
 
 
-def load_checkpoint(path: str | Path | None) -> tuple[LatentDynamicsModel, dict[str, Any]]:
+def load_checkpoint(
+    path: str | Path | None, allow_unverified: bool = False
+) -> tuple[LatentDynamicsModel, dict[str, Any]]:
     """Rebuild the model from a checkpoint folder (None: the shipped default), checking
-    everything."""
+    everything. A config.json without ``weights_sha256`` is refused (its weights could have
+    been replaced unnoticed) unless ``allow_unverified``."""
     folder = _resolve_folder(path)
     config_path = folder / CONFIG_NAME
     config = read_config(config_path)
@@ -205,6 +208,14 @@ def load_checkpoint(path: str | Path | None) -> tuple[LatentDynamicsModel, dict[
     if not weights_path.is_file():
         raise CheckpointError(weights_path, "missing", f"{WEIGHTS_NAME} not found")
     expected_sha = config.get("weights_sha256")
+    if not expected_sha and not allow_unverified:
+        raise CheckpointError(
+            config_path,
+            "unverified",
+            "config.json has no weights_sha256, so the weights cannot be checked; add it "
+            "(sha256 of model.safetensors) or allow unverified weights explicitly "
+            "(parameter allow_unverified_weights, or --allow-unverified-weights)",
+        )
     if expected_sha and sha256_of(weights_path) != expected_sha:
         raise CheckpointError(
             weights_path,
@@ -352,11 +363,14 @@ def _names(names: list[str], limit: int = 4) -> str:
 
 
 def load_latent_model(
-    path: str | Path | None, device: torch.device, horizon: int = 20
+    path: str | Path | None,
+    device: torch.device,
+    horizon: int = 20,
+    allow_unverified: bool = False,
 ) -> LatentPredictor:
     """The predictor behind ``model: latent`` (core/model/registry.py): path None = the shipped
     checkpoint."""
-    model, config = load_checkpoint(path)
+    model, config = load_checkpoint(path, allow_unverified)
     folder = _resolve_folder(path)
     name = "default" if path in (None, "") else folder.name
     head = load_occupancy_head(folder, config, model.config.latent_dim)
@@ -366,4 +380,6 @@ def load_latent_model(
         horizon=horizon,
         model_id=f"latent:{name}",
         occupancy_head=head,
+        # Verified against config.json when it names one; hashed here when it does not.
+        weights_sha256=config.get("weights_sha256") or sha256_of(folder / WEIGHTS_NAME),
     )

@@ -77,16 +77,51 @@ class Rollout:
 
 @runtime_checkable
 class WorldModel(Protocol):
-    """What the node, the planner and evaluation need from a predictor."""
+    """What the node, the planner and evaluation need from a predictor.
+
+    ``uses_camera``: whether ``encode`` looks at ``observation.image_rgb_hw3`` (callers skip
+    rendering or waiting for frames when it does not). ``weights_sha256``: the SHA-256 of the
+    learned weights behind the latents it makes ("" for a model without weights), so a latent
+    is never rolled out by other weights than the ones that encoded it.
+    """
 
     model_id: str
     dt_s: float
     horizon: int
     device: torch.device
+    uses_camera: bool
+    weights_sha256: str
 
     def encode(self, observation: Observation) -> LatentState: ...
 
     def rollout(self, latent: LatentState, actions_bh2: torch.Tensor) -> Rollout: ...
+
+
+# Optional capabilities: a model has them or not, and callers ask with isinstance() against
+# these protocols (as nav2 asks a motion model isHolonomic()), never by probing attributes.
+
+
+@runtime_checkable
+class CarriesLatent(Protocol):
+    """Can carry a latent forward under executed commands (the planner's past view)."""
+
+    def advance(self, latent: LatentState, actions_k2: torch.Tensor) -> torch.Tensor: ...
+
+
+@runtime_checkable
+class SeesOccupancy(Protocol):
+    """Says which cells around the robot are blocked (the planner's occupancy map):
+    ``occupancy(latent) -> (cell centres [C, 2] robot frame, logits [C])`` or None when this
+    checkpoint has no occupancy head."""
+
+    def occupancy(self, latent: LatentState) -> tuple[torch.Tensor, torch.Tensor] | None: ...
+
+
+@runtime_checkable
+class KnowsArena(Protocol):
+    """A reference model told the true map of each simulated episode (sim/oracle_model.py)."""
+
+    def set_arena(self, arena: object) -> None: ...
 
 
 def check_actions(actions_bh2: torch.Tensor) -> None:

@@ -28,6 +28,8 @@ class KinematicPredictor:
     """Unicycle integration of the given commands from the observed pose."""
 
     model_id = "kinematic"
+    uses_camera = False
+    weights_sha256 = ""
 
     def __init__(
         self, config: KinematicConfig = KinematicConfig(), device: str | torch.device = "cpu"

@@ -286,6 +286,7 @@ class LatentPredictor:
         horizon: int | None = None,
         model_id: str = "latent",
         occupancy_head: nn.Module | None = None,
+        weights_sha256: str = "",
     ):
         self.model = model.to(device).eval()
         self.occupancy_head = (
@@ -296,6 +297,7 @@ class LatentPredictor:
         self.dt_s = model.config.dt_s
         self.horizon = int(horizon or model.config.horizon)
         self.model_id = model_id
+        self.weights_sha256 = weights_sha256  # what a twin's state names (msg/WorldModelState)
         if self.horizon < 1:
             raise ValueError(f"horizon must be >= 1; got {self.horizon}")
 

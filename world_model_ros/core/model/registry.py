@@ -25,6 +25,7 @@ class ModelSpec:
     device: str = "auto"  # "auto" (CUDA when present), "cpu", "cuda", "cuda:N"
     dt_s: float = 0.1  # kinematic only; a learned model's dt comes from its checkpoint
     horizon: int = 20
+    allow_unverified: bool = False  # latent only: load weights config.json has no SHA-256 for
 
 
 def resolve_device(name: str) -> torch.device:
@@ -46,6 +47,9 @@ def load_world_model(spec: ModelSpec) -> WorldModel:
         from .checkpoint import load_latent_model  # the learned model (issue: latent world model)
 
         return load_latent_model(
-            spec.checkpoint or None, resolve_device(spec.device), horizon=spec.horizon
+            spec.checkpoint or None,
+            resolve_device(spec.device),
+            horizon=spec.horizon,
+            allow_unverified=spec.allow_unverified,
         )
     raise ValueError(f"unknown model kind '{spec.kind}' (choose one of {', '.join(MODEL_KINDS)})")

@@ -44,34 +44,79 @@ from dataclasses import dataclass
 
 import torch
 
+from ..config import ConfigError, setting, validate_settings
 from ..geometry import wrap_angle
 
 
 @dataclass(frozen=True)
 class ContactMemoryConfig:
-    enabled: bool = True
-    probability: float = 0.8  # a rollout's first step above this marks a contact surface
-    inner_m: float = 0.05  # the body within this of a remembered surface: collision probability 1
-    radius_m: float = 0.15  # the body further than this: 0 (linear in between)
-    cell_m: float = 0.05  # surfaces are merged on a grid this fine
-    lifetime_s: float = 20.0  # forget a surface not predicted again for this long
-    max_points: int = 256  # keep the newest this many
-    view_half_angle_rad: float = 0.6  # the camera's half horizontal field of view; 0 = never clear
-    clear_below: float = (
-        0.05  # a rollout in view overlapping a remembered surface below this clears it
+    """What is remembered, for how long, and how it is charged (docs/planner.md)."""
+
+    enabled: bool = setting(
+        True,
+        "remember where the model predicted contact and keep rollouts away once out of view",
     )
-    stall_after_s: float = (
-        0.5  # commanded motion but measured speed < 1/4 of it this long: felt contact (0: off)
+    probability: float = setting(
+        0.8,
+        "a sampled rollout's first step with P(collision) above this is remembered",
+        low=0.0,
+        high=1.0,
     )
-    stall_min_speed_mps: float = 0.1  # commands slower than this never count as stalled
-    stall_distance_m: float = (
-        0.1  # a felt surface is remembered this far beyond the body in the commanded direction
+    inner_m: float = setting(
+        0.05,
+        "rollouts whose body comes within this (m) of a remembered surface count as colliding",
+        low=0.0,
     )
-    body_radius_m: float = (
-        0.17  # remembered points are surfaces: the centre at contact plus this along the motion
+    radius_m: float = setting(
+        0.15,
+        "a remembered surface further than this (m) from the body costs nothing "
+        "(linear in between)",
+        low=0.0,
+    )
+    cell_m: float = setting(0.05, "grid (m) on which remembered contacts are merged", low=0.001)
+    lifetime_s: float = setting(
+        20.0, "forget a contact not predicted again for this long (s)", low=0.0
+    )
+    max_points: int = setting(
+        256, "remember at most this many contact positions (newest kept)", low=1, high=100000
+    )
+    view_half_angle_rad: float = setting(
+        0.6,
+        "the camera's half horizontal field of view (rad); remembered contacts in it are "
+        "re-checked (0: never)",
+        low=0.0,
+        high=math.pi,
+    )
+    clear_below: float = setting(
+        0.05,
+        "a remembered contact in view that a rollout now passes below this probability is "
+        "forgotten",
+        low=0.0,
+        high=1.0,
+    )
+    stall_after_s: float = setting(
+        0.5,
+        "told to move but measured speed under a quarter of it this long (s): a felt contact "
+        "(0: off)",
+        low=0.0,
+    )
+    stall_min_speed_mps: float = setting(
+        0.1, "commands slower than this (m/s) never count as stalled", low=0.0
+    )
+    stall_distance_m: float = setting(
+        0.1,
+        "a felt surface is remembered this far (m) beyond the body in the commanded direction",
+        low=0.0,
+    )
+    body_radius_m: float = setting(
+        0.17,
+        "robot radius (m): a surface hit is remembered this far beyond the centre (0: the centre)",
+        low=0.0,
+        high=1.0,
     )
 
     def __post_init__(self) -> None:
+        validate_settings(self)
         problems = []
         if not 0.0 < self.probability < 1.0:
             problems.append(f"probability must be in (0, 1) (got {self.probability})")
@@ -98,7 +143,7 @@ class ContactMemoryConfig:
                 f"{self.lifetime_s}, {self.max_points})"
             )
         if problems:
-            raise ValueError("invalid contact memory configuration: " + "; ".join(problems))
+            raise ConfigError("invalid contact memory configuration: " + "; ".join(problems))
 
 
 class ContactMemory:

@@ -16,24 +16,29 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..config import setting, validate_settings
+
 
 @dataclass(frozen=True)
 class DetourConfig:
-    enabled: bool = True
-    no_progress_s: float = 3.0  # s without getting closer by progress_m before a detour
-    progress_m: float = 0.1
-    angle_rad: float = 1.2  # sub-goal direction relative to the goal's bearing (either side)
-    distance_m: float = 0.8  # sub-goal distance from the robot
-    duration_s: float = 2.5  # how long one detour lasts
+    enabled: bool = setting(
+        True, "escape local minima (an obstacle squarely in the way) with a side sub-goal"
+    )
+    no_progress_s: float = setting(
+        3.0, "seconds without getting closer by progress_m before a detour", low=0.001
+    )
+    progress_m: float = setting(0.1, "progress (m) that counts", low=0.001)
+    angle_rad: float = setting(
+        1.2,
+        "sub-goal direction relative to the goal's bearing (rad, either side)",
+        low=0.0,
+        high=math.pi,
+    )
+    distance_m: float = setting(0.8, "sub-goal distance from the robot (m)", low=0.001)
+    duration_s: float = setting(2.5, "how long one detour lasts (s)", low=0.001)
 
     def __post_init__(self) -> None:
-        if (
-            self.no_progress_s <= 0
-            or self.progress_m <= 0
-            or self.distance_m <= 0
-            or self.duration_s <= 0
-        ):
-            raise ValueError(f"detour times and distances must be > 0: {self}")
+        validate_settings(self)
 
 
 class Detour:

@@ -8,7 +8,7 @@ Each planning cycle (TD-MPC's ``_plan``, nav2's MPPI controller):
 3. roll all N out through ``model.rollout`` in one batched call (and, for a learned model
    without an occupancy head, once more from the frame of a second ago carried forward to
    now: :mod:`past_view`);
-4. score them with the critics of :mod:`costs` and average them with softmax weights
+4. score them with the critics of :mod:`critics` and average them with softmax weights
    ``exp(-(cost - min cost) / temperature)``; repeat 2-4 ``iterations`` times;
 5. roll the averaged plan out once more: those are the states published with the plan.
 
@@ -22,15 +22,16 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 
+from ..config import ConfigError, setting, validate_settings
 from ..geometry import wrap_angle_np
-from ..model.contract import LatentState, Rollout, WorldModel
+from ..model.contract import CarriesLatent, LatentState, Rollout, SeesOccupancy, WorldModel
 from .contact_memory import ContactMemory, ContactMemoryConfig
-from .costs import CostConfig, total_cost
+from .critics import CostConfig, CriticSet
 from .occupancy_map import OccupancyMap, OccupancyMapConfig
 from .past_view import PastViewConfig, PastViews
 
@@ -39,97 +40,52 @@ from .past_view import PastViewConfig, PastViews
 class MppiConfig:
     """Sampling, limits and cost of the planner; see docs/planner.md for the table."""
 
-    num_samples: int = 512  # N sequences per iteration
-    horizon: int = 20  # H steps of the model's dt (20 x 0.1 s = 2 s)
-    iterations: int = 1  # sample-score-average rounds per cycle
-    temperature: float = 0.1  # softmax temperature, in cost units (lower: greedier)
-    noise_std_v: float = 0.2  # m/s, sampling std of the forward speed
-    noise_std_w: float = 0.8  # rad/s, sampling std of the yaw rate
-    noise_correlation: float = 0.6  # AR(1) coefficient of the noise between steps (0 = white)
-    v_min: float = -0.1  # m/s (negative: reversing allowed)
-    v_max: float = 0.5  # m/s
-    w_max: float = 1.5  # rad/s, |w| limit
-    a_max: float = 1.0  # m/s^2, |dv/dt| limit
-    alpha_max: float = 3.0  # rad/s^2, |dw/dt| limit
-    num_visualised: int = 32  # sampled rollouts returned for display (lowest cost first)
-    # goal this far off the heading or more: warm start = turn on the spot towards it (pi: off)
-    turn_in_place_rad: float = 1.6
-    seed: int | None = None  # None: nondeterministic sampling
-    costs: CostConfig = field(default_factory=CostConfig)
-    memory: ContactMemoryConfig = field(default_factory=ContactMemoryConfig)
-    past_view: PastViewConfig = field(default_factory=PastViewConfig)
-    occupancy: OccupancyMapConfig = field(default_factory=OccupancyMapConfig)
+    num_samples: int = setting(
+        512, "sampled command sequences per iteration", low=2, high=1_000_000
+    )
+    horizon: int = setting(20, "planning steps of the model's dt", low=1, high=1000, dynamic=False)
+    iterations: int = setting(1, "sample-score-average rounds per control cycle", low=1, high=100)
+    temperature: float = setting(
+        0.1, "softmax temperature in cost units (lower: greedier)", low=1e-9
+    )
+    noise_std_v: float = setting(0.2, "sampling std of the forward speed (m/s)", low=0.0)
+    noise_std_w: float = setting(0.8, "sampling std of the yaw rate (rad/s)", low=0.0)
+    noise_correlation: float = setting(
+        0.6, "AR(1) correlation of the sampling noise between steps", low=0.0, high=0.999
+    )
+    v_min: float = setting(
+        -0.1, "minimum forward speed (m/s, <= 0; negative allows reversing)", high=0.0
+    )
+    v_max: float = setting(0.5, "maximum forward speed (m/s)", low=1e-6)
+    w_max: float = setting(1.5, "maximum |yaw rate| (rad/s)", low=1e-6)
+    a_max: float = setting(1.0, "maximum |linear acceleration| (m/s^2)", low=1e-6)
+    alpha_max: float = setting(3.0, "maximum |angular acceleration| (rad/s^2)", low=1e-6)
+    num_visualised: int = setting(
+        32, "sampled rollouts drawn on mpc_planner/markers", low=0, high=100_000
+    )
+    turn_in_place_rad: float = setting(
+        1.6,
+        "goal (or detour sub-goal) at least this far off the heading (rad): turn on the spot "
+        "towards it first (pi: off)",
+        low=1e-6,
+        high=math.pi,
+    )
+    seed: int = setting(
+        -1,
+        "random seed of the sampler (-1: nondeterministic)",
+        low=-1,
+        high=2**31 - 1,
+        dynamic=False,
+    )
+    costs: CostConfig = setting(default_factory=CostConfig)
+    memory: ContactMemoryConfig = setting(default_factory=ContactMemoryConfig)
+    past_view: PastViewConfig = setting(default_factory=PastViewConfig)
+    occupancy: OccupancyMapConfig = setting(default_factory=OccupancyMapConfig)
 
     def __post_init__(self) -> None:
-        problems = []
-        if self.num_samples < 2:
-            problems.append(f"num_samples must be >= 2 (got {self.num_samples})")
-        if self.horizon < 1:
-            problems.append(f"horizon must be >= 1 (got {self.horizon})")
-        if self.iterations < 1:
-            problems.append(f"iterations must be >= 1 (got {self.iterations})")
-        if not self.temperature > 0:
-            problems.append(f"temperature must be > 0 (got {self.temperature})")
-        if not (0.0 <= self.noise_correlation < 1.0):
-            problems.append(f"noise_correlation must be in [0, 1) (got {self.noise_correlation})")
-        if self.noise_std_v < 0 or self.noise_std_w < 0:
-            problems.append(
-                f"noise stds must be >= 0 (got v {self.noise_std_v}, w {self.noise_std_w})"
-            )
-        if not self.v_min <= 0.0 < self.v_max:
-            problems.append(
-                f"need v_min <= 0 < v_max (got v_min {self.v_min}, v_max {self.v_max})"
-            )
-        if not (self.w_max > 0 and self.a_max > 0 and self.alpha_max > 0):
-            problems.append(
-                f"w_max, a_max, alpha_max must be > 0 (got {self.w_max}, {self.a_max}, "
-                f"{self.alpha_max})"
-            )
-        if not 0.0 < self.turn_in_place_rad <= math.pi:
-            problems.append(f"turn_in_place_rad must be in (0, pi] (got {self.turn_in_place_rad})")
-        if self.num_visualised < 0:
-            problems.append(f"num_visualised must be >= 0 (got {self.num_visualised})")
-        if problems:
-            raise ValueError("invalid MPPI configuration: " + "; ".join(problems))
-
-    @classmethod
-    def from_dict(cls, values: dict, where: str = "MPPI configuration") -> "MppiConfig":
-        """Build from a flat mapping (YAML, ROS parameters); cost keys may sit under ``costs``,
-        contact-memory keys under ``memory``, past-view keys under ``past_view``, occupancy-map
-        keys under ``occupancy``.
-
-        Unknown keys are an error naming them and ``where`` they came from, so a typo in a
-        config file is not silently ignored.
-        """
-        values = dict(values)
-        cost_values = dict(values.pop("costs", {}) or {})
-        memory_values = dict(values.pop("memory", {}) or {})
-        view_values = dict(values.pop("past_view", {}) or {})
-        map_values = dict(values.pop("occupancy", {}) or {})
-        own = {f.name for f in fields(cls)} - {"costs", "memory", "past_view", "occupancy"}
-        cost_names = {f.name for f in fields(CostConfig)}
-        memory_names = {f.name for f in fields(ContactMemoryConfig)}
-        view_names = {f.name for f in fields(PastViewConfig)}
-        map_names = {f.name for f in fields(OccupancyMapConfig)}
-        for key in list(values):
-            if key in cost_names:
-                cost_values[key] = values.pop(key)
-        unknown = (
-            sorted(set(values) - own)
-            + sorted(set(cost_values) - cost_names)
-            + [f"memory.{name}" for name in sorted(set(memory_values) - memory_names)]
-            + [f"past_view.{name}" for name in sorted(set(view_values) - view_names)]
-            + [f"occupancy.{name}" for name in sorted(set(map_values) - map_names)]
-        )
-        if unknown:
-            raise ValueError(f"{where}: unknown MPPI parameter(s) {', '.join(unknown)}")
-        return cls(
-            **values,
-            costs=CostConfig(**cost_values),
-            memory=ContactMemoryConfig(**memory_values),
-            past_view=PastViewConfig(**view_values),
-            occupancy=OccupancyMapConfig(**map_values),
-        )
+        validate_settings(self)
+        if self.v_min > 0.0:
+            raise ConfigError(f"invalid MppiConfig: need v_min <= 0 (got {self.v_min})")
 
 
 @dataclass
@@ -163,16 +119,28 @@ class PlanningError(RuntimeError):
 class MppiPlanner:
     """MPPI over a :class:`WorldModel`; keeps the warm-start plan between cycles."""
 
-    def __init__(self, model: WorldModel, config: MppiConfig = MppiConfig()):
+    def __init__(self, model: WorldModel, config: MppiConfig | None = None):
         self.model = model
-        self.config = config
         self.device = torch.device(model.device)
         self.dt_s = float(model.dt_s)
         self._generator = torch.Generator(device=self.device)
-        if config.seed is not None:
+        config = config or MppiConfig()
+        if config.seed >= 0:
             self._generator.manual_seed(config.seed)
         else:
             self._generator.seed()
+        self.config = config
+        self._build(config)
+        self._mean_h2 = torch.zeros(config.horizon, 2, device=self.device)
+        self._last_command_2 = torch.zeros(2, device=self.device)
+        self.memory = ContactMemory(config.memory, self.device)
+        # Filled only by a model that says what is occupied (SeesOccupancy).
+        self.occupancy_map = OccupancyMap(config.occupancy, self.device)
+        self.past_views = self._past_views(config)
+        self._steps_since_plan = 0
+
+    def _build(self, config: MppiConfig) -> None:
+        """The tensors that follow from the sampling and limit settings."""
         h = config.horizon
         # AR(1) noise as one matrix product: eps_t = sum_s rho^(t-s) sqrt(1 - rho^2) e_s (s <= t),
         # with the first step scaled so every step has unit variance.
@@ -191,17 +159,30 @@ class MppiPlanner:
         self._rate_2 = (
             torch.tensor([config.a_max, config.alpha_max], device=self.device) * self.dt_s
         )
-        self._mean_h2 = torch.zeros(h, 2, device=self.device)
-        self._last_command_2 = torch.zeros(2, device=self.device)
-        self.memory = ContactMemory(config.memory, self.device)
-        self.occupancy_map = OccupancyMap(
-            config.occupancy, self.device
-        )  # filled only by a model with a head
-        # Only a model that can carry its latent forward has a past view (the kinematic one sees
-        # nothing).
-        past_view = config.past_view if hasattr(model, "advance") else PastViewConfig(delay_s=0.0)
-        self.past_views = PastViews(past_view, self.dt_s, config.horizon)
-        self._steps_since_plan = 0
+        self.critics = CriticSet(config.costs)
+
+    def _past_views(self, config: MppiConfig) -> PastViews:
+        # Only a model that can carry its latent forward has a past view (the kinematic one
+        # sees nothing).
+        view = config.past_view if isinstance(self.model, CarriesLatent) else PastViewConfig(0.0)
+        return PastViews(view, self.dt_s, config.horizon)
+
+    def reconfigure(self, config: MppiConfig) -> None:
+        """Take new settings at the next cycle (``ros2 param set``). The warm start and what
+        is remembered survive unless their own settings changed; the horizon and the seed are
+        fixed at construction (static parameters)."""
+        if config.horizon != self.config.horizon or config.seed != self.config.seed:
+            raise ConfigError("horizon and seed cannot change on a running planner")
+        self._build(config)
+        if config.memory != self.config.memory:
+            self.memory = ContactMemory(config.memory, self.device)
+        if config.occupancy != self.config.occupancy:
+            self.occupancy_map = OccupancyMap(config.occupancy, self.device)
+        if config.past_view != self.config.past_view:
+            self.past_views = self._past_views(config)
+        self.config = config
+        # The warm start may now break the new limits: bring it inside them.
+        self._mean_h2 = self.apply_limits(self._mean_h2.unsqueeze(0), self._last_command_2)[0]
 
     # -- warm start ------------------------------------------------------------------------
 
@@ -315,10 +296,9 @@ class MppiPlanner:
 
     def _observe_floor(self, latent: LatentState) -> bool:
         """Add what this frame's occupancy head says to the map; False for a model without one."""
-        occupancy = getattr(self.model, "occupancy", None)
-        observed = (
-            occupancy(latent) if occupancy is not None and self.config.occupancy.enabled else None
-        )
+        if not self.config.occupancy.enabled or not isinstance(self.model, SeesOccupancy):
+            return False
+        observed = self.model.occupancy(latent)
         if observed is None:
             return False
         self.occupancy_map.update(latent.pose_3, *observed)
@@ -389,8 +369,8 @@ class MppiPlanner:
             actions = self.sample(mean, previous)
             rollout = self._rollout(latent, actions)
             seen = self._with_past_view(rollout, past, actions)
-            cost, _ = total_cost(
-                cfg.costs, self._with_remembered(seen, latent), actions, goal_3, previous
+            cost, _ = self.critics.score(
+                self._with_remembered(seen, latent), actions, goal_3, previous
             )
             if not torch.isfinite(cost).all():
                 bad = int((~torch.isfinite(cost)).sum())
@@ -405,12 +385,8 @@ class MppiPlanner:
         plan_rollout = self._rollout(latent, mean.unsqueeze(0))
         plan_rollout_s = time.perf_counter() - rollout_started
         plan_seen = self._with_past_view(plan_rollout, past, mean.unsqueeze(0))
-        _, plan_terms = total_cost(
-            cfg.costs,
-            self._with_remembered(plan_seen, latent),
-            mean.unsqueeze(0),
-            goal_3,
-            previous,
+        _, plan_terms = self.critics.score(
+            self._with_remembered(plan_seen, latent), mean.unsqueeze(0), goal_3, previous
         )
         if (
             not mapped
@@ -430,24 +406,3 @@ class MppiPlanner:
             planning_s=time.perf_counter() - started,
             plan_rollout_s=plan_rollout_s,
         )
-
-
-@dataclass(frozen=True)
-class GoalTolerance:
-    """When a goal counts as reached: position within ``xy_m`` and yaw within ``yaw_rad``
-    (``yaw_rad >= pi`` ignores the heading)."""
-
-    xy_m: float = 0.15
-    yaw_rad: float = 0.35
-
-
-def goal_reached(pose_xyyaw: np.ndarray, goal_xyyaw: np.ndarray, tolerance: GoalTolerance) -> bool:
-    """Whether ``pose`` is within ``tolerance`` of ``goal`` (both (x, y, yaw), same frame)."""
-    pose = np.asarray(pose_xyyaw, dtype=np.float64)
-    goal = np.asarray(goal_xyyaw, dtype=np.float64)
-    if np.hypot(*(pose[:2] - goal[:2])) > tolerance.xy_m:
-        return False
-    return (
-        tolerance.yaw_rad >= math.pi
-        or abs(float(wrap_angle_np(goal[2] - pose[2]))) <= tolerance.yaw_rad
-    )

@@ -35,27 +35,53 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from ..config import ConfigError, setting, validate_settings
 from ..model.occupancy_head import cells_in_world, in_view_c
 
 
 @dataclass(frozen=True)
 class OccupancyMapConfig:
-    enabled: bool = True  # used only with a model that has an occupancy head
-    resolution_m: float = 0.05  # map cell size
-    size_m: float = 8.0  # square map, re-centred on the robot when it nears an edge
-    max_range_m: float = 1.5  # head cells further than this from the robot are not trusted
-    camera_x_m: float = 0.15  # the camera's position ahead of the centre
-    view_half_angle_rad: float = 0.6  # half the camera's horizontal field of view
-    gain: float = 0.5  # log-odds added per frame per unit of the head's logit
-    prior: float = 0.1  # occupancy probability of a cell never seen
-    # a cell's log-odds stay within +-this (P 0.018..0.982): it can always be seen free again
-    max_log_odds: float = 4.0
-    half_life_s: float = 14.0  # evidence halves in this long
-    inflation_m: float = (
-        0.05  # rollouts read the highest probability within this distance (a safety margin)
+    """The costmap's geometry and how fast evidence builds and fades (docs/planner.md)."""
+
+    enabled: bool = setting(
+        True,
+        "fuse the model's occupancy head (when its checkpoint has one) into a costmap the "
+        "rollouts are checked against",
+    )
+    resolution_m: float = setting(0.05, "map cell size (m)", low=0.005, high=1.0)
+    size_m: float = setting(8.0, "side of the square map (m); it follows the robot", low=0.1)
+    max_range_m: float = setting(
+        1.5, "trust the head's cells out to this distance from the robot (m)", low=0.01
+    )
+    camera_x_m: float = setting(
+        0.15, "the camera's position ahead of the robot's centre (m)", low=-5.0, high=5.0
+    )
+    view_half_angle_rad: float = setting(
+        0.6,
+        "half the camera's horizontal field of view (rad): only cells in view are updated",
+        low=0.0,
+        high=math.pi,
+    )
+    gain: float = setting(
+        0.5, "log-odds added per frame per unit of the head's logit", low=0.0, high=100.0
+    )
+    prior: float = setting(0.1, "occupancy probability of a cell never seen", low=0.0, high=1.0)
+    max_log_odds: float = setting(
+        4.0,
+        "a cell's log-odds stay within +- this (4: P 0.018..0.982, so it can always be seen "
+        "free again)",
+        low=0.0,
+        high=50.0,
+    )
+    half_life_s: float = setting(14.0, "evidence halves in this long (s)", low=0.0)
+    inflation_m: float = setting(
+        0.05,
+        "rollouts read the highest occupancy within this distance (m): a safety margin",
+        low=0.0,
     )
 
     def __post_init__(self) -> None:
+        validate_settings(self)
         problems = []
         if not (self.resolution_m > 0 and self.size_m >= 4 * self.max_range_m > 0):
             problems.append(
@@ -77,7 +103,7 @@ class OccupancyMapConfig:
                 f"view_half_angle_rad must be in (0, pi] (got {self.view_half_angle_rad})"
             )
         if problems:
-            raise ValueError("invalid occupancy map configuration: " + "; ".join(problems))
+            raise ConfigError("invalid occupancy map configuration: " + "; ".join(problems))
 
 
 class OccupancyMap:

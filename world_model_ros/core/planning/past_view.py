@@ -27,18 +27,22 @@ from dataclasses import dataclass
 
 import torch
 
-from ..model.contract import LatentState
+from ..config import setting, validate_settings
+from ..model.contract import CarriesLatent, LatentState, WorldModel
 
 
 @dataclass(frozen=True)
 class PastViewConfig:
-    delay_s: float = 1.0  # how old the second view is (s); 0 = only the current frame
+    delay_s: float = setting(
+        1.0,
+        "also ask the camera frame this old (s), carried forward by the model, about the "
+        "candidates (0: only the current frame); only for a model without an occupancy head",
+        low=0.0,
+        high=60.0,
+    )
 
     def __post_init__(self) -> None:
-        if not self.delay_s >= 0.0:
-            raise ValueError(
-                f"invalid past view configuration: delay_s must be >= 0 (got {self.delay_s})"
-            )
+        validate_settings(self)
 
 
 class PastViews:
@@ -86,16 +90,15 @@ class PastViews:
         while len(self._commands) > self._step - oldest:
             self._commands.popleft()
 
-    def view(self, model: object, now: LatentState) -> LatentState | None:
+    def view(self, model: WorldModel, now: LatentState) -> LatentState | None:
         """The latent of ``delay_s`` ago carried forward to now by ``model.advance`` and anchored
         at ``now``'s pose, or None (no such frame yet, a gap in the cycles, or a model that
         cannot carry its latent forward)."""
-        advance = getattr(model, "advance", None)
-        if not self.enabled or advance is None or not self._latents:
+        if not self.enabled or not isinstance(model, CarriesLatent) or not self._latents:
             return None
         step, past = self._latents[0]
         if self._step - step != self.delay_steps:
             return None  # too early after a reset, or cycles were skipped
         commands_k2 = torch.stack(list(self._commands)[-self.delay_steps :])
-        features = advance(past, commands_k2)
+        features = model.advance(past, commands_k2)
         return LatentState(pose_3=now.pose_3, twist_2=now.twist_2, features=features)

@@ -1,0 +1,433 @@
+"""The control cycle, written once: from the newest state to a command and a status.
+
+``GoalController`` owns the goal, the MPPI planner, the detour, the goal tolerance, the
+staleness rules and the timeout. Each control period the caller hands it the newest input
+(the twin's published state, an observation to encode, or nothing new) and the time, and gets
+back the command to send and the goal's status. The ROS planner node, the lockstep demo and
+the on-policy recorder all drive this one class, so its stop conditions are unit-tested
+without DDS and a change to them reaches every caller.
+
+Inputs are judged before they are planned from: a stamp that did not advance (a duplicated or
+frozen publisher), one older than ``max_input_age_s``, or a non-finite state is not usable and
+makes no plan; the reason is remembered for the status. Every command passes the
+:class:`~.safety.SafetyGate` (docs/planner.md, "Safety contract").
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from enum import Enum
+
+import numpy as np
+import torch
+
+from ..config import setting, validate_settings
+from ..geometry import wrap_angle_np
+from ..model.contract import LatentState, Observation, WorldModel
+from ..model.kinematic import KinematicConfig, KinematicPredictor
+from .detour import Detour, DetourConfig
+from .mppi import MppiConfig, MppiPlanner, MppiResult
+from .safety import SafetyGate, VelocityLimits
+
+FALLBACKS = ("kinematic", "stop", "none")
+
+
+@dataclass(frozen=True)
+class GoalTolerance:
+    """When a goal counts as reached: position within ``xy_m`` and yaw within ``yaw_rad``
+    (``yaw_rad >= pi`` ignores the heading)."""
+
+    xy_m: float = 0.15
+    yaw_rad: float = 0.35
+
+
+def goal_reached(pose_xyyaw, goal_xyyaw, tolerance: GoalTolerance) -> bool:
+    """Whether ``pose`` is within ``tolerance`` of ``goal`` (both (x, y, yaw), same frame)."""
+    pose = np.asarray(pose_xyyaw, dtype=np.float64)
+    goal = np.asarray(goal_xyyaw, dtype=np.float64)
+    if np.hypot(*(pose[:2] - goal[:2])) > tolerance.xy_m:
+        return False
+    if tolerance.yaw_rad >= math.pi:
+        return True
+    return abs(float(wrap_angle_np(goal[2] - pose[2]))) <= tolerance.yaw_rad
+
+
+@dataclass(frozen=True)
+class ControllerConfig:
+    """Goal logic and safety timing around the MPPI planner (docs/planner.md)."""
+
+    xy_goal_tolerance: float = setting(
+        0.15, "goal reached within this distance (m)", low=0.001, high=5.0
+    )
+    yaw_goal_tolerance: float = setting(
+        0.35, "goal reached within this yaw error (rad; >= pi ignores yaw)", low=0.001, high=7.0
+    )
+    goal_timeout_s: float = setting(
+        120.0, "give up a goal after this long (s; 0 = never)", low=0.0, high=86400.0
+    )
+    stale_timeout_s: float = setting(
+        0.5,
+        "send zero when no fresh, usable input (so no fresh plan) arrived for this long (s)",
+        low=0.01,
+        high=10.0,
+    )
+    max_input_age_s: float = setting(
+        1.0,
+        "an input stamped longer ago than this (node clock) is not usable (s)",
+        low=0.001,
+        high=3600.0,
+    )
+    stop_zero_s: float = setting(
+        1.0,
+        "after a goal ends, keep sending zero this long (s), then fall silent (teleop may drive)",
+        low=0.0,
+        high=60.0,
+    )
+    fallback: str = setting(
+        "kinematic",
+        "when the twin reports its learned model out of domain: plan with the kinematic model "
+        "(kinematic), hold the robot still (stop), or carry on (none)",
+        choices=FALLBACKS,
+    )
+    mppi: MppiConfig = setting(default_factory=MppiConfig, flatten=True)
+    detour: DetourConfig = setting(default_factory=DetourConfig)
+
+    def __post_init__(self) -> None:
+        validate_settings(self)
+
+    @property
+    def tolerance(self) -> GoalTolerance:
+        return GoalTolerance(self.xy_goal_tolerance, self.yaw_goal_tolerance)
+
+    @property
+    def limits(self) -> VelocityLimits:
+        return VelocityLimits(self.mppi.v_min, self.mppi.v_max, self.mppi.w_max)
+
+
+@dataclass(frozen=True)
+class PlanningInput:
+    """The robot's state at ``stamp_s`` as the model encoded it (the twin's published state,
+    or a local encode): what one plan starts from."""
+
+    stamp_s: float
+    latent: LatentState
+
+
+class GoalState(str, Enum):
+    IDLE = "idle"  # no goal: nothing is sent
+    ACTIVE = "active"  # planning and driving
+    HOLDING = "holding"  # a goal, but no fresh valid plan: zero is sent every period
+    REACHED = "reached"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class ControllerStatus:
+    """What the planner is doing and why; ``text`` is the one-line form of the status topic."""
+
+    state: GoalState
+    reason: str = ""
+    goal_xyyaw: tuple[float, float, float] | None = None
+    distance_m: float = math.nan
+    predictor: str = ""  # the model planning now (the learned one, or the fallback)
+    critic_costs: dict[str, float] = field(default_factory=dict)  # of the chosen plan
+    planning_ms: float = math.nan
+
+    @property
+    def text(self) -> str:
+        return f"{self.state.value}: {self.reason}" if self.reason else self.state.value
+
+
+@dataclass
+class ControlOutput:
+    """One cycle's result. ``command_2`` None: send nothing (no goal; teleop may drive)."""
+
+    command_2: np.ndarray | None
+    status: ControllerStatus
+    result: MppiResult | None = None  # a new plan made this cycle
+    planned_from: PlanningInput | None = None
+
+
+class GoalController:
+    """Goal, planner, detour, tolerance, staleness and timeout; see the module docstring."""
+
+    def __init__(self, model: WorldModel, config: ControllerConfig | None = None):
+        self.model = model
+        self.config = config = config or ControllerConfig()
+        self.planner = MppiPlanner(model, config.mppi)
+        self._fallback_planner: MppiPlanner | None = None
+        self.detour = Detour(config.detour)
+        self.gate = SafetyGate(config.limits, config.stale_timeout_s)
+        self.counts = dict.fromkeys(
+            (
+                "cycles",
+                "plans",
+                "duplicates",
+                "stale",
+                "unusable",
+                "planning_errors",
+                "time_resets",
+            ),
+            0,
+        )
+        self._goal: np.ndarray | None = None
+        self._goal_set_s = 0.0
+        self._out_of_domain = ""  # the twin's reason, '' while in domain
+        self._last_stamp_s: float | None = None
+        self._latest: PlanningInput | None = None
+        self._problem = ""  # why the newest input could not be used
+        self._plan: tuple[float, np.ndarray] | None = None  # (made at, commands [H, 2])
+        self._plan_end_xy: np.ndarray | None = None
+        self._planned_stamp_s: float | None = None
+        self._sent_2 = np.zeros(2)
+        self._zero_until_s = -math.inf
+        self._status = ControllerStatus(GoalState.IDLE, predictor=model.model_id)
+
+    def reset(self) -> None:
+        """Forget the goal, the plans, what was remembered and the input timeline (a new
+        episode, or the robot was moved by hand)."""
+        self._goal = None
+        self._planners_reset()
+        self.detour.reset()
+        self._last_stamp_s = None
+        self._latest = None
+        self._problem = ""
+        self._sent_2 = np.zeros(2)
+        self._zero_until_s = -math.inf
+        self._status = ControllerStatus(GoalState.IDLE, predictor=self.model.model_id)
+
+    # -- goals ---------------------------------------------------------------------------------
+
+    @property
+    def goal(self) -> np.ndarray | None:
+        return None if self._goal is None else self._goal.copy()
+
+    @property
+    def status(self) -> ControllerStatus:
+        return self._status
+
+    def set_goal(self, goal_xyyaw, now_s: float) -> ControllerStatus:
+        """Drive to ``goal_xyyaw`` (x m, y m, yaw rad; odometry frame) from now on."""
+        goal = np.asarray(goal_xyyaw, dtype=np.float64).reshape(3)
+        if not np.isfinite(goal).all():
+            return self.cancel(f"goal {goal.tolist()} is not finite", now_s)
+        if self._goal is None:
+            self._planners_reset()
+        self.detour.reset()
+        self._goal, self._goal_set_s = goal, now_s
+        self._status = ControllerStatus(
+            GoalState.ACTIVE,
+            goal_xyyaw=tuple(goal),
+            predictor=self.current_planner().model.model_id,
+        )
+        return self._status
+
+    def cancel(self, reason: str, now_s: float) -> ControllerStatus:
+        """Give the goal up (``reason`` says why); zero is sent for ``stop_zero_s``."""
+        return self._finish(GoalState.FAILED, reason, now_s).status
+
+    def input_rejected(self, reason: str, now_s: float) -> None:
+        """A message arrived that cannot be used (bad image, odometry out of sync, a state of
+        another checkpoint): remembered so that the status says why the robot holds."""
+        self.counts["unusable"] += 1
+        self._problem = reason
+
+    def set_domain(self, in_domain: bool, reason: str = "") -> None:
+        """The twin's verdict on its learned model (``fallback`` decides what follows)."""
+        self._out_of_domain = "" if in_domain else (reason or "out of domain")
+
+    def reconfigure(self, config: ControllerConfig) -> None:
+        """New settings, applied from the next cycle (dynamic parameters)."""
+        self.planner.reconfigure(config.mppi)
+        if self._fallback_planner is not None:
+            self._fallback_planner.reconfigure(config.mppi)
+        if config.detour != self.config.detour:
+            self.detour = Detour(config.detour)
+        self.gate.limits = config.limits
+        self.gate.stale_timeout_s = config.stale_timeout_s
+        self.config = config
+
+    # -- the cycle -----------------------------------------------------------------------------
+
+    def step(self, newest: Observation | PlanningInput | None, now_s: float) -> ControlOutput:
+        """One control period: ``newest`` is the input that arrived since the last call (None
+        when nothing did); returns what to send and the status."""
+        self.counts["cycles"] += 1
+        if isinstance(newest, Observation):
+            newest = self._encode(newest)
+        fresh = self._accept(newest, now_s)
+        if fresh is not None:
+            self._latest = fresh
+        if self._goal is None:
+            sending = now_s <= self._zero_until_s
+            return ControlOutput(np.zeros(2) if sending else None, self._status)
+        timeout = self.config.goal_timeout_s
+        if timeout > 0 and now_s - self._goal_set_s > timeout:
+            return self._finish(
+                GoalState.FAILED, f"goal not reached within goal_timeout_s={timeout:g}", now_s
+            )
+        if fresh is not None and goal_reached(
+            fresh.latent.pose_3.detach().cpu().numpy(), self._goal, self.config.tolerance
+        ):
+            return self._finish(GoalState.REACHED, "", now_s)
+        result = None
+        if fresh is not None:
+            result = self._plan_from(fresh, now_s)
+        command, why = self.gate.filter(self._command_at(now_s), now_s)
+        self._sent_2 = command
+        if why:
+            self.counts["stale"] += 1
+            self._status = self._holding(self._problem or why, now_s)
+        else:
+            self._status = self._active(result)
+        return ControlOutput(command, self._status, result, fresh if result else None)
+
+    def current_planner(self) -> MppiPlanner:
+        """The planner of the model in charge now: the learned one, or the kinematic fallback
+        while the twin reports the learned model out of domain (``fallback: kinematic``)."""
+        if self._out_of_domain and self.config.fallback == "kinematic":
+            if self._fallback_planner is None:
+                kinematic = KinematicPredictor(
+                    KinematicConfig(dt_s=self.model.dt_s, horizon=self.config.mppi.horizon),
+                    self.model.device,
+                )
+                self._fallback_planner = MppiPlanner(kinematic, self.config.mppi)
+            return self._fallback_planner
+        return self.planner
+
+    def _planners_reset(self) -> None:
+        for planner in (self.planner, self._fallback_planner):
+            if planner is not None:
+                planner.reset()
+        self._plan = None
+        self._plan_end_xy = None
+        self._planned_stamp_s = None
+        self.gate.forget()
+
+    def _encode(self, observation: Observation) -> PlanningInput | None:
+        try:
+            latent = self.model.encode(observation)
+        except Exception as exc:  # noqa: BLE001 - a model failure holds the robot, it never crashes
+            self._problem = f"model failed to encode: {type(exc).__name__}: {exc}"
+            self.counts["unusable"] += 1
+            return None
+        return PlanningInput(observation.stamp_s, latent)
+
+    def _accept(self, newest: PlanningInput | None, now_s: float) -> PlanningInput | None:
+        """``newest`` when it may be planned from, else None with the reason remembered."""
+        if newest is None:
+            return None
+        stamp = float(newest.stamp_s)
+        latent = newest.latent
+        parts = [latent.pose_3, latent.twist_2]
+        if latent.features is not None:
+            parts.append(latent.features)
+        if not math.isfinite(stamp) or not all(bool(torch.isfinite(p).all()) for p in parts):
+            return self._unusable("the state holds NaN or inf")
+        age_s = now_s - stamp
+        if abs(age_s) > self.config.max_input_age_s:
+            when = "old" if age_s > 0 else "in the future"
+            return self._unusable(
+                f"input stamped {abs(age_s):.2f} s {when} "
+                f"(max_input_age_s={self.config.max_input_age_s:g})"
+            )
+        last = self._last_stamp_s
+        if last is not None and stamp <= last:
+            if abs(now_s - last) <= self.config.max_input_age_s:  # the old timeline is current
+                self.counts["duplicates"] += 1
+                self._problem = (
+                    f"input stamp {stamp:.3f} s did not advance (duplicated or frozen stamps)"
+                )
+                return None
+            self.counts["time_resets"] += 1  # time went back and the clock with it: restart
+            self._planners_reset()
+            self.detour.reset()
+        self._last_stamp_s = stamp
+        self._problem = ""
+        return newest
+
+    def _unusable(self, reason: str) -> None:
+        self.counts["unusable"] += 1
+        self._problem = reason
+        return None
+
+    def _plan_from(self, fresh: PlanningInput, now_s: float) -> MppiResult | None:
+        planner = self.current_planner()
+        if self.config.fallback == "stop" and self._out_of_domain:
+            self._problem = f"learned model out of domain ({self._out_of_domain}); fallback: stop"
+            self.gate.forget()
+            return None
+        pose = fresh.latent.pose_3.detach().cpu().numpy().astype(np.float64)
+        try:
+            if self._planned_stamp_s is not None:
+                steps = round((fresh.stamp_s - self._planned_stamp_s) / planner.dt_s)
+                planner.shift(max(0, steps))
+            target = self.detour.goal_for(fresh.stamp_s, pose, self._goal, self._plan_end_xy)
+            result = planner.plan(fresh.latent, target, self._sent_2)
+        except Exception as exc:  # noqa: BLE001 - any model or planning failure holds the robot
+            self.counts["planning_errors"] += 1
+            self._problem = f"planning error: {type(exc).__name__}: {exc}"
+            self.gate.forget()
+            self._plan = None
+            return None
+        self.counts["plans"] += 1
+        self._planned_stamp_s = fresh.stamp_s
+        self._plan = (now_s, result.commands_h2.detach().cpu().numpy().astype(np.float64))
+        self._plan_end_xy = result.plan_rollout.poses_bh3[0, -1, :2].detach().cpu().numpy()
+        self.gate.plan_made(now_s)
+        return result
+
+    def _command_at(self, now_s: float) -> np.ndarray | None:
+        """The newest plan's command in force at ``now_s`` (zero-order hold on its steps)."""
+        if self._plan is None:
+            return None
+        made_s, commands_h2 = self._plan
+        index = int(max(0.0, now_s - made_s) / self.current_planner().dt_s + 1e-6)
+        return commands_h2[min(index, len(commands_h2) - 1)]
+
+    def _finish(self, state: GoalState, reason: str, now_s: float) -> ControlOutput:
+        goal = None if self._goal is None else tuple(self._goal)
+        self._goal = None
+        self._planners_reset()
+        self._sent_2 = np.zeros(2)
+        self._zero_until_s = now_s + self.config.stop_zero_s
+        self._status = ControllerStatus(
+            state, reason, goal_xyyaw=goal, predictor=self.current_planner().model.model_id
+        )
+        return ControlOutput(np.zeros(2), self._status)
+
+    def _distance(self) -> float:
+        if self._latest is None or self._goal is None:
+            return math.nan
+        pose = self._latest.latent.pose_3.detach().cpu().numpy()
+        return float(np.hypot(*(self._goal[:2] - pose[:2])))
+
+    def _holding(self, reason: str, now_s: float) -> ControllerStatus:
+        return ControllerStatus(
+            GoalState.HOLDING,
+            reason,
+            goal_xyyaw=tuple(self._goal),
+            distance_m=self._distance(),
+            predictor=self.current_planner().model.model_id,
+        )
+
+    def _active(self, result: MppiResult | None) -> ControllerStatus:
+        previous = self._status
+        notes = []
+        if self._out_of_domain:
+            notes.append(
+                f"learned model out of domain ({self._out_of_domain}); "
+                f"fallback: {self.config.fallback}"
+            )
+        if self.detour.active:
+            notes.append("detouring")
+        return ControllerStatus(
+            GoalState.ACTIVE,
+            "; ".join(notes),
+            goal_xyyaw=tuple(self._goal),
+            distance_m=self._distance(),
+            predictor=self.current_planner().model.model_id,
+            critic_costs=result.plan_cost_terms if result else previous.critic_costs,
+            planning_ms=result.planning_s * 1e3 if result else previous.planning_ms,
+        )

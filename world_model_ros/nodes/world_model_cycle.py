@@ -1,0 +1,365 @@
+"""The world-model node's prediction cycle, on its own worker thread.
+
+A mixin of ``WorldModelRuntime`` (``world_model_runtime.py``). Each cycle takes the newest
+camera frame, pairs it with odometry at the frame's stamp, publishes the twin's state (the
+latent the planner plans from), chooses the actions to predict under (a fresh planner plan,
+else the last command held, else the measured twist held), rolls the model out and publishes
+the prediction, a path and rviz markers stamped with the frame's stamp. The shadow model runs
+the same on its own worker.
+"""
+
+from __future__ import annotations
+
+import array
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from sensor_msgs.msg import CompressedImage, Image
+from std_msgs.msg import Header
+
+from world_model_ros.core.data.images import ImageError
+from world_model_ros.core.live.latency import StageTimer
+from world_model_ros.core.live.sync import (
+    OdomSample,
+    Plan,
+    SyncError,
+    align_plan,
+)
+from world_model_ros.core.model.contract import LatentState, Observation
+from world_model_ros.msg import WorldModelState
+from world_model_ros.nodes import conversions as conv
+from world_model_ros.nodes.model_loading import (
+    LoadedModel,
+)
+
+
+@dataclass
+class Frame:
+    """The newest camera message waiting for the worker (not decoded yet: decoding is a stage)."""
+
+    msg: Image | CompressedImage
+    stamp_s: float
+
+
+@dataclass
+class HeldCommand:
+    vw: np.ndarray
+    received_s: float  # node clock
+
+
+@dataclass
+class ShadowJob:
+    stamp: object  # builtin_interfaces/Time of the frame
+    stamp_s: float
+    frame_id: str
+    observation: Observation
+    actions_h2: np.ndarray
+    source: str
+
+
+class TwinPredictionCycle:
+    """The inference worker and the shadow worker (mixin)."""
+
+    # --- the prediction cycle (worker thread) --------------------------------------------------
+
+    def _set_worker_priority(self) -> None:
+        """SCHED_FIFO for the calling (inference) thread when configured: other processes on a busy
+        robot computer then cannot delay a cycle that has started. Refused loudly, never
+        silently."""
+        priority = self.config.worker_priority
+        if priority <= 0:
+            return
+        try:
+            os.sched_setscheduler(
+                0, os.SCHED_FIFO, os.sched_param(priority)
+            )  # 0: this thread (Linux)
+        except (AttributeError, OSError) as exc:
+            self.node.get_logger().warning(
+                f"worker_priority {priority}: cannot use SCHED_FIFO ({exc}); running at "
+                f"normal priority (grant CAP_SYS_NICE or an rtprio limit)"
+            )
+            return
+        self.node.get_logger().info(f"inference thread runs SCHED_FIFO priority {priority}")
+
+    def _take(self, wake: threading.Condition, slot: str):
+        """Wait (holding ``wake``) until the one-deep ``slot`` holds a job, empty it and return
+        the job; None when the runtime is stopping. Newer jobs overwrite older ones in the
+        slot: a late prediction is worth less than the next frame's."""
+        wake.wait_for(lambda: getattr(self, slot) is not None or self._stopping)
+        if self._stopping:
+            return None
+        job = getattr(self, slot)
+        setattr(self, slot, None)
+        return job
+
+    @staticmethod
+    def _predict(
+        engine,
+        observation: Observation,
+        actions_h2: np.ndarray,
+        timer: StageTimer,
+        on_encoded: Callable[[LatentState], None] | None = None,
+    ) -> dict:
+        """Encode one observation and roll the model out under ``actions_h2``, timing each
+        stage; ``on_encoded(latent)`` runs between the two (the twin's state goes out before
+        the rollout, so the planner waits for the encoder only)."""
+        with timer.stage("preprocess"):
+            actions_1h2 = engine.set_actions(actions_h2)
+        with timer.stage("encode"):
+            latent = engine.encode(observation)
+        if on_encoded is not None:
+            with timer.stage("state"):
+                on_encoded(latent)
+        with timer.stage("rollout"):
+            return engine.rollout(latent, actions_1h2)
+
+    def _state_message(self, stamp, frame_id: str, model, latent: LatentState) -> WorldModelState:
+        """The twin's state for one frame (msg/WorldModelState.msg)."""
+        msg = WorldModelState(
+            header=Header(stamp=stamp, frame_id=frame_id),
+            model_id=model.model_id,
+            checkpoint_sha256=model.weights_sha256,
+        )
+        x, y, yaw = (float(v) for v in latent.pose_3.detach().cpu().tolist())
+        msg.pose = conv.pose_from_xyyaw(x, y, yaw)
+        v, w = (float(v) for v in latent.twist_2.detach().cpu().tolist())
+        msg.twist.linear.x, msg.twist.angular.z = v, w
+        if latent.features is not None:
+            features = latent.features.detach().float().cpu().numpy().ravel()
+            msg.latent = array.array("f", features.tobytes())  # the generated setter's fast path
+        return msg
+
+    def _worker_loop(self) -> None:
+        self._set_worker_priority()
+        while True:
+            with self._wake:
+                frame = self._take(self._wake, "_pending")
+                if frame is None:
+                    return
+                primary, horizon = self.primary, self.horizon
+            try:
+                self._cycle(frame, primary, horizon)
+            except torch.cuda.OutOfMemoryError as exc:
+                self._on_out_of_memory(primary, exc)
+            except (
+                Exception
+            ) as exc:  # a bug must not kill the node's only worker; it is counted and logged
+                with self._lock:
+                    self._counts["internal_errors"] += 1
+                self.node.get_logger().error(
+                    f"prediction cycle failed: {type(exc).__name__}: {exc}",
+                    throttle_duration_sec=5.0,
+                )
+
+    def _cycle(self, frame: Frame, primary: LoadedModel, horizon: int) -> None:
+        cfg = self.config
+        topic = self._camera_sub.topic_name
+        timer = StageTimer()
+        now_s = self._now_s()
+        engine = primary.engine
+        dt_s = float(primary.model.dt_s)
+
+        with timer.stage("convert"):
+            try:
+                if isinstance(frame.msg, CompressedImage):
+                    rgb_hw3 = conv.compressed_to_rgb(frame.msg, cfg.max_image_pixels)
+                else:
+                    rgb_hw3 = conv.image_to_rgb(frame.msg, cfg.max_image_pixels)
+            except ImageError as exc:
+                self._reject(topic, exc.reason, str(exc).split(": ", 1)[-1])
+                return
+            age_s = now_s - frame.stamp_s
+            if age_s > cfg.max_input_age_s:
+                self._skip(
+                    "stale",
+                    f"frame is {age_s:.3f} s old (max_input_age_s={cfg.max_input_age_s:g})",
+                )
+                return
+            with self._lock:
+                try:
+                    odom = self._odom.lookup(frame.stamp_s, cfg.sync_slop_s)
+                except SyncError as exc:
+                    error = exc
+                else:
+                    error = None
+                command, plan = self._command, self._plan
+            if error is not None:
+                detail = (
+                    f"no odometry received on '{self._odom_sub.topic_name}'"
+                    if error.reason == "no_odometry"
+                    else str(error).split(": ", 1)[-1]
+                )
+                self._skip(error.reason, detail)
+                return
+
+        with timer.stage("preprocess"):
+            actions_h2, source = self._select_actions(
+                frame.stamp_s, now_s, odom, command, plan, horizon, dt_s
+            )
+            observation = Observation(frame.stamp_s, rgb_hw3, odom.pose_xyyaw, odom.twist_vw)
+        state = None
+        if self._state_pub is not None and self.active:
+            stamp, frame_id, model = frame.msg.header.stamp, odom.frame_id, primary.model
+
+            def state(latent: LatentState) -> None:
+                self._state_pub.publish(self._state_message(stamp, frame_id, model, latent))
+
+        rollout_np = self._predict(engine, observation, actions_h2, timer, state)
+        with timer.stage("publish"):
+            prediction, latency_s = self._publish_prediction(
+                frame.msg.header.stamp,
+                frame.stamp_s,
+                odom,
+                primary.model.model_id,
+                dt_s,
+                rollout_np,
+                actions_h2,
+                source,
+            )
+        with self._lock:
+            self._counts["frames_processed"] += 1
+            self._source_counts[source] += 1
+            missed = self._latency.record(1e3 * latency_s, timer.ms)
+            self._live["primary"].add_prediction(
+                frame.stamp_s,
+                dt_s,
+                odom.frame_id,
+                rollout_np["poses_bh3"][0],
+                rollout_np["collision_prob_bh"][0],
+            )
+            if self.shadow is not None and self.active:
+                if self._shadow_job is not None:
+                    self._counts["shadow_dropped"] += 1
+                self._shadow_job = ShadowJob(
+                    frame.msg.header.stamp,
+                    frame.stamp_s,
+                    odom.frame_id,
+                    observation,
+                    actions_h2,
+                    source,
+                )
+                self._shadow_wake.notify()
+            self._score_live_errors()
+        if missed:
+            self._warn(
+                ("deadline",),
+                f"deadline missed: latency {1e3 * latency_s:.1f} ms > budget_ms "
+                f"{cfg.budget_ms:g} (stages: "
+                + ", ".join(f"{k} {v:.1f} ms" for k, v in timer.ms.items())
+                + ")",
+            )
+
+    def _publish_prediction(
+        self,
+        stamp,
+        stamp_s: float,
+        odom: OdomSample,
+        model_id: str,
+        dt_s: float,
+        rollout_np: dict,
+        actions_h2: np.ndarray,
+        source: str,
+        shadow: bool = False,
+    ):
+        """Fill the thread's preallocated messages in place and publish them; returns (prediction,
+        latency s)."""
+        cfg = self.config
+        messages = self._shadow_messages if shadow else self._messages
+        prediction, path, markers = messages.fill(
+            stamp,
+            odom.frame_id,
+            model_id,
+            dt_s,
+            rollout_np,
+            actions_h2,
+            source,
+            odom.pose_xyyaw,
+            cfg.marker_sigma,
+            cfg.marker_lifetime_s,
+        )
+        latency_s = self._now_s() - stamp_s
+        prediction.latency = conv.s_to_duration(latency_s)
+        if shadow:
+            self._shadow_pub.publish(prediction)
+        elif self.active:
+            self._prediction_pub.publish(prediction)
+            self._path_pub.publish(path)
+            self._marker_pub.publish(markers)
+        return prediction, latency_s
+
+    def _shadow_loop(self) -> None:
+        """The shadow model on the primary's inputs, at its own pace (the newest job only)."""
+        while True:
+            with self._shadow_wake:
+                job = self._take(self._shadow_wake, "_shadow_job")
+                if job is None:
+                    return
+                shadow = self.shadow
+            if shadow is None:
+                continue
+            try:
+                timer = StageTimer()
+                engine = shadow.engine
+                dt_s = float(shadow.model.dt_s)
+                rollout_np = self._predict(engine, job.observation, job.actions_h2, timer)
+                odom = OdomSample(
+                    job.stamp_s, job.observation.pose_xyyaw, job.observation.twist_vw, job.frame_id
+                )
+                with timer.stage("publish"):
+                    _, latency_s = self._publish_prediction(
+                        job.stamp,
+                        job.stamp_s,
+                        odom,
+                        shadow.model.model_id,
+                        dt_s,
+                        rollout_np,
+                        job.actions_h2,
+                        job.source,
+                        shadow=True,
+                    )
+                with self._lock:
+                    self._counts["shadow_processed"] += 1
+                    self._shadow_latency.record(1e3 * latency_s, timer.ms)
+                    self._live["shadow"].add_prediction(
+                        job.stamp_s,
+                        dt_s,
+                        job.frame_id,
+                        rollout_np["poses_bh3"][0],
+                        rollout_np["collision_prob_bh"][0],
+                    )
+            except Exception as exc:  # noqa: BLE001 - the shadow must never take the primary down
+                with self._lock:
+                    self._counts["shadow_errors"] += 1
+                self.node.get_logger().error(
+                    f"shadow cycle failed: {type(exc).__name__}: {exc}", throttle_duration_sec=5.0
+                )
+
+    def _score_live_errors(self) -> None:
+        """Score pending predictions against the odometry received so far (caller holds the
+        lock)."""
+        for tracker in self._live.values():
+            tracker.score(self._odom, self.config.sync_slop_s)
+
+    def _select_actions(
+        self,
+        stamp_s: float,
+        now_s: float,
+        odom: OdomSample,
+        command: HeldCommand | None,
+        plan: Plan | None,
+        horizon: int,
+        dt_s: float,
+    ) -> tuple[np.ndarray, str]:
+        """[H, 2] actions and their source: a fresh plan, else the fresh command held, else the
+        measured twist held."""
+        cfg = self.config
+        if plan is not None and abs(stamp_s - plan.stamp_s) <= cfg.plan_timeout_s:
+            return align_plan(plan, stamp_s, horizon, dt_s), "plan"
+        # 0 <= age: a command received "in the future" belongs to a timeline the clock has left.
+        if command is not None and 0.0 <= now_s - command.received_s <= cfg.cmd_timeout_s:
+            return np.repeat(command.vw[None, :], horizon, axis=0), "cmd_vel"
+        return np.repeat(odom.twist_vw[None, :], horizon, axis=0), "odometry"

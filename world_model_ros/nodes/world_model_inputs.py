@@ -1,0 +1,170 @@
+"""The world-model node's subscriptions: cheap callbacks that check headers and keep the newest.
+
+A mixin of ``WorldModelRuntime`` (``world_model_runtime.py``): each callback validates one
+message (typed ``InputError`` with a counted reason), watches its topic's stamps (out of order
+rejected, a time reset clears history) and stores it under the runtime's lock. Nothing here
+waits on inference: the worker (``world_model_cycle.py``) takes the newest frame when it is free.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from geometry_msgs.msg import Twist, TwistStamped
+from nav_msgs.msg import Odometry
+from sensor_msgs.msg import CompressedImage, Image
+from std_msgs.msg import Bool
+
+from world_model_ros.core.live.input_checks import (
+    InputError,
+    require_frame_id,
+)
+from world_model_ros.core.live.sync import (
+    StampOrder,
+)
+from world_model_ros.msg import WorldModelPrediction
+from world_model_ros.nodes import conversions as conv
+from world_model_ros.nodes.world_model_cycle import Frame, HeldCommand
+
+
+class TwinInputs:
+    """Subscription callbacks and the bookkeeping of rejected input (mixin)."""
+
+    def _reject(self, topic: str, reason: str, detail: str) -> None:
+        """A message that cannot be used: counted per topic and reason, warned about
+        (throttled)."""
+        with self._lock:
+            self._rejected.add(topic, reason)
+        self._warn(
+            ("rejected", topic, reason), f"rejected message on '{topic}' ({reason}): {detail}"
+        )
+
+    def _skip(self, reason: str, detail: str) -> None:
+        """A valid frame the node could not predict on (stale, no odometry at its stamp)."""
+        topic = self._camera_sub.topic_name
+        with self._lock:
+            self._skipped.add(topic, reason)
+        self._warn(("skipped", reason), f"frame on '{topic}' skipped ({reason}): {detail}")
+
+    def _check_stamp(self, source: str, topic: str, stamp_s: float) -> bool:
+        """False when the stamp goes backwards (rejected); a large jump back resets history."""
+        with self._lock:
+            order = self._stamps[source].check(stamp_s)
+        if order is StampOrder.BACKWARDS:
+            self._reject(
+                topic,
+                "stamp_backwards",
+                f"stamp {stamp_s:.6f} s is older than the previous message's",
+            )
+            return False
+        if order is StampOrder.RESET:
+            self._reset_history(f"stamps on '{topic}' jumped back to {stamp_s:.3f} s")
+        return True
+
+    def _reset_history(self, why: str) -> None:
+        """Time went backwards (simulation reset): forget everything tied to the old timeline."""
+        with self._lock:
+            self._odom.clear()
+            for monitor in self._stamps.values():
+                monitor.clear()
+            self._command = None
+            self._plan = None
+            self._pending = None
+            self._shadow_job = None
+            self._latency.clear_windows()
+            self._shadow_latency.clear_windows()
+            for tracker in self._live.values():
+                tracker.reset()
+            self._counts["time_resets"] += 1
+        self._warn(
+            ("time_reset",),
+            f"time went backwards ({why}): cleared odometry, command, plan and "
+            f"latency history (simulation reset?)",
+        )
+
+    # --- subscriptions: cheap, never wait on inference -----------------------------------------
+
+    def _on_camera(self, msg: Image | CompressedImage) -> None:
+        topic = self._camera_sub.topic_name
+        try:
+            require_frame_id(msg.header.frame_id)
+        except InputError as exc:
+            self._reject(topic, exc.reason, exc.detail)
+            return
+        stamp_s = conv.time_to_s(msg.header.stamp)
+        if not self._check_stamp("camera", topic, stamp_s):
+            return
+        with self._wake:
+            self._last_frame_monotonic = time.monotonic()
+            if not self.active:
+                return  # a configured but inactive lifecycle node: no predictions
+            self._counts["frames_received"] += 1
+            if self._pending is not None:
+                self._counts["frames_dropped"] += 1  # replaced before the worker got to it
+            self._pending = Frame(msg, stamp_s)
+            self._wake.notify()
+
+    def _on_odom(self, msg: Odometry) -> None:
+        topic = self._odom_sub.topic_name
+        try:
+            sample = conv.odometry_to_sample(msg)
+        except InputError as exc:
+            self._reject(topic, exc.reason, exc.detail)
+            return
+        if not self._check_stamp("odom", topic, sample.stamp_s):
+            return
+        reset = None
+        with self._lock:
+            last = self._odom.latest
+            if last is not None:
+                jump_m = float(np.hypot(*(sample.pose_xyyaw[:2] - last.pose_xyyaw[:2])))
+                if sample.frame_id != last.frame_id:
+                    reset = f"odometry frame changed from '{last.frame_id}' to '{sample.frame_id}'"
+                elif jump_m > self.config.odom_jump_m and sample.stamp_s - last.stamp_s < 1.0:
+                    reset = (
+                        f"pose jumped {jump_m:.2f} m in {sample.stamp_s - last.stamp_s:.3f} s "
+                        f"(odom_jump_m={self.config.odom_jump_m:g})"
+                    )
+            if reset is not None:
+                self._odom.clear()
+                for tracker in self._live.values():
+                    tracker.reset()
+                self._counts["odom_resets"] += 1
+            self._odom.add(sample)
+            self._counts["odom_received"] += 1
+        if reset is not None:
+            self._warn(
+                ("odom_reset",),
+                f"odometry reset on '{topic}': {reset}; cleared odometry history "
+                f"and pending live-error predictions",
+            )
+
+    def _on_cmd_vel(self, msg: Twist | TwistStamped) -> None:
+        topic = self._cmd_sub.topic_name
+        try:
+            vw = conv.twist_to_vw(msg.twist if isinstance(msg, TwistStamped) else msg)
+        except InputError as exc:
+            self._reject(topic, exc.reason, exc.detail)
+            return
+        with self._lock:
+            self._command = HeldCommand(vw, self._now_s())
+            self._counts["cmd_vel_received"] += 1
+
+    def _on_plan(self, msg: WorldModelPrediction) -> None:
+        try:
+            plan = conv.prediction_to_plan(msg)
+        except InputError as exc:
+            self._reject(self._plan_sub.topic_name, exc.reason, exc.detail)
+            return
+        with self._lock:
+            self._plan = plan
+            self._counts["plan_received"] += 1
+
+    def _on_contact(self, msg: Bool) -> None:
+        """Contact ground truth (no header: stamped with the node clock on receipt)."""
+        now_s = self._now_s()
+        with self._lock:
+            for tracker in self._live.values():
+                tracker.add_contact(now_s, bool(msg.data))
+            self._counts["contact_received"] += 1
