@@ -23,8 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -35,30 +33,12 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from latency import machine_description, percentiles  # noqa: E402
 
+from world_model_ros.cli.demo_ros import start_process, stop_process
+
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 WIDTH, HEIGHT, RATE_HZ = 640, 480, 30.0
 LAYOUT = 10_000
-
-
-def start(name: str, args: list[str], log: Path, env: dict) -> subprocess.Popen:
-    out = open(log, "wb")
-    return subprocess.Popen(
-        [str(BIN / name), "--ros-args", *args],
-        stdout=out,
-        stderr=subprocess.STDOUT,
-        env=env,
-        start_new_session=True,
-    )
-
-
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
 
 
 class Watcher:
@@ -151,14 +131,14 @@ def run_mode(mode: str, seconds: float, warmup_s: float, workdir: Path, domain: 
     ]  # fmt: skip
     sim_time = ["-p", "use_sim_time:=true"]
     processes = {
-        "sim_node": start("sim_node", sim_args, workdir / f"{mode}-sim.log", env),
-        "world_model_node": start(
+        "sim_node": start_process("sim_node", sim_args, workdir / f"{mode}-sim.log", env),
+        "world_model_node": start_process(
             "world_model_node",
             ["--params-file", str(REPO / "config/world_model.yaml"), *sim_time],
             workdir / f"{mode}-world_model.log",
             env,
         ),
-        "mpc_planner_node": start(
+        "mpc_planner_node": start_process(
             "mpc_planner_node",
             ["--params-file", str(REPO / "config/mpc_planner.yaml"), *sim_time,
              "-p", f"state_source:={mode}", "-p", "costs.use_goal_yaw:=false"],
@@ -199,7 +179,7 @@ def run_mode(mode: str, seconds: float, warmup_s: float, workdir: Path, domain: 
     finally:
         watcher.close()
         for process in processes.values():
-            stop(process)
+            stop_process(process)
     cpu = {
         name: 100.0
         * ((after[name].user + after[name].system) - (before[name].user + before[name].system))

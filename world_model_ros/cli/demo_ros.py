@@ -33,13 +33,20 @@ REPO_CONFIG = Path(__file__).resolve().parent.parent.parent / "config"
 STARTUP_TIMEOUT_S = 60.0
 
 
-def _start(executable: str, args: list[str], log_path: Path) -> subprocess.Popen:
+def start_process(
+    executable: str, args: list[str], log_path: Path, env: dict | None = None
+) -> subprocess.Popen:
+    """One of the package's executables (beside this Python) as its own process group, its
+    output to ``log_path``."""
     command = [str(Path(sys.executable).parent / executable), "--ros-args", *args]
     log = open(log_path, "ab")
-    return subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    return subprocess.Popen(
+        command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+    )
 
 
-def _stop(process: subprocess.Popen) -> None:
+def stop_process(process: subprocess.Popen) -> None:
+    """SIGINT (the nodes' clean stop: a zero command first), SIGKILL after 10 s."""
     if process.poll() is None:
         process.send_signal(signal.SIGINT)
         try:
@@ -177,7 +184,7 @@ def run_ros_episodes(
             logs.mkdir(parents=True, exist_ok=True)
             tag = f"{name}-{setup.layout_seed}"
             processes = [
-                _start(
+                start_process(
                     "sim_node",
                     [
                         "--params-file",
@@ -188,12 +195,14 @@ def run_ros_episodes(
                     ],
                     logs / f"{tag}-sim_node.log",
                 ),
-                _start(
+                start_process(
                     "world_model_node",
                     ["--params-file", str(REPO_CONFIG / "world_model.yaml"), *model_args],
                     logs / f"{tag}-world_model_node.log",
                 ),
-                _start("mpc_planner_node", planner_args, logs / f"{tag}-mpc_planner_node.log"),
+                start_process(
+                    "mpc_planner_node", planner_args, logs / f"{tag}-mpc_planner_node.log"
+                ),
             ]
             try:
                 watcher.spin_until(
@@ -248,7 +257,7 @@ def run_ros_episodes(
                 )
             finally:
                 for process in reversed(processes):
-                    _stop(process)
+                    stop_process(process)
     finally:
         watcher.close()
     return results
