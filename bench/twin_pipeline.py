@@ -31,7 +31,7 @@ import numpy as np
 import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from latency import machine_description, percentiles  # noqa: E402
+from machine import machine_description, percentiles  # noqa: E402
 
 from world_model_ros.cli.demo_ros import start_process, stop_process
 
