@@ -155,8 +155,11 @@ def run_episode(
         if output.status.state is GoalState.REACHED:
             status = "reached"
             break
+        if output.status.state is GoalState.FAILED:
+            status = output.status.text
+            break
         if output.status.state is not GoalState.ACTIVE or output.result is None:
-            status = f"failed: {output.status.text}"  # in lockstep nothing else makes it hold
+            status = f"failed: {output.status.text}"  # in lockstep only errors make it hold
             break
         result = output.result
         planning_ms.append((encode_s + result.planning_s) * 1e3)
