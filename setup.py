@@ -32,6 +32,7 @@ setup(
         "torch",
         "opencv-python-headless",
         "safetensors",
+        "pyarrow",
         "rosbags",
         "tqdm",
         "matplotlib",

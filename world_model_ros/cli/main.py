@@ -14,6 +14,7 @@ import sys
 VERBS: dict[str, str] = {
     "demo": "world_model_ros.cli.demo",
     "record": "world_model_ros.cli.record",
+    "dataset": "world_model_ros.cli.dataset",
     "train": "world_model_ros.cli.train",
     "eval": "world_model_ros.cli.evaluate",
     "bench": "world_model_ros.cli.bench",
@@ -23,7 +24,8 @@ VERBS: dict[str, str] = {
 VERB_HELP: dict[str, str] = {
     "demo": "drive the simulator to goals with the MPPI planner on the world model (the main job)",
     "record": "record rosbag2 (MCAP) training data by driving the embedded simulator",
-    "train": "train the latent world model from rosbag2 bags",
+    "dataset": "decode bags into a sharded dataset (Parquet shards + manifest) that train streams",
+    "train": "train the latent world model from rosbag2 bags or a dataset folder",
     "eval": "evaluate a checkpoint against the baselines on held-out bags",
     "bench": "run the latency benchmark against the world-model node",
     "export": "export a checkpoint to ONNX",

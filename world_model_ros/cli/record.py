@@ -131,6 +131,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=256,
         help="--policy planner: MPPI samples per cycle (default 256; the demo uses 512)",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="processes recording layouts in parallel (default 1; the bags are the same)",
+    )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -162,13 +168,72 @@ def planner_policy_factory(args: argparse.Namespace, sim):
     return lambda rng: PlannerPolicy(sim, model, controller, rng)
 
 
-def run(args: argparse.Namespace) -> int:
+_WORKER: dict = {}  # this process's simulator and policy factory (one per worker process)
+
+
+def _start_worker(config, args: argparse.Namespace, first_layout: int) -> None:
+    from ..sim.simulator import DiffDriveSim
+
+    sim = DiffDriveSim(config, first_layout)
+    _WORKER.update(
+        sim=sim,
+        args=args,
+        make_policy=planner_policy_factory(args, sim) if args.policy == "planner" else None,
+    )
+
+
+def _picklable(args: argparse.Namespace) -> argparse.Namespace:
+    """The arguments without what main() attached (the verb's module)."""
+    return argparse.Namespace(**{k: v for k, v in vars(args).items() if not k.startswith("_")})
+
+
+def _record_bag(seed: int, bag: Path, progress=None) -> tuple[float, str]:
+    """Record one layout's bag in this process; returns its contact fraction and a note."""
     import numpy as np
-    from tqdm import tqdm
 
     from ..sim.preview import write_preview
     from ..sim.recorder import record_layout
-    from ..sim.simulator import DiffDriveSim, SimConfig
+
+    sim, args, make_policy = _WORKER["sim"], _WORKER["args"], _WORKER["make_policy"]
+    rng = np.random.default_rng([args.seed, seed])  # per bag: independent of the order of layouts
+    policy = make_policy(rng) if make_policy is not None else None
+    summary = record_layout(
+        sim,
+        bag,
+        seed,
+        args.episodes,
+        args.episode_seconds,
+        args.rate_hz,
+        rng,
+        keep_for_preview=max(1, 24 // args.episodes) if args.preview else 0,
+        progress=progress,
+        policy=policy,
+        policy_name=args.policy,
+    )
+    note = ""
+    if args.preview:
+        png = write_preview(
+            args.output / f"preview_layout_{seed:04d}.png",
+            [f for e in summary.episodes for f in e.frames],
+            [e.poses_t3 for e in summary.episodes],
+            [e.contacts_t for e in summary.episodes],
+            sim.arena_map(),
+            sim.layout.colours_rgb,
+            title=f"layout {seed}: {args.episodes} episode(s) x {args.episode_seconds:g} s, "
+            f"contact {100 * summary.contact_fraction:.1f}% of samples",
+        )
+        note = f"preview: {png}"
+    return summary.contact_fraction, note
+
+
+def run(args: argparse.Namespace) -> int:
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+    from multiprocessing import get_context
+
+    import numpy as np
+    from tqdm import tqdm
+
+    from ..sim.simulator import SimConfig
 
     try:
         layouts = parse_seeds(args.layouts)
@@ -206,46 +271,39 @@ def run(args: argparse.Namespace) -> int:
         print(f"record: {error}", file=sys.stderr)
         return 2
     steps_per_bag = args.episodes * max(1, int(round(args.episode_seconds * args.rate_hz)))
-    sim = DiffDriveSim(config, layouts[0])
-    make_policy = planner_policy_factory(args, sim) if args.policy == "planner" else None
+    if args.workers < 1:
+        print(f"record: --workers must be >= 1 (got {args.workers})", file=sys.stderr)
+        return 2
+    workers = min(args.workers, len(layouts))
+    if workers > 1 and args.policy == "planner":
+        planner_policy_factory(args, None)  # its errors here, not inside a worker
     started = time.perf_counter()
     contact_fractions = []
     with tqdm(
         total=steps_per_bag * len(layouts), unit="sample", disable=args.quiet, desc="record"
     ) as bar:
-        for seed, bag in bags.items():
-            rng = np.random.default_rng(
-                [args.seed, seed]
-            )  # per bag: independent of the order of layouts
-            policy = make_policy(rng) if make_policy is not None else None
-            summary = record_layout(
-                sim,
-                bag,
-                seed,
-                args.episodes,
-                args.episode_seconds,
-                args.rate_hz,
-                rng,
-                keep_for_preview=max(1, 24 // args.episodes) if args.preview else 0,
-                progress=bar.update,
-                policy=policy,
-                policy_name=args.policy,
-            )
-            contact_fractions.append(summary.contact_fraction)
-            if args.preview:
-                png = write_preview(
-                    args.output / f"preview_layout_{seed:04d}.png",
-                    [f for e in summary.episodes for f in e.frames],
-                    [e.poses_t3 for e in summary.episodes],
-                    [e.contacts_t for e in summary.episodes],
-                    sim.arena_map(),
-                    sim.layout.colours_rgb,
-                    title=f"layout {seed}: {args.episodes} episode(s) x {args.episode_seconds:g} "
-                    "s, "
-                    f"contact {100 * summary.contact_fraction:.1f}% of samples",
-                )
-                bar.write(f"preview: {png}")
-    sim.close()
+        if workers == 1:
+            _start_worker(config, args, layouts[0])
+            for seed, bag in bags.items():
+                fraction, note = _record_bag(seed, bag, bar.update)
+                contact_fractions.append(fraction)
+                if note:
+                    bar.write(note)
+            _WORKER["sim"].close()
+        else:  # one simulator per process; each bag is seeded by its layout, so order is moot
+            with ProcessPoolExecutor(
+                workers,
+                mp_context=get_context("spawn"),
+                initializer=_start_worker,
+                initargs=(config, _picklable(args), layouts[0]),
+            ) as pool:
+                futures = [pool.submit(_record_bag, seed, bag) for seed, bag in bags.items()]
+                for future in as_completed(futures):
+                    fraction, note = future.result()
+                    contact_fractions.append(fraction)
+                    bar.update(steps_per_bag)
+                    if note:
+                        bar.write(note)
     wall_s = time.perf_counter() - started
     sim_s = len(layouts) * args.episodes * args.episode_seconds
     print(

@@ -1,8 +1,13 @@
-"""``world-model-ros train``: train the latent world model from rosbag2 bags.
+"""``world-model-ros train``: train the latent world model from rosbag2 bags or a dataset folder.
 
 Example (the shipped checkpoint, docs/world_model.md):
 
     world-model-ros train data/train --out runs/latent --seed 0
+
+A folder from ``world-model-ros dataset build`` is streamed from its shards, and the same
+command runs data-parallel under torchrun (docs/training_at_scale.md):
+
+    torchrun --nproc-per-node 2 -m world_model_ros.cli.main train data/fleet_ds --out runs/fleet
 
 Hyperparameters come from config/train.yaml (``--config``); the flags below override the few
 that are changed per run. The output folder holds the best checkpoint on the validation
@@ -20,17 +25,22 @@ import argparse
 import dataclasses
 import shlex
 import sys
-import time
 from pathlib import Path
 
-HELP = "train the latent world model from rosbag2 bags"
+HELP = "train the latent world model from rosbag2 bags or a dataset folder"
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent.parent / "config" / "train.yaml"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from . import train_input
     from .bag_input import add_topic_arguments
 
-    parser.add_argument("bags", nargs="+", type=Path, help="rosbag2 bags, or folders holding bags")
+    parser.add_argument(
+        "bags",
+        nargs="+",
+        type=Path,
+        help="rosbag2 bags, folders holding bags, or one dataset folder (dataset build)",
+    )
     parser.add_argument(
         "--out",
         "-o",
@@ -81,6 +91,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="train only the occupancy head of this checkpoint (simulator bags) and add it there",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    train_input.add_arguments(parser)
     add_topic_arguments(parser)
 
 
@@ -148,23 +159,36 @@ def run_occupancy(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
 
     if args.occupancy_head is not None:
         return run_occupancy(args)
 
-    from ..core.data.windows import WindowSet, split_by_episode
-    from ..core.model.checkpoint import CheckpointError, load_checkpoint, update_config
     from ..core.model.registry import resolve_device
-    from ..core.training.trainer import train
-    from .bag_input import compact_seeds, layout_seeds, load_bags
+    from ..core.training import distributed
 
     try:
         config = build_config(args)
-        device = resolve_device(args.device)
+        dist, device = distributed.init_distributed(resolve_device(args.device))
     except (ValueError, RuntimeError) as error:
         print(f"train: {error}", file=sys.stderr)
         return 2
+    try:
+        return _run_training(args, config, dist, device)
+    finally:
+        distributed.shutdown(dist)
+
+
+def _run_training(args: argparse.Namespace, config, dist, device) -> int:
+    import torch
+
+    from ..core.model.checkpoint import CheckpointError, load_checkpoint, update_config
+    from ..core.training.trainer import train
+    from .train_input import load_training_data
+
+    def log(text: str) -> None:
+        if dist.is_main:
+            print(text)
+
     init_model = None
     if args.init is not None:
         try:
@@ -186,30 +210,18 @@ def run(args: argparse.Namespace) -> int:
         )
         return 2
 
-    started = time.monotonic()
+    horizon = config.model.horizon
     try:
-        episodes, data_info = load_bags(args.bags, args, config.model.image_size)
+        train_windows, val_windows, data_info = load_training_data(args, config, dist, log)
     except ValueError as error:
         print(f"train: {error}", file=sys.stderr)
         return 2
-    train_episodes, val_episodes = split_by_episode(
-        episodes, config.validation_fraction, config.seed
+    log(
+        f"train: device {device}, {torch.get_num_threads()} CPU thread(s)"
+        + (f", rank 0 of {dist.world_size} ({dist.backend})" if dist.active else "")
     )
-    horizon, size = config.model.horizon, config.model.image_size
-    train_windows = WindowSet(train_episodes, size, horizon)
-    val_windows = WindowSet(val_episodes, size, horizon) if val_episodes else None
-    data_info.update(
-        train_layout_seeds=compact_seeds(layout_seeds(train_episodes)),
-        validation_layout_seeds=compact_seeds(layout_seeds(val_episodes)),
-        train_windows=len(train_windows),
-        validation_windows=len(val_windows or []),
-    )
-    print(
-        f"train: {len(train_windows)} training windows from {len(train_episodes)} episode(s), "
-        f"{len(val_windows or [])} validation windows from {len(val_episodes)} episode(s) "
-        f"(split by layout), {time.monotonic() - started:.0f} s to load; device {device}, "
-        f"{torch.get_num_threads()} CPU thread(s)"
-    )
+    if dist.active:
+        data_info["world_size"] = dist.world_size
     if args.init is not None:
         data_info["init_checkpoint"] = str(args.init)
     data_info["command"] = "world-model-ros " + " ".join(shlex.quote(a) for a in sys.argv[1:])
@@ -224,10 +236,14 @@ def run(args: argparse.Namespace) -> int:
             init_model=init_model,
             resume=args.resume,
             progress=not args.quiet,
+            log=log,
+            dist=dist,
         )
     except (ValueError, FileNotFoundError) as error:
         print(f"train: {error}", file=sys.stderr)
         return 2
+    if not dist.is_main:
+        return 0
     update_config(
         args.out,
         training_total={

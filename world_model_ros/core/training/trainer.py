@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import yaml
@@ -39,6 +39,11 @@ from ..model.latent_model import (
     Normalisation,
     kinematic_body_delta,
 )
+from . import distributed as ddp
+from .distributed import DistContext
+
+if TYPE_CHECKING:
+    from ..data.streaming import StreamingWindows
 
 TRAIN_STATE_NAME = "train_state.pt"
 
@@ -325,12 +330,18 @@ def supervised_score(parts: dict[str, float], config: TrainConfig) -> float:
 
 @torch.no_grad()
 def validate(
-    model: LatentDynamicsModel, windows: WindowSet, config: TrainConfig
+    model: LatentDynamicsModel,
+    windows: WindowSet,
+    config: TrainConfig,
+    dist: DistContext | None = None,
 ) -> dict[str, float]:
-    """Mean loss parts over a fixed, evenly spaced subset of validation windows."""
+    """Mean loss parts over a fixed, evenly spaced subset of validation windows (shared out
+    over the ranks under torchrun)."""
+    dist = dist or DistContext()
     model.eval()
     count = min(len(windows), config.validation_windows)
     index = torch.linspace(0, len(windows) - 1, count).round().long().unique()
+    index = index[dist.rank :: dist.world_size]
     totals: dict[str, float] = {}
     seen = 0
     for chunk in index.split(256):
@@ -338,6 +349,7 @@ def validate(
         for name, value in parts.items():
             totals[name] = totals.get(name, 0.0) + value * len(chunk)
         seen += len(chunk)
+    totals, seen = ddp.sum_totals(totals, seen, dist)
     model.train()
     out = {name: value / seen for name, value in totals.items()}
     out["score"] = supervised_score(out, config)
@@ -365,10 +377,11 @@ class TrainResult:
     last_train: dict[str, float]
     stopped_by: str  # "steps" or "time"
     history: list[dict[str, float]]
+    model: LatentDynamicsModel | None = None  # the last weights (this rank's, under torchrun)
 
 
 def train(
-    train_windows: WindowSet,
+    train_windows: WindowSet | StreamingWindows,
     val_windows: WindowSet | None,
     config: TrainConfig,
     out_dir: str | Path,
@@ -379,6 +392,7 @@ def train(
     progress: bool = True,
     log: Callable[[str], None] = print,
     on_step: Callable[[int, dict[str, float]], None] | None = None,
+    dist: DistContext | None = None,
 ) -> TrainResult:
     """Train, validate every ``validate_every`` steps, keep the best checkpoint in ``out_dir``.
 
@@ -387,6 +401,10 @@ def train(
     fine-tunes an existing model: its weights and normalisation are the starting point.
     Ctrl-C (KeyboardInterrupt, also from ``on_step``) saves train_state.pt before it propagates,
     so ``resume`` continues exactly where the run stopped.
+
+    ``train_windows`` is all episodes in memory (a WindowSet) or a stream from a sharded
+    dataset (core/data/streaming.py). Under torchrun (``dist``, core/training/distributed.py)
+    every rank calls this; rank 0 writes the files.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -400,16 +418,25 @@ def train(
     torch.manual_seed(config.seed)
     if device.type == "cpu":
         torch.use_deterministic_algorithms(True, warn_only=True)
-    generator = torch.Generator().manual_seed(config.seed)
+    dist = dist or DistContext()
+    generator = torch.Generator().manual_seed(ddp.rank_seed(config.seed, dist.rank))
+    stream = None if isinstance(train_windows, WindowSet) else train_windows
+    rank_batch = dist.per_rank_batch(config.batch_size)
+    if not dist.is_main:
+        progress, log = False, lambda text: None
 
     if init_model is not None:
         model = LatentDynamicsModel(config.model, init_model.normalisation())
         model.load_state_dict(init_model.state_dict())
     else:
         model = LatentDynamicsModel(
-            config.model, compute_normalisation(train_windows, config.model)
+            config.model,
+            compute_normalisation(
+                train_windows if stream is None else stream.normalisation_set(), config.model
+            ),
         )
     model.to(device).train()
+    loss_fn = ddp.wrap_loss(model, lambda m, *a: compute_losses(m, *a[:1], config, *a[1:]), dist)
     optimiser = torch.optim.AdamW(
         model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
     )
@@ -429,8 +456,7 @@ def train(
             )
         model.load_state_dict(state["model"])
         optimiser.load_state_dict(state["optimiser"])
-        generator.set_state(state["generator"])
-        torch.set_rng_state(state["torch_rng"])
+        ddp.restore_rank_state(state, dist, generator, stream, config.seed, log)
         step, elapsed_before = int(state["step"]), float(state["elapsed_s"])
         best_score, best_step = float(state["best_score"]), int(state["best_step"])
         best_validation, history = dict(state["best_validation"]), list(state["history"])
@@ -438,13 +464,22 @@ def train(
 
     training_info = {"config": config.to_dict(), "data": data_info or {}, "device": str(device)}
 
-    def save_state() -> None:
+    def save_state(collective: bool = True) -> None:
+        ranks = (
+            ddp.gather(ddp.rank_state(generator, stream), dist)
+            if collective
+            else [ddp.rank_state(generator, stream)]
+        )
+        if not dist.is_main:
+            return
         torch.save(
             {
                 "model": model.state_dict(),
                 "optimiser": optimiser.state_dict(),
-                "generator": generator.get_state(),
-                "torch_rng": torch.get_rng_state(),
+                "generator": ranks[0]["generator"],
+                "torch_rng": ranks[0]["torch_rng"],
+                "world_size": dist.world_size,
+                "ranks": ranks,
                 "step": step,
                 "elapsed_s": elapsed_before + time.monotonic() - start,
                 "best_score": best_score,
@@ -464,13 +499,14 @@ def train(
             validation=validation,
             best_step=step,
         )
-        save_checkpoint(out_dir, model, training=info)
+        if dist.is_main:
+            save_checkpoint(out_dir, model, training=info)
 
     def validate_and_keep() -> None:
         nonlocal best_score, best_step, best_validation
         record = {"step": step, **{f"train_{k}": v for k, v in parts.items()}}
         if val_windows is not None and len(val_windows):
-            validation = validate(model, val_windows, config)
+            validation = validate(model, val_windows, config, dist)
             record.update({f"val_{k}": v for k, v in validation.items()})
             if validation["score"] < best_score:
                 best_score, best_step, best_validation = validation["score"], step, validation
@@ -481,7 +517,9 @@ def train(
         history.append(record)
         save_state()
 
-    sampling_weights = window_sampling_weights(train_windows, config.rest_start_weight)
+    sampling_weights = (  # a stream applies the weights itself, record by record
+        None if stream else window_sampling_weights(train_windows, config.rest_start_weight)
+    )
     if sampling_weights is not None:
         log(
             "windows starting at rest, free, under a forward command: "
@@ -500,20 +538,24 @@ def train(
             elapsed = elapsed_before + time.monotonic() - start
             progress_fraction = step / config.steps
             if budget_s > 0:
+                elapsed = ddp.agree_max(elapsed, dist)  # all ranks stop at the same step
                 if elapsed >= budget_s:
                     stopped_by = "time"
                     break
                 progress_fraction = max(progress_fraction, elapsed / budget_s)
             for group in optimiser.param_groups:
                 group["lr"] = learning_rate(config, progress_fraction, step)
-            index = (
-                torch.randint(0, len(train_windows), (config.batch_size,), generator=generator)
-                if sampling_weights is None
-                else torch.multinomial(
-                    sampling_weights, config.batch_size, replacement=True, generator=generator
+            if stream is not None:
+                batch = stream.next_batch()
+            else:
+                index = (
+                    torch.randint(0, len(train_windows), (rank_batch,), generator=generator)
+                    if sampling_weights is None
+                    else torch.multinomial(
+                        sampling_weights, rank_batch, replacement=True, generator=generator
+                    )
                 )
-            )
-            batch = train_windows.gather(index, config.consistency_steps)
+                batch = train_windows.gather(index, config.consistency_steps)
             images = (
                 shift_images(batch.images_bss3, config.augment_shift_px, generator)
                 if config.model.use_camera
@@ -522,7 +564,8 @@ def train(
             twists = jitter_twists(
                 batch.twist_b2, config.twist_noise_v_mps, config.twist_noise_w_radps, generator
             )
-            loss, parts = compute_losses(model, batch, config, images, twists)
+            loss, parts = loss_fn(batch, images, twists)
+            parts = ddp.average_parts(parts, dist)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
@@ -542,7 +585,8 @@ def train(
                 on_step(step, parts)
     except KeyboardInterrupt:
         bar.close()
-        save_state()
+        if not history or history[-1]["step"] != step:  # else saved (by every rank) just now
+            save_state(collective=False)  # the other ranks may be gone
         log(f"interrupted at step {step}: state saved in {state_path} (continue with resume)")
         raise
     bar.close()
@@ -560,4 +604,5 @@ def train(
         last_train=parts,
         stopped_by=stopped_by,
         history=history,
+        model=model,
     )

@@ -1,0 +1,153 @@
+"""``world-model-ros dataset``: decode bags once into a sharded dataset folder that ``train``
+streams from (core/data/build.py, docs/training_at_scale.md).
+
+    world-model-ros dataset build data/fleet/robot_a data/fleet/robot_b --out data/fleet_ds
+    world-model-ros dataset build data/fleet/new_bags --out data/fleet_ds   # appends
+    world-model-ros dataset info data/fleet_ds
+    world-model-ros dataset verify data/fleet_ds                            # every checksum
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from pathlib import Path
+
+HELP = "decode bags into a sharded dataset (Parquet shards + manifest) that train streams"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from .bag_input import add_topic_arguments
+
+    sub = parser.add_subparsers(dest="action", metavar="ACTION")
+    sub.required = True
+    build = sub.add_parser("build", help="decode bags into DIR (appends when DIR exists)")
+    build.add_argument("bags", nargs="+", type=Path, help="rosbag2 bags, or folders holding bags")
+    build.add_argument("--out", "-o", type=Path, required=True, help="dataset folder")
+    build.add_argument(
+        "--workers", type=int, default=0, help="decoding processes (default: one per core)"
+    )
+    build.add_argument(
+        "--robot", help="robot name recorded for these bags (default: from the bag, else unknown)"
+    )
+    build.add_argument(
+        "--image-size", type=int, default=64, help="frames are stored S x S (default 64)"
+    )
+    build.add_argument(
+        "--shard-mb", type=float, default=128.0, help="shard file size cap (default 128)"
+    )
+    build.add_argument(
+        "--segment-steps",
+        type=int,
+        default=1200,
+        help="longer episodes are stored in segments of this many steps (default 1200)",
+    )
+    build.add_argument(
+        "--overlap-steps",
+        type=int,
+        default=64,
+        help="steps a segment shares with the next; the largest horizon trainable (default 64)",
+    )
+    build.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_topic_arguments(build)
+    info = sub.add_parser("info", help="summarise a dataset folder")
+    info.add_argument("dataset", type=Path)
+    verify = sub.add_parser("verify", help="check every shard's checksum and records")
+    verify.add_argument("dataset", type=Path)
+    verify.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..core.data.shards import ShardError
+
+    try:
+        return {"build": run_build, "info": run_info, "verify": run_verify}[args.action](args)
+    except (ShardError, ValueError) as error:
+        print(f"dataset {args.action}: {error}", file=sys.stderr)
+        return 2
+
+
+def run_build(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from ..core.data.build import bag_bytes, build_dataset
+    from ..core.data.dataset import BagTopics, find_bags
+    from ..core.data.manifest import DatasetSettings
+
+    missing = [str(p) for p in args.bags if not p.exists()]
+    if missing:
+        print(f"dataset build: no such bag or folder: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    topics = BagTopics(
+        image=args.image_topic,
+        compressed_image=args.compressed_image_topic,
+        odom=args.odom_topic,
+        command=args.cmd_topic,
+        contact=args.contact_topic or None,
+    )
+    settings = DatasetSettings(
+        dt_s=args.dt,
+        image_size=args.image_size,
+        segment_steps=args.segment_steps,
+        overlap_steps=args.overlap_steps,
+        shard_mb=args.shard_mb,
+        topics=dataclasses.asdict(topics),
+    )
+    bags = find_bags(args.bags)
+    if not bags:
+        print(f"dataset build: no bags in {', '.join(map(str, args.bags))}", file=sys.stderr)
+        return 2
+    total = sum(bag_bytes(b) for b in bags)
+    with tqdm(
+        total=total, unit="B", unit_scale=True, disable=args.quiet, desc="dataset build"
+    ) as bar:
+        summary = build_dataset(
+            bags, args.out, settings, args.workers, args.robot, bar.update, log=bar.write
+        )
+    hours = summary.samples * args.dt / 3600
+    print(
+        f"dataset build: {summary.added_bags} bag(s) added to {args.out} ({summary.records} "
+        f"records, {summary.samples} samples = {hours:.2f} h, "
+        f"{summary.shard_bytes / 2**20:.1f} MiB of shards) in {summary.seconds:.1f} s"
+        + (f"; {len(summary.skipped_bags)} already there" if summary.skipped_bags else "")
+        + (f"; {len(summary.failed_bags)} failed" if summary.failed_bags else "")
+    )
+    return 0 if summary.added_bags or summary.skipped_bags else 2
+
+
+def run_info(args: argparse.Namespace) -> int:
+    from ..core.data.manifest import ShardDataset
+
+    dataset = ShardDataset(args.dataset)
+    robots: dict[str, int] = {}
+    for record in dataset.records:
+        robots[record.get("robot", "unknown")] = robots.get(record.get("robot", "unknown"), 0) + (
+            int(record["own_steps"])
+        )
+    dt = dataset.settings.dt_s
+    print(f"dataset {dataset.root}: {dataclasses.asdict(dataset.settings)}")
+    print(
+        f"  {len(dataset.bags)} bag(s), {len(dataset.episode_keys())} episode(s), "
+        f"{len(dataset.records)} record(s), {len(dataset.shards)} shard(s) "
+        f"({sum(s['bytes'] for s in dataset.shards.values()) / 2**20:.1f} MiB), "
+        f"{dataset.samples} samples = {dataset.samples * dt / 3600:.2f} h"
+    )
+    for robot, samples in sorted(robots.items()):
+        print(f"  robot {robot}: {samples * dt / 3600:.2f} h")
+    return 0
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from ..core.data.build import verify_dataset
+    from ..core.data.manifest import ShardDataset
+
+    shards = len(ShardDataset(args.dataset).shards)
+    with tqdm(total=shards, unit="shard", disable=args.quiet, desc="verify") as bar:
+        checked, problems = verify_dataset(args.dataset, bar.update)
+    for problem in problems:
+        print(f"dataset verify: {problem}", file=sys.stderr)
+    print(f"dataset verify: {checked} shard(s) checked, {len(problems)} problem(s)")
+    return 1 if problems else 0

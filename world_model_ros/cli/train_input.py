@@ -1,0 +1,139 @@
+"""What ``train`` trains on: bags (decoded into memory, for small jobs) or a dataset folder
+from ``dataset build`` (streamed from its shards with memory bounded by a pool of records, or
+loaded whole with ``--in-memory``). Split by layout either way, with the same result.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from .bag_input import compact_seeds, layout_seeds, load_bags
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--in-memory",
+        action="store_true",
+        help="dataset folder: load every episode into memory instead of streaming",
+    )
+    parser.add_argument(
+        "--pool-frames",
+        type=int,
+        default=20_000,
+        help="dataset folder: frames each process holds while streaming (default 20000, "
+        "about 0.25 GB at 64x64; more mixes batches from more episodes)",
+    )
+
+
+def dataset_folder(paths: list[Path]) -> Path | None:
+    """The dataset folder among ``paths`` (None for bags); raises ValueError for a mix."""
+    from ..core.data.manifest import ShardDataset
+
+    folders = [p for p in paths if ShardDataset.is_dataset(p)]
+    if folders and len(paths) > 1:
+        raise ValueError(
+            f"give one dataset folder or bags, not both ({', '.join(map(str, paths))}); add "
+            "bags to a dataset with `world-model-ros dataset build BAGS --out DATASET`"
+        )
+    return folders[0] if folders else None
+
+
+def load_training_data(args: argparse.Namespace, config, dist, log=print):
+    """-> (training windows or stream, validation WindowSet or None, data description).
+    Raises ValueError (and ShardError, a ValueError) with a one-line reason."""
+    from ..core.data.windows import WindowSet, split_by_episode
+
+    started = time.monotonic()
+    horizon, size = config.model.horizon, config.model.image_size
+    folder = dataset_folder(args.bags)
+    if folder is None:
+        episodes, data_info = load_bags(args.bags, args, size, log=log)
+        train_episodes, val_episodes = split_by_episode(
+            episodes, config.validation_fraction, config.seed
+        )
+        train_set = WindowSet(train_episodes, size, horizon)
+        val_set = WindowSet(val_episodes, size, horizon) if val_episodes else None
+        train_seeds, val_seeds = layout_seeds(train_episodes), layout_seeds(val_episodes)
+        what = f"{len(train_episodes)} episode(s)"
+    else:
+        train_set, val_set, data_info, train_seeds, val_seeds, what = _from_dataset(
+            folder, args, config, dist
+        )
+    data_info.update(
+        train_layout_seeds=compact_seeds(train_seeds),
+        validation_layout_seeds=compact_seeds(val_seeds),
+        train_windows=len(train_set),
+        validation_windows=len(val_set or []),
+    )
+    log(
+        f"train: {len(train_set)} training windows from {what}, {len(val_set or [])} validation "
+        f"windows (split by layout), {time.monotonic() - started:.0f} s to load"
+    )
+    return train_set, val_set, data_info
+
+
+def _from_dataset(folder: Path, args, config, dist) -> tuple:
+    from ..core.data.manifest import ShardDataset, record_windows
+    from ..core.data.streaming import StreamingWindows, validation_episodes
+    from ..core.data.windows import WindowSet
+    from ..core.training.trainer import window_sampling_weights
+
+    dataset = ShardDataset(folder)
+    horizon, size = config.model.horizon, config.model.image_size
+    if abs(dataset.settings.dt_s - config.model.dt_s) > 1e-9:
+        raise ValueError(
+            f"{folder}: built at dt {dataset.settings.dt_s} s, the model steps "
+            f"{config.model.dt_s} s"
+        )
+    train_records, val_records = dataset.split(config.validation_fraction, config.seed)
+    if args.in_memory:
+        train_set = WindowSet(dataset.load_episodes(train_records), size, horizon)
+        how = "in memory"
+    else:
+        train_set = StreamingWindows(
+            dataset,
+            train_records,
+            size,
+            horizon,
+            dist.per_rank_batch(config.batch_size),
+            config.consistency_steps,
+            sampling_weights=partial(
+                window_sampling_weights, rest_start_weight=config.rest_start_weight
+            ),
+            seed=config.seed,
+            rank=dist.rank,
+            world_size=dist.world_size,
+            pool_frames=args.pool_frames,
+        )
+        how = f"streamed, {len(train_set.shards)} shards"
+    val_episodes = validation_episodes(dataset, val_records, horizon, config.validation_windows)
+    val_set = WindowSet(val_episodes, size, horizon) if val_episodes else None
+    seeds = _seeds(train_records), _seeds(val_records)
+    info: dict[str, Any] = _describe(dataset, train_records + val_records)
+    episodes = len({r["episode"] for r in train_records})
+    windows = sum(record_windows(r, horizon) for r in train_records)
+    what = f"{episodes} episode(s) of {folder} ({how}; {windows} windows per epoch)"
+    return train_set, val_set, info, *seeds, what
+
+
+def _seeds(records: list[dict]) -> list[int]:
+    return sorted({int(r["layout_seed"]) for r in records if r.get("layout_seed") is not None})
+
+
+def _describe(dataset, records: list[dict]) -> dict[str, Any]:
+    """What the checkpoint's ``training.data`` says about a dataset folder."""
+    samples = sum(int(r["own_steps"]) for r in records)
+    return {
+        "dataset": str(dataset.root),
+        "bags": [b["name"] for b in dataset.bags],
+        "robots": sorted({r.get("robot", "unknown") for r in records}),
+        "layout_seeds": compact_seeds(_seeds(records)),
+        "episodes": len({r["episode"] for r in records}),
+        "samples": samples,
+        "minutes": round(samples * dataset.settings.dt_s / 60, 1),
+        "dt_s": dataset.settings.dt_s,
+    }
