@@ -302,10 +302,41 @@ def section_ddp(args) -> None:
     )
 
 
+def section_noise(args) -> None:
+    """The loss-curve noise between two single-process runs (seeds 0 and 1), in the units the
+    ddp section uses, to judge its differences by."""
+    import numpy as np
+
+    base = json.loads((args.work / "ddp_1" / "bench_result.json").read_text())
+    other = child(
+        args.dataset,
+        args.work / "noise_seed1",
+        "stream",
+        args.hours[0],
+        len(base["losses"]),
+        seed=1,
+    )
+    window = 50
+    a, b = np.array(base["losses"]), np.array(other["losses"])
+    n = len(a) // window
+    ra, rb = a[: n * window].reshape(n, window), b[: n * window].reshape(n, window)
+    z = (rb.mean(1) - ra.mean(1)) / np.sqrt(ra.var(1) / window + rb.var(1) / window)
+    merge(
+        args.tag,
+        "noise",
+        {
+            "what": "one process, seed 1 vs seed 0 (the ddp section's one-process run)",
+            "loss_per_50_steps_seed1": [round(float(v), 3) for v in rb.mean(1)],
+            "difference_in_standard_errors": [round(float(v), 2) for v in z],
+            "samples_per_s_seed1": other["samples_per_s"],
+        },
+    )
+
+
 def section_report(args) -> None:
     data = json.loads(results_path(args.tag).read_text())
     lines = [f"# Training at scale ({args.tag})", "", f"Machine: {data['machine']}", ""]
-    for section in ("build", "inmemory", "memory", "ddp", "eval"):
+    for section in ("build", "inmemory", "memory", "ddp", "noise", "eval"):
         if section in data:
             lines += [
                 f"## {section}",
