@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import platform
 import shutil
 import tempfile
 import time
@@ -203,9 +202,10 @@ def main() -> None:
         }
         print(f"{name:26s} {results[name]}")
         shutil.rmtree(folder)
+    from training_scale import machine  # the same description as the training figures
+
     report = {
-        "machine": f"{platform.node()} {platform.processor() or platform.machine()}, "
-        f"{__import__('os').cpu_count()} cores",
+        "machine": machine(),
         "episodes": len(episodes),
         "samples": samples,
         "raw_bytes_per_sample": round(raw_bytes / samples),

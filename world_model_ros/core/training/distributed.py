@@ -140,8 +140,8 @@ def sum_totals(
     """Validation sums over the ranks' shares of the windows."""
     if not ctx.active:
         return totals, seen
-    names = sorted(totals)
-    summed = _reduce([totals[n] for n in names] + [float(seen)], ctx, dist.ReduceOp.SUM)
+    names = sorted(set().union(*gather(sorted(totals), ctx)))  # a rank may have had no window
+    summed = _reduce([totals.get(n, 0.0) for n in names] + [float(seen)], ctx, dist.ReduceOp.SUM)
     return dict(zip(names, summed[:-1], strict=True)), int(summed[-1])
 
 
