@@ -202,10 +202,10 @@ def main() -> None:
         }
         print(f"{name:26s} {results[name]}")
         shutil.rmtree(folder)
-    from training_scale import machine  # the same description as the training figures
+    from machine import machine_description
 
     report = {
-        "machine": machine(),
+        "machine": machine_description(),
         "episodes": len(episodes),
         "samples": samples,
         "raw_bytes_per_sample": round(raw_bytes / samples),

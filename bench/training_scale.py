@@ -22,7 +22,6 @@ import argparse
 import dataclasses
 import json
 import os
-import platform
 import resource
 import subprocess
 import sys
@@ -33,17 +32,11 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 
 
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{os.cpu_count()}-core {cpu}, {memory:.0f} GiB, {platform.system()}; no GPU"
+def machine() -> dict:
+    """bench/machine.py's description (CPU, cores, memory, GPU, load average before)."""
+    from machine import machine_description
+
+    return machine_description()
 
 
 def results_path(tag: str) -> Path:
@@ -53,7 +46,7 @@ def results_path(tag: str) -> Path:
 def merge(tag: str, section: str, figures: dict) -> None:
     path = results_path(tag)
     data = json.loads(path.read_text()) if path.exists() else {}
-    data["machine"] = machine()
+    data.setdefault("machine", {})[section] = machine()
     data[section] = figures
     RESULTS.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data, indent=2) + "\n")
@@ -335,7 +328,16 @@ def section_noise(args) -> None:
 
 def section_report(args) -> None:
     data = json.loads(results_path(args.tag).read_text())
-    lines = [f"# Training at scale ({args.tag})", "", f"Machine: {data['machine']}", ""]
+    lines = [
+        f"# Training at scale ({args.tag})",
+        "",
+        "Machine, per section:",
+        "",
+        "```json",
+        json.dumps(data["machine"], indent=1),
+        "```",
+        "",
+    ]
     for section in ("build", "inmemory", "memory", "ddp", "noise", "eval"):
         if section in data:
             lines += [
