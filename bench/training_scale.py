@@ -354,7 +354,7 @@ def section_report(args) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "section", choices=["build", "memory", "inmemory", "ddp", "report", "_one"]
+        "section", choices=["build", "memory", "inmemory", "ddp", "noise", "report", "_one"]
     )
     parser.add_argument("paths", nargs="*", type=Path, help="bags (build) or the dataset")
     parser.add_argument("--dataset", type=Path, help="build: the folder to create")
@@ -385,6 +385,7 @@ def main() -> None:
         "memory": section_memory,
         "inmemory": section_inmemory,
         "ddp": section_ddp,
+        "noise": section_noise,
         "report": section_report,
     }[args.section](args)
 
