@@ -86,7 +86,7 @@ def test_torchrun_trains_from_a_dataset_folder_and_eval_takes_the_checkpoint(tmp
     from world_model_ros.core.model.registry import ModelSpec, load_world_model
 
     common = ["--episodes", "1", "--episode-seconds", "5", "--quiet"]
-    assert main(["record", "-o", str(tmp_path / "bags"), "--layouts", "0:2", *common]) == 0
+    assert main(["record", "-o", str(tmp_path / "bags"), "--layouts", "0:3", *common]) == 0
     assert main(["record", "-o", str(tmp_path / "test"), "--layouts", "1000", *common]) == 0
     assert main(["dataset", "build", str(tmp_path / "bags"), "-o", str(tmp_path / "ds")]) == 0
     done = subprocess.run(

@@ -145,7 +145,7 @@ def build_dataset(
     summary = BuildSummary()
     if ShardDataset.is_dataset(out_dir):
         existing = ShardDataset(out_dir)
-        if existing.settings != settings:
+        if dataclasses.replace(existing.settings, shard_mb=settings.shard_mb) != settings:
             raise ValueError(
                 f"{out_dir / MANIFEST_NAME}: built with {dataclasses.asdict(existing.settings)}; "
                 f"cannot add bags decoded with {dataclasses.asdict(settings)} (build a new folder)"
