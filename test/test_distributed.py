@@ -124,22 +124,8 @@ def test_torchrun_trains_from_a_dataset_folder_and_eval_takes_the_checkpoint(tmp
     model = load_world_model(ModelSpec(kind="latent", checkpoint=str(tmp_path / "run")))
     assert model is not None  # what world_model_node loads through nodes/model_loading.py
     report = tmp_path / "report"
-    assert (
-        main(
-            [
-                "eval",
-                str(tmp_path / "test"),
-                "--checkpoint",
-                str(tmp_path / "run"),
-                "--ablation",
-                "none",
-                "--out",
-                str(report),
-            ]
-        )
-        == 0
-    )
-    assert (
-        "latent (camera)"
-        in json.loads((report / "eval_report.json").read_text())["subsets"]["all"]
-    )
+    evaluate = ["eval", str(tmp_path / "test"), "--checkpoint", str(tmp_path / "run")]
+    with torch.enable_grad():  # eval turns autograd off for the whole process; keep it there
+        assert main([*evaluate, "--ablation", "none", "--out", str(report)]) == 0
+    result = json.loads((report / "eval_report.json").read_text())
+    assert "latent (camera)" in result["subsets"]["all"]
