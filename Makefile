@@ -17,8 +17,10 @@ setup:
 demo: setup
 	$(VENV)/bin/world-model-ros demo $(ARGS)
 
+# pytest's own script, not `python -m pytest`: that would put the repository root on sys.path
+# ahead of the installed package (its launch/ folder would shadow the `launch` package).
 test: setup
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 bench: setup
 	$(PY) bench/latency.py $(ARGS)

@@ -1,9 +1,10 @@
-"""Python packaging of world_model_ros (pip / editable installs).
+"""Python packaging of world_model_ros (pip).
 
-In a ROS 2 workspace colcon builds CMakeLists.txt (messages + these sources); on a machine
-without a ROS 2 distribution tools/bootstrap.sh builds the messages into a virtual environment
-and pip installs this. Both put package.xml, launch/, config/ and msg/ under
-share/world_model_ros/ and executables under lib/world_model_ros/ where `ros2 run` looks.
+In a ROS 2 workspace colcon builds CMakeLists.txt (messages, these sources, share/ and
+lib/world_model_ros/). On a machine without a ROS 2 distribution tools/bootstrap.sh runs the
+same CMake build into a virtual environment and installs this package with pip in editable
+mode; an editable install carries no data_files, so there CMake installs share/ and lib/. A
+plain `pip install .` installs the data_files below as well (everything but the messages).
 """
 
 from glob import glob
