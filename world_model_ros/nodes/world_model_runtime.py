@@ -57,7 +57,13 @@ from world_model_ros.nodes.model_loading import (
     load_model,
 )
 from world_model_ros.nodes.parameters import ParameterHandler
-from world_model_ros.nodes.qos import CAMERA_QOS, COMMAND_QOS, ODOM_QOS, OUTPUT_QOS, QOS_OVERRIDES
+from world_model_ros.nodes.qos import (
+    COMMAND_QOS,
+    ODOM_QOS,
+    OUTPUT_QOS,
+    QOS_OVERRIDES,
+    create_camera_subscription,
+)
 from world_model_ros.nodes.world_model_config import STATIC_REASON, WorldModelNodeConfig
 from world_model_ros.nodes.world_model_cycle import (
     Frame,
@@ -158,22 +164,12 @@ class WorldModelRuntime(TwinInputs, TwinPredictionCycle, TwinServices):
         self._last_reload = "none"
 
         # Interfaces (created here so a lifecycle node has none while unconfigured).
-        if cfg.use_compressed:
-            self._camera_sub = node.create_subscription(
-                CompressedImage,
-                "camera/image_raw/compressed",
-                self._on_camera,
-                CAMERA_QOS,
-                qos_overriding_options=QOS_OVERRIDES,
-            )
-        else:
-            self._camera_sub = node.create_subscription(
-                Image,
-                "camera/image_raw",
-                self._on_camera,
-                CAMERA_QOS,
-                qos_overriding_options=QOS_OVERRIDES,
-            )
+        self._camera_sub = create_camera_subscription(
+            node,
+            CompressedImage if cfg.use_compressed else Image,
+            "camera/image_raw/compressed" if cfg.use_compressed else "camera/image_raw",
+            self._on_camera,
+        )
         self._odom_sub = node.create_subscription(
             Odometry, "odom", self._on_odom, ODOM_QOS, qos_overriding_options=QOS_OVERRIDES
         )
@@ -265,8 +261,8 @@ class WorldModelRuntime(TwinInputs, TwinPredictionCycle, TwinServices):
         for worker in self._workers:
             worker.join(timeout=5.0)
         node = self.node
+        self._camera_sub.destroy()
         for sub in (
-            self._camera_sub,
             self._odom_sub,
             self._cmd_sub,
             self._plan_sub,
