@@ -3,138 +3,192 @@ time.
 
     ros2 launch world_model_ros demo.launch.py                         # latent model, layout 10000
     ros2 launch world_model_ros demo.launch.py rviz:=true              # then click "2D Goal Pose"
-    ros2 launch world_model_ros demo.launch.py model:=kinematic goal_x:=1.5 goal_y:=-1.0
-    send_goal:=true
+    ros2 launch world_model_ros demo.launch.py model:=kinematic goal_x:=1.5 goal_y:=-1.0 \\
+        send_goal:=true
 
 Goals go to ``goal_pose`` in the ``odom`` frame (rviz's Fixed Frame must be ``odom``: the
-planner has no tf2 and rejects goals in other frames). The planner's plan goes to the
-world-model node on ``mpc_planner/plan``, so its predictions are under the plan being executed.
-Without a ROS 2 install, ``world-model-ros demo`` runs the same loop in one process.
+planner has no tf2 and rejects goals in other frames). The planner plans from the world-model
+node's state (``state_source: twin``) and sends its plan back on ``mpc_planner/plan``, so the
+predictions are under the plan being executed. Without a ROS 2 install, ``world-model-ros
+demo`` runs the same loop in one process.
 """
 
-import os
-
-from ament_index_python.packages import get_package_share_directory
-from launch.actions import DeclareLaunchArgument, ExecuteProcess, TimerAction
+from launch import LaunchDescription
+from launch.actions import DeclareLaunchArgument, ExecuteProcess, OpaqueFunction, TimerAction
 from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
+from launch_ros.parameter_descriptions import ParameterValue
 
-from launch import LaunchDescription
+from world_model_ros.nodes.launch_common import (
+    OUTPUT,
+    WORLD_MODEL_TOPICS,
+    refuse_missing,
+    share_file,
+    topic_arguments,
+)
+
+DEMO_TOPICS = [name for name in WORLD_MODEL_TOPICS if name != "compressed_camera_topic"] + [
+    "state_topic",
+    "goal_topic",
+    "planner_markers_topic",
+    "occupancy_topic",
+    "status_topic",
+]
 
 
-def generate_launch_description():
-    share = get_package_share_directory("world_model_ros")
-    config = os.path.join(share, "config")
-    use_sim_time = {"use_sim_time": True}
-    model = LaunchConfiguration("model")
-    goal = [
-        "{header: {frame_id: odom}, pose: {position: {x: ",
-        LaunchConfiguration("goal_x"),
-        ", y: ",
-        LaunchConfiguration("goal_y"),
-        "}, orientation: {w: 1.0}}}",
+def send_goal(context) -> list:
+    """`ros2 topic pub --once` of the goal, to the goal topic as the planner resolves it."""
+    config = context.launch_configurations
+    topic, namespace = config["goal_topic"], config["namespace"].strip("/")
+    if not topic.startswith("/"):
+        topic = f"/{namespace}/{topic}" if namespace else f"/{topic}"
+    goal = (
+        "{header: {frame_id: odom}, pose: {position: "
+        f"{{x: {float(config['goal_x'])}, y: {float(config['goal_y'])}}}, "
+        "orientation: {w: 1.0}}}"
+    )
+    command = ["ros2", "topic", "pub", "--once", topic, "geometry_msgs/msg/PoseStamped", goal]
+    return [ExecuteProcess(cmd=command, output=OUTPUT)]
+
+
+def generate_launch_description() -> LaunchDescription:
+    topics, remappings = topic_arguments(DEMO_TOPICS)
+    arguments = [
+        DeclareLaunchArgument(
+            "model",
+            default_value="latent",
+            description="predictor of the world model and the planner: latent | kinematic",
+        ),
+        DeclareLaunchArgument(
+            "layout_seed",
+            default_value="10000",
+            description="arena layout (>= 10000: layouts not used in training)",
+        ),
+        DeclareLaunchArgument(
+            "real_time_factor",
+            default_value="1.0",
+            description="simulator speed; 0 = as fast as possible",
+        ),
+        DeclareLaunchArgument(
+            "sim_params",
+            default_value=share_file("config", "sim.yaml"),
+            description="parameter file of sim_node",
+        ),
+        DeclareLaunchArgument(
+            "world_model_params",
+            default_value=share_file("config", "world_model.yaml"),
+            description="parameter file of world_model_node",
+        ),
+        DeclareLaunchArgument(
+            "planner_params",
+            default_value=share_file("config", "mpc_planner.yaml"),
+            description="parameter file of mpc_planner_node",
+        ),
+        DeclareLaunchArgument(
+            "send_goal",
+            default_value="false",
+            description="publish goal_x/goal_y (odom frame) once, 5 s after start (needs the "
+            "ros2 command line)",
+        ),
+        DeclareLaunchArgument("goal_x", default_value="1.5", description="goal x (m, odom frame)"),
+        DeclareLaunchArgument("goal_y", default_value="1.0", description="goal y (m, odom frame)"),
+        DeclareLaunchArgument(
+            "namespace", default_value="", description="namespace of the nodes and their topics"
+        ),
+        DeclareLaunchArgument(
+            "use_sim_time",
+            default_value="true",
+            description="the world model, planner and rviz follow the simulator's /clock",
+        ),
+        DeclareLaunchArgument(
+            "log_level", default_value="info", description="log level of every node"
+        ),
+        DeclareLaunchArgument(
+            "rviz", default_value="false", description="also start rviz2 (needs rviz2)"
+        ),
+        DeclareLaunchArgument(
+            "rviz_config",
+            default_value=share_file("config", "world_model.rviz"),
+            description="rviz2 configuration",
+        ),
+        *topics,
     ]
+    namespace = LaunchConfiguration("namespace")
+    model = LaunchConfiguration("model")
+    use_sim_time = {
+        "use_sim_time": ParameterValue(LaunchConfiguration("use_sim_time"), value_type=bool)
+    }
+    log_level = ["--log-level", LaunchConfiguration("log_level")]
+    tf = [("/tf", "tf"), ("/tf_static", "tf_static")]
     return LaunchDescription(
         [
-            DeclareLaunchArgument(
-                "model",
-                default_value="latent",
-                description="predictor of the world model and the planner: latent | kinematic",
-            ),
-            DeclareLaunchArgument(
-                "layout_seed",
-                default_value="10000",
-                description="arena layout (>= 10000: layouts not used in training)",
-            ),
-            DeclareLaunchArgument(
-                "real_time_factor",
-                default_value="1.0",
-                description="simulator speed; 0 = as fast as possible",
-            ),
-            DeclareLaunchArgument(
-                "rviz",
-                default_value="false",
-                description="start rviz2 with config/world_model.rviz",
-            ),
-            DeclareLaunchArgument(
-                "planner_params",
-                default_value=os.path.join(config, "mpc_planner.yaml"),
-                description="parameter file of mpc_planner_node",
-            ),
-            DeclareLaunchArgument(
-                "world_model_params",
-                default_value=os.path.join(config, "world_model.yaml"),
-                description="parameter file of world_model_node",
-            ),
-            DeclareLaunchArgument(
-                "send_goal",
-                default_value="false",
-                description="publish goal_x/goal_y (odom frame) once, 5 s after start",
-            ),
-            DeclareLaunchArgument(
-                "goal_x", default_value="1.5", description="goal x (m, odom frame)"
-            ),
-            DeclareLaunchArgument(
-                "goal_y", default_value="1.0", description="goal y (m, odom frame)"
-            ),
+            *arguments,
+            refuse_missing([("rviz", "rviz2"), ("send_goal", "ros2topic")]),
             Node(
                 package="world_model_ros",
                 executable="sim_node",
                 name="sim_node",
-                output="screen",
+                namespace=namespace,
                 parameters=[
-                    os.path.join(config, "sim.yaml"),
+                    LaunchConfiguration("sim_params"),
                     {
-                        "layout_seed": LaunchConfiguration("layout_seed"),
-                        "real_time_factor": LaunchConfiguration("real_time_factor"),
+                        "layout_seed": ParameterValue(
+                            LaunchConfiguration("layout_seed"), value_type=int
+                        ),
+                        "real_time_factor": ParameterValue(
+                            LaunchConfiguration("real_time_factor"), value_type=float
+                        ),
                     },
                 ],
+                remappings=[*tf, *remappings],
+                ros_arguments=log_level,
+                output=OUTPUT,
             ),
             Node(
                 package="world_model_ros",
                 executable="world_model_node",
                 name="world_model_node",
-                output="screen",
+                namespace=namespace,
                 parameters=[
                     LaunchConfiguration("world_model_params"),
                     {"model": model},
                     use_sim_time,
                 ],
+                remappings=remappings,
+                ros_arguments=log_level,
+                output=OUTPUT,
             ),
             Node(
                 package="world_model_ros",
                 executable="mpc_planner_node",
                 name="mpc_planner_node",
-                output="screen",
-                parameters=[LaunchConfiguration("planner_params"), {"model": model}, use_sim_time],
+                namespace=namespace,
+                parameters=[
+                    LaunchConfiguration("planner_params"),
+                    {"model": model, "state_source": "twin"},
+                    use_sim_time,
+                ],
+                remappings=remappings,
+                ros_arguments=log_level,
+                output=OUTPUT,
             ),
             Node(
                 package="rviz2",
                 executable="rviz2",
                 name="rviz2",
-                output="screen",
-                arguments=["-d", os.path.join(config, "world_model.rviz")],
+                namespace=namespace,
+                arguments=["-d", LaunchConfiguration("rviz_config")],
                 parameters=[use_sim_time],
+                remappings=[*tf, *remappings],
+                ros_arguments=log_level,
                 condition=IfCondition(LaunchConfiguration("rviz")),
+                output=OUTPUT,
             ),
             TimerAction(
                 period=5.0,
                 condition=IfCondition(LaunchConfiguration("send_goal")),
-                actions=[
-                    ExecuteProcess(
-                        cmd=[
-                            "ros2",
-                            "topic",
-                            "pub",
-                            "--once",
-                            "/goal_pose",
-                            "geometry_msgs/msg/PoseStamped",
-                            goal,
-                        ],
-                        output="screen",
-                    )
-                ],
+                actions=[OpaqueFunction(function=send_goal)],
             ),
         ]
     )

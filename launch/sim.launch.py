@@ -1,68 +1,124 @@
 """The embedded simulator with the world-model node (and rviz on request), all on sim time.
 
-ros2 launch world_model_ros sim.launch.py [rviz:=true] [layout_seed:=10000] [real_time_factor:=1.0]
+    ros2 launch world_model_ros sim.launch.py
+    ros2 launch world_model_ros sim.launch.py rviz:=true layout_seed:=10001 real_time_factor:=0.5
+    ros2 launch world_model_ros sim.launch.py namespace:=robot1 log_level:=debug
+
+sim_node publishes /clock; the other nodes follow it unless use_sim_time:=false.
 """
 
-import os
-
-from ament_index_python.packages import get_package_share_directory
+from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument
 from launch.conditions import IfCondition
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
+from launch_ros.parameter_descriptions import ParameterValue
 
-from launch import LaunchDescription
+from world_model_ros.nodes.launch_common import (
+    OUTPUT,
+    WORLD_MODEL_TOPICS,
+    refuse_missing,
+    share_file,
+    topic_arguments,
+)
 
 
-def generate_launch_description():
-    share = get_package_share_directory("world_model_ros")
-    use_sim_time = {"use_sim_time": True}
+def generate_launch_description() -> LaunchDescription:
+    topics, remappings = topic_arguments(
+        [name for name in WORLD_MODEL_TOPICS if name != "compressed_camera_topic"]
+    )
+    arguments = [
+        DeclareLaunchArgument(
+            "sim_params",
+            default_value=share_file("config", "sim.yaml"),
+            description="parameter file of sim_node",
+        ),
+        DeclareLaunchArgument(
+            "world_model_params",
+            default_value=share_file("config", "world_model.yaml"),
+            description="parameter file of world_model_node",
+        ),
+        DeclareLaunchArgument(
+            "layout_seed", default_value="10000", description="arena layout seed"
+        ),
+        DeclareLaunchArgument(
+            "real_time_factor",
+            default_value="1.0",
+            description="simulator speed; 0 = as fast as possible",
+        ),
+        DeclareLaunchArgument(
+            "namespace", default_value="", description="namespace of the nodes and their topics"
+        ),
+        DeclareLaunchArgument(
+            "use_sim_time",
+            default_value="true",
+            description="the world model and rviz follow the simulator's /clock",
+        ),
+        DeclareLaunchArgument(
+            "log_level", default_value="info", description="log level of every node"
+        ),
+        DeclareLaunchArgument(
+            "rviz", default_value="false", description="also start rviz2 (needs rviz2)"
+        ),
+        DeclareLaunchArgument(
+            "rviz_config",
+            default_value=share_file("config", "world_model.rviz"),
+            description="rviz2 configuration",
+        ),
+        *topics,
+    ]
+    namespace = LaunchConfiguration("namespace")
+    use_sim_time = ParameterValue(LaunchConfiguration("use_sim_time"), value_type=bool)
+    log_level = ["--log-level", LaunchConfiguration("log_level")]
     return LaunchDescription(
         [
-            DeclareLaunchArgument(
-                "rviz",
-                default_value="false",
-                description="start rviz2 with config/world_model.rviz",
-            ),
-            DeclareLaunchArgument(
-                "layout_seed", default_value="10000", description="arena layout seed"
-            ),
-            DeclareLaunchArgument(
-                "real_time_factor", default_value="1.0", description="0 = as fast as possible"
-            ),
-            DeclareLaunchArgument(
-                "world_model_params",
-                default_value=os.path.join(share, "config", "world_model.yaml"),
-                description="parameter file of world_model_node",
-            ),
+            *arguments,
+            refuse_missing([("rviz", "rviz2")]),
             Node(
                 package="world_model_ros",
                 executable="sim_node",
                 name="sim_node",
-                output="screen",
+                namespace=namespace,
                 parameters=[
-                    os.path.join(share, "config", "sim.yaml"),
+                    LaunchConfiguration("sim_params"),
                     {
-                        "layout_seed": LaunchConfiguration("layout_seed"),
-                        "real_time_factor": LaunchConfiguration("real_time_factor"),
+                        "layout_seed": ParameterValue(
+                            LaunchConfiguration("layout_seed"), value_type=int
+                        ),
+                        "real_time_factor": ParameterValue(
+                            LaunchConfiguration("real_time_factor"), value_type=float
+                        ),
                     },
                 ],
+                # tf in the namespace too, so several simulated robots do not mix their frames.
+                remappings=[("/tf", "tf"), ("/tf_static", "tf_static"), *remappings],
+                ros_arguments=log_level,
+                output=OUTPUT,
             ),
             Node(
                 package="world_model_ros",
                 executable="world_model_node",
                 name="world_model_node",
-                output="screen",
-                parameters=[LaunchConfiguration("world_model_params"), use_sim_time],
+                namespace=namespace,
+                parameters=[
+                    LaunchConfiguration("world_model_params"),
+                    {"use_sim_time": use_sim_time},
+                ],
+                remappings=remappings,
+                ros_arguments=log_level,
+                output=OUTPUT,
             ),
             Node(
                 package="rviz2",
                 executable="rviz2",
                 name="rviz2",
-                output="screen",
-                arguments=["-d", os.path.join(share, "config", "world_model.rviz")],
-                parameters=[use_sim_time],
+                namespace=namespace,
+                arguments=["-d", LaunchConfiguration("rviz_config")],
+                parameters=[{"use_sim_time": use_sim_time}],
+                remappings=[("/tf", "tf"), ("/tf_static", "tf_static"), *remappings],
+                ros_arguments=log_level,
                 condition=IfCondition(LaunchConfiguration("rviz")),
+                output=OUTPUT,
             ),
         ]
     )

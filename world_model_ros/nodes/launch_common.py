@@ -1,0 +1,106 @@
+"""What the launch files in launch/ share: the topic table behind their remapping arguments,
+node output settings, and the check that refuses to start anything a launch cannot finish.
+
+Imported only by launch/*.launch.py (launch and launch_ros come with a ROS 2 installation, not
+from PyPI; they are imported inside the functions that need them).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+PACKAGE = "world_model_ros"
+# Every node of every launch file: output on the screen (and in the launch log), no
+# emulate_tty, so logs redirected to a file carry no colour escapes.
+OUTPUT = "screen"
+
+# Remapping arguments: (argument, the topic name the nodes use, description). A launch file
+# offers those of the topics it wires; relative names follow `namespace`.
+TOPICS = {
+    "camera_topic": ("camera/image_raw", "sensor_msgs/Image camera input"),
+    "compressed_camera_topic": (
+        "camera/image_raw/compressed",
+        "sensor_msgs/CompressedImage camera input (use_compressed)",
+    ),
+    "odom_topic": ("odom", "nav_msgs/Odometry"),
+    "cmd_vel_topic": ("cmd_vel", "geometry_msgs/Twist or TwistStamped velocity commands"),
+    "plan_topic": ("mpc_planner/plan", "the MPC planner's plan (WorldModelPrediction)"),
+    "prediction_topic": ("world_model/prediction", "WorldModelPrediction output"),
+    "path_topic": ("world_model/predicted_path", "nav_msgs/Path output"),
+    "markers_topic": ("world_model/markers", "visualization_msgs/MarkerArray output"),
+    "diagnostics_topic": ("diagnostics", "diagnostic_msgs/DiagnosticArray output"),
+    "live_error_topic": ("world_model/live_error", "LiveError output"),
+    "contact_topic": ("ground_truth/contact", "std_msgs/Bool contact ground truth"),
+    "state_topic": ("world_model/state", "the twin's state for the planner"),
+    "goal_topic": ("goal_pose", "geometry_msgs/PoseStamped goals (rviz 2D Goal Pose)"),
+    "planner_markers_topic": ("mpc_planner/markers", "the planner's rollouts (MarkerArray)"),
+    "occupancy_topic": ("mpc_planner/occupancy", "the planner's occupancy map"),
+    "status_topic": ("mpc_planner/status", "the planner's goal status"),
+}
+WORLD_MODEL_TOPICS = [
+    "camera_topic",
+    "compressed_camera_topic",
+    "odom_topic",
+    "cmd_vel_topic",
+    "plan_topic",
+    "prediction_topic",
+    "path_topic",
+    "markers_topic",
+    "diagnostics_topic",
+    "live_error_topic",
+    "contact_topic",
+]
+
+
+def share_file(*parts: str) -> str:
+    """A plain path under the installed share/world_model_ros (shown as is by --show-args)."""
+    from ament_index_python.packages import get_package_share_directory
+
+    return os.path.join(get_package_share_directory(PACKAGE), *parts)
+
+
+def topic_arguments(names: list[str]) -> tuple[list[Any], list[tuple[str, Any]]]:
+    """The DeclareLaunchArgument of each topic in ``names`` and the remappings they drive."""
+    from launch.actions import DeclareLaunchArgument
+    from launch.substitutions import LaunchConfiguration
+
+    arguments = [
+        DeclareLaunchArgument(name, default_value=TOPICS[name][0], description=TOPICS[name][1])
+        for name in names
+    ]
+    remappings = [(TOPICS[name][0], LaunchConfiguration(name)) for name in names]
+    return arguments, remappings
+
+
+def refuse_missing(requirements: list[tuple[str | None, str]]) -> Any:
+    """An action to put first in a launch description: stop with one line, before any node
+    starts, when a node that this launch will start comes from a package not installed here.
+
+    ``requirements``: (launch argument that enables the node, or None when it always starts;
+    package). Without this, launch starts the nodes listed before the missing one and exits
+    on the error, leaving them running.
+    """
+    from ament_index_python.packages import PackageNotFoundError, get_package_prefix
+    from launch.actions import OpaqueFunction
+    from launch.conditions import IfCondition
+    from launch.substitutions import LaunchConfiguration
+
+    def check(context: Any) -> list[Any]:
+        for argument, package in requirements:
+            if argument is not None and not IfCondition(LaunchConfiguration(argument)).evaluate(
+                context
+            ):
+                continue
+            try:
+                get_package_prefix(package)
+            except PackageNotFoundError:
+                wanted = f"{argument}:=true" if argument else "this launch file"
+                raise RuntimeError(
+                    f"{wanted} needs the ROS 2 package '{package}', which is not installed "
+                    f"(e.g. apt install ros-$ROS_DISTRO-{package.replace('_', '-')}); "
+                    "nothing was started"
+                ) from None
+        return []
+
+    return OpaqueFunction(function=check)
