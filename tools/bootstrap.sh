@@ -121,6 +121,12 @@ if ! stage_done prefix "$want_prefix"; then
   cat >"$site/world_model_ros_ament_prefix.pth" <<'PTH'
 import os, sys; _p = os.environ.get("AMENT_PREFIX_PATH", ""); sys.prefix in _p.split(os.pathsep) or os.environ.__setitem__("AMENT_PREFIX_PATH", os.pathsep.join(filter(None, [sys.prefix, _p])))
 PTH
+  # local_setup.sh runs _local_setup_util.py (plain Python) with the interpreter CMake found,
+  # the venv's, which already has the venv on AMENT_PREFIX_PATH through that .pth and would
+  # leave it out of the shell's: let the venv's base interpreter compute the commands instead.
+  base_python="$("$venv/bin/python" -c 'import sys; print(sys._base_executable)')"
+  sed -i "s|^\(_ament_python_executable=\)\"$venv/bin/python\"|\1\"$base_python\"|" \
+    "$venv/local_setup.sh"
   echo "$want_prefix" >"$stamps/prefix"
 fi
 

@@ -1,0 +1,158 @@
+"""The bootstrapped virtual environment is an ament prefix, as `ros2 run`, `ros2 launch` and
+colcon expect: found through the ament index, share/ and lib/world_model_ros/ complete, the
+sources linked (edits take effect), the repository root never on sys.path.
+
+These check the install the README's set-up makes (tools/bootstrap.sh); the launch files
+themselves are checked in test_launch_files.py, a colcon build in test_colcon.py.
+"""
+
+from __future__ import annotations
+
+import ast
+import filecmp
+import os
+import re
+import subprocess
+import sys
+from importlib.metadata import entry_points
+from pathlib import Path
+
+import pytest
+from ament_index_python.packages import (
+    get_package_prefix,
+    get_package_share_directory,
+    get_packages_with_prefixes,
+)
+from conftest import REPO
+
+PACKAGE = "world_model_ros"
+PREFIX = Path(sys.prefix)
+SHARE = PREFIX / "share" / PACKAGE
+
+
+def clean_env() -> dict[str, str]:
+    """This process's environment without what sourcing a ROS setup file would add."""
+    env = {k: v for k, v in os.environ.items() if k not in ("AMENT_PREFIX_PATH", "PYTHONPATH")}
+    env.pop("_ROS_WHEELS_BOOTSTRAP_COMPLETE", None)
+    env.pop("LD_LIBRARY_PATH", None)
+    return env
+
+
+def venv_python(code: str, cwd: Path = Path("/")) -> str:
+    """Run ``code`` in the venv's Python from outside the repository, nothing sourced."""
+    done = subprocess.run(
+        [str(PREFIX / "bin" / "python"), "-c", code],
+        cwd=cwd,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_ament_index_finds_the_package_in_the_venv():
+    assert PACKAGE in get_packages_with_prefixes()
+    assert Path(get_package_prefix(PACKAGE)) == PREFIX
+    assert Path(get_package_share_directory(PACKAGE)) == SHARE
+    assert (PREFIX / "share/ament_index/resource_index/packages" / PACKAGE).is_file()
+    # Nothing sourced: every Python process of the venv finds the prefix by itself.
+    found = venv_python(
+        "from ament_index_python.packages import get_package_share_directory as g; "
+        f"print(g({PACKAGE!r}))"
+    )
+    assert Path(found.strip()) == SHARE
+
+
+@pytest.mark.parametrize("folder", ["launch", "config", "msg"])
+def test_share_holds_the_repository_files(folder):
+    """launch/, config/ and msg/ as in the repository (make setup copies changes)."""
+    pattern = "*.launch.py" if folder == "launch" else "*"
+    sources = sorted(p.name for p in (REPO / folder).glob(pattern) if p.is_file())
+    assert sources
+    installed = sorted(p.name for p in (SHARE / folder).glob(pattern) if p.is_file())
+    assert set(sources) <= set(installed), f"missing in {SHARE / folder}"
+    if folder != "msg":  # rosidl also installs .idl files next to the .msg files
+        assert installed == sources, f"{SHARE / folder} has files the repository does not"
+    _, mismatch, errors = filecmp.cmpfiles(REPO / folder, SHARE / folder, sources, shallow=False)
+    assert not mismatch and not errors, f"stale in {SHARE / folder}: run make setup"
+    assert (SHARE / "package.xml").read_text() == (REPO / "package.xml").read_text()
+
+
+def test_lib_holds_every_executable_runnable_without_sourcing():
+    scripts = entry_points(group="console_scripts")
+    ours = {ep.name for ep in scripts if ep.value.startswith(f"{PACKAGE}.")}
+    assert "world_model_node" in ours
+    lib = PREFIX / "lib" / PACKAGE
+    installed = {p.name for p in lib.iterdir() if os.access(p, os.X_OK)}
+    assert installed == ours, "lib/world_model_ros/ and the console scripts differ"
+    for name in installed:
+        # The interpreter that has rclpy, not the first python3 on PATH (ros2 run execs the file).
+        shebang = (lib / name).read_text().splitlines()[0]
+        assert shebang == f"#!{PREFIX / 'bin' / 'python'}", f"{name}: {shebang}"
+    done = subprocess.run(
+        [str(lib / "world-model-ros"), "--help"],
+        cwd="/",
+        env={**clean_env(), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0 and "usage: world-model-ros" in done.stdout, done.stderr
+
+
+def test_sources_are_linked_and_the_repository_root_is_not_on_sys_path():
+    out = venv_python(
+        "import sys, importlib.util, world_model_ros.nodes.qos as q, world_model_ros.msg as m\n"
+        "print(q.__file__); print(m.__file__)\n"
+        "spec = importlib.util.find_spec('launch')\n"
+        "print(spec and (spec.origin or list(spec.submodule_search_locations)))\n"
+        "print(repr(sys.path))"
+    )
+    qos_file, msg_file, launch_spec, path = out.strip().splitlines()
+    # An edit to a module takes effect without reinstalling.
+    assert Path(qos_file).resolve() == REPO / "world_model_ros" / "nodes" / "qos.py"
+    assert Path(msg_file).is_relative_to(PREFIX)  # generated by rosidl into the venv
+    assert str(REPO) not in ast.literal_eval(path)
+    assert str(REPO / "launch") not in launch_spec  # the launch files never shadow `launch`
+
+
+def test_venv_setup_files_make_it_an_underlay():
+    """colcon chains an underlay through its local_setup.* (as /opt/ros/<distro>)."""
+    for name in ("local_setup.bash", "local_setup.sh", "setup.bash"):
+        assert (PREFIX / name).is_file(), name
+    done = subprocess.run(
+        ["bash", "-c", f'source "{PREFIX}/setup.bash" && echo "$AMENT_PREFIX_PATH"'],
+        env={"PATH": "/usr/bin:/bin", "HOME": os.environ.get("HOME", "/tmp")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert str(PREFIX) in done.stdout.strip().split(":")
+
+
+def named_share_paths() -> dict[str, set[str]]:
+    """Every share/world_model_ros path a launch file or the README names, by where."""
+    names: dict[str, set[str]] = {}
+    for launch_file in sorted((REPO / "launch").glob("*.launch.py")):
+        for call in ast.walk(ast.parse(launch_file.read_text())):
+            if isinstance(call, ast.Call) and getattr(call.func, "id", "") == "share_file":
+                parts = [ast.literal_eval(arg) for arg in call.args]
+                names.setdefault(launch_file.name, set()).add("/".join(parts))
+    readme = (REPO / "README.md").read_text()
+    named = set(re.findall(r"share/world_model_ros/([\w./-]+\w)", readme))
+    named |= set(re.findall(r"(?<![\w/.])((?:config|launch|msg)/[\w.-]+\.\w+)", readme))
+    names["README.md"] = named
+    return names
+
+
+def test_every_path_a_launch_file_or_the_readme_names_is_installed():
+    names = named_share_paths()
+    assert names["README.md"] and len(names) > 1
+    missing = {
+        where: sorted(p for p in paths if not (SHARE / p).exists())
+        for where, paths in names.items()
+    }
+    assert not any(missing.values()), f"not in {SHARE}: {missing}"
