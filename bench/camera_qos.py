@@ -87,6 +87,12 @@ def run_case(name: str, model: str, seconds: float, workdir: Path) -> dict:
     rows = [json.loads(line) for line in records.read_text().splitlines() if line.strip()]
     latencies = {r["stamp_ns"]: r["latency_ms"] for r in rows if r["kind"] == "prediction"}
     switched = "subscribing best_effort" in (workdir / f"{name}-node.log").read_text()
+    counts = [
+        r["values"]
+        for r in rows
+        if r["kind"] == "diagnostics" and r["name"].endswith(": prediction")
+    ]
+    node_counts = counts[-1] if counts else {}
     return {
         "case": name,
         "publisher": ("best effort" if best_effort else "reliable")
@@ -96,6 +102,9 @@ def run_case(name: str, model: str, seconds: float, workdir: Path) -> dict:
         "p50_ms": statistics.median(latencies.values()) if latencies else float("nan"),
         "p95_ms": percentile(list(latencies.values()), 95),
         "subscription": "best effort" if switched else "reliable",
+        "received": node_counts.get("frames_received", "?"),
+        "dropped": node_counts.get("frames_dropped", "?"),
+        "skipped": node_counts.get("frames_skipped", "?"),
     }
 
 
@@ -108,22 +117,27 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--results", type=Path, default=REPO / "bench/results")
     parser.add_argument("--tag", default="cpu2")
+    parser.add_argument("--keep", type=Path, help="keep the logs and records in this folder")
     args = parser.parse_args()
     load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
-        results = [run_case(name, args.model, args.seconds, Path(tmp)) for name in args.cases]
+        workdir = args.keep or Path(tmp)
+        workdir.mkdir(parents=True, exist_ok=True)
+        results = [run_case(name, args.model, args.seconds, workdir) for name in args.cases]
     lines = [
         f"# Camera QoS: VGA frames predicted by publisher ({args.model} model)",
         "",
         f"`{' '.join(sys.argv)}` on {platform.node()} ({os.cpu_count()} logical cores), "
         f"load average before: {load:.2f}; 640x480 rgb8 at 30 Hz for {args.seconds:g} s.",
         "",
-        "| publisher | node subscribed | frames sent | predicted | e2e p50 | e2e p95 |",
-        "|---|---|---|---|---|---|",
+        "| publisher | node subscribed | frames sent | node received / dropped / skipped "
+        "| predicted | e2e p50 | e2e p95 |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in results:
         lines.append(
-            f"| {r['publisher']} | {r['subscription']} | {r['sent']} | {r['predicted']} "
+            f"| {r['publisher']} | {r['subscription']} | {r['sent']} | {r['received']} / "
+            f"{r['dropped']} / {r['skipped']} | {r['predicted']} "
             f"({100 * r['predicted'] / max(1, r['sent']):.1f} %) | {r['p50_ms']:.1f} ms | "
             f"{r['p95_ms']:.1f} ms |"
         )
