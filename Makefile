@@ -9,7 +9,7 @@ export ROS_AUTOMATIC_DISCOVERY_RANGE ?= LOCALHOST
 export MUJOCO_GL ?= egl
 export HOME ?= /root
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test lint bench clean
 
 setup:
 	@WMR_VENV=$(VENV) tools/bootstrap.sh
@@ -21,6 +21,10 @@ demo: setup
 # ahead of the installed package (its launch/ folder would shadow the `launch` package).
 test: setup
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# The linters alone (ruff, ruff format, mypy on the core); `make test` runs them too.
+lint: setup
+	$(VENV)/bin/pytest test/test_lint.py
 
 bench: setup
 	$(PY) bench/latency.py $(ARGS)

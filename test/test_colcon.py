@@ -64,7 +64,7 @@ def test_colcon_builds_the_package_on_the_venv_and_its_executable_starts(tmp_pat
             "colcon",
             "build",
             "--event-handlers",
-            "console_cohesion+",
+            "console_direct+",
             "--cmake-args",
             f"-DPython3_EXECUTABLE={VENV / 'bin' / 'python'}",
             "-DBUILD_TESTING=OFF",

@@ -108,11 +108,13 @@ def _settings_of(cls: type, prefix: str, path: tuple[str, ...]) -> tuple[Setting
     for f in dataclasses.fields(cls):
         meta = f.metadata
         kind, optional = _kind(hints[f.name])
-        if dataclasses.is_dataclass(kind):
+        if isinstance(kind, type) and dataclasses.is_dataclass(kind):
             child_prefix = prefix if meta.get("flatten") else f"{prefix}{f.name}."
             out.extend(_settings_of(kind, child_prefix, (*path, f.name)))
             continue
-        default = f.default if f.default is not MISSING else f.default_factory()  # type: ignore[misc]
+        default = f.default
+        if default is MISSING and callable(f.default_factory):
+            default = f.default_factory()
         out.append(
             SettingInfo(
                 name=prefix + f.name,
@@ -263,7 +265,7 @@ def _build(cls: type, flat: dict[tuple[str, ...], Any], path: tuple[str, ...]) -
     for f in dataclasses.fields(cls):
         kind, _ = _kind(hints[f.name])
         here = (*path, f.name)
-        if dataclasses.is_dataclass(kind):
+        if isinstance(kind, type) and dataclasses.is_dataclass(kind):
             kwargs[f.name] = _build(kind, flat, here)
         elif here in flat:
             kwargs[f.name] = flat[here]

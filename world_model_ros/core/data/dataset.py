@@ -33,7 +33,7 @@ import math
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, overload
 
 import cv2
 import numpy as np
@@ -228,6 +228,10 @@ class _BagProblem(Exception):
     """A bag that cannot be used as a whole (missing topic, wrong type); the text names it."""
 
 
+@overload
+def _norm(topic: str) -> str: ...
+@overload
+def _norm(topic: None) -> None: ...
 def _norm(topic: str | None) -> str | None:
     return None if topic is None else topic.lstrip("/")
 

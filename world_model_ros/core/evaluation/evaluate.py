@@ -74,7 +74,7 @@ def predict_windows(
     poses, variances, collisions = [], [], []
     for chunk in torch.arange(len(windows)).split(config.batch_size):
         batch = windows.gather(chunk)
-        if model == CONSTANT_VELOCITY:
+        if isinstance(model, str):  # CONSTANT_VELOCITY
             held = batch.twist_b2[:, None, :].expand(-1, windows.horizon, -1)
             poses.append(integrate_unicycle(batch.start_pose_b3, held, dt_s).numpy())
             continue
@@ -146,7 +146,7 @@ def evaluate(
             f"{windows.horizon + 1}"
         )
     everything = windows.gather(torch.arange(len(windows)))
-    contact_b = (everything.contacts_bh.numpy() > 0.5).any(axis=1)
+    contact_b = np.asarray((everything.contacts_bh.numpy() > 0.5).any(axis=1))
     subsets = {"all": np.ones(len(windows), bool), "contact": contact_b}
     predictions = {
         name: predict_windows(model, windows, config, dt_s) for name, model in models.items()
@@ -404,7 +404,7 @@ def plot_example_rollouts(
     everything = windows.gather(torch.arange(len(windows)))
     true = everything.poses_bh3.numpy()
     start = everything.start_pose_b3.numpy()
-    contact = (everything.contacts_bh.numpy() > 0.5).any(axis=1)
+    contact = np.asarray((everything.contacts_bh.numpy() > 0.5).any(axis=1))
     episode = everything.episode_b.numpy()
     kinematic = results["predictions"].get(KINEMATIC)
     # The most telling examples: contact windows in which the robot really drives (>= 0.25 m) and
@@ -449,7 +449,9 @@ def plot_example_rollouts(
                         Polygon(corners @ np.array([[c, s], [-s, c]]) + [o.x, o.y], color="0.6")
                     )
             axis.add_patch(
-                Circle(start[index, :2], arena.robot_radius_m, fill=False, color="black", lw=1)
+                Circle(
+                    tuple(start[index, :2]), arena.robot_radius_m, fill=False, color="black", lw=1
+                )
             )
         path_true = np.vstack([start[index, :2], true[index, :, :2]])
         axis.plot(path_true[:, 0], path_true[:, 1], "k-", lw=2.5, label="recorded")

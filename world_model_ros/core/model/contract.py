@@ -89,8 +89,10 @@ class WorldModel(Protocol):
     dt_s: float
     horizon: int
     device: torch.device
-    uses_camera: bool
     weights_sha256: str
+
+    @property
+    def uses_camera(self) -> bool: ...
 
     def encode(self, observation: Observation) -> LatentState: ...
 

@@ -103,6 +103,7 @@ class InferenceEngine:
         self._twist_12 = torch.zeros(1, 2, dtype=torch.float32, device=self.device)
         self._state_host_5 = torch.zeros(5, dtype=torch.float32, pin_memory=pin)
         if self._uses_camera:
+            assert self._image_size is not None  # a camera model's config has one
             size = int(self._image_size)
             self._image_host_ss3 = torch.zeros(size, size, 3, dtype=torch.uint8, pin_memory=pin)
             self._image_host_np = self._image_host_ss3.numpy()

@@ -46,6 +46,7 @@ from torch.nn import functional as F
 from ..geometry import compose_body_deltas
 from .contract import LatentState, Observation, Rollout, check_actions
 from .layers import ConvEncoder, mlp
+from .occupancy_head import OccupancyHead
 
 # Outputs of the per-step head, in this order.
 HEAD_DELTA = slice(0, 3)  # normalised residual of (dx, dy, dyaw)
@@ -160,6 +161,15 @@ class Imagined:
 
 class LatentDynamicsModel(nn.Module):
     """Encoder (image + measured twist -> z), latent transition and per-step heads."""
+
+    # Normalisation buffers (register_buffer below), declared for the type checker.
+    twist_mean: torch.Tensor
+    twist_std: torch.Tensor
+    action_mean: torch.Tensor
+    action_std: torch.Tensor
+    delta_mean: torch.Tensor
+    delta_std: torch.Tensor
+    image_encoder: ConvEncoder | None
 
     def __init__(self, config: LatentModelConfig, normalisation: Normalisation | None = None):
         super().__init__()
@@ -285,7 +295,7 @@ class LatentPredictor:
         device: torch.device,
         horizon: int | None = None,
         model_id: str = "latent",
-        occupancy_head: nn.Module | None = None,
+        occupancy_head: OccupancyHead | None = None,
         weights_sha256: str = "",
     ):
         self.model = model.to(device).eval()
@@ -359,7 +369,9 @@ class LatentPredictor:
         actions = actions_k2.to(self.device, torch.float32).reshape(1, -1, 2)
         check_actions(actions)
         z = latent.features.to(self.device, torch.float32).reshape(1, -1)
-        return self.model.imagine(z, actions, keep_latents=True).latents_bhd[0, -1]
+        latents_bhd = self.model.imagine(z, actions, keep_latents=True).latents_bhd
+        assert latents_bhd is not None  # keep_latents=True
+        return latents_bhd[0, -1]
 
     @torch.inference_mode()
     def rollout(self, latent: LatentState, actions_bh2: torch.Tensor) -> Rollout:

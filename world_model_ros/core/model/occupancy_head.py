@@ -73,6 +73,8 @@ class OccupancyHeadConfig:
 class OccupancyHead(nn.Module):
     """Latent z [B, D] -> occupancy logits [B, C] over :meth:`OccupancyHeadConfig.cells_c2`."""
 
+    cells_c2: torch.Tensor  # a buffer (register_buffer below)
+
     def __init__(self, config: OccupancyHeadConfig):
         super().__init__()
         self.config = config

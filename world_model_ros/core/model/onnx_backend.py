@@ -32,6 +32,7 @@ from torch import nn
 
 from ..geometry import compose_body_deltas
 from .contract import LatentState, Observation
+from .latent_model import LatentDynamicsModel
 
 OPSET = 17
 _SINC_REGISTERED = False
@@ -56,7 +57,7 @@ def _register_sinc() -> None:
 
 
 class _Encoder(nn.Module):
-    def __init__(self, network: nn.Module):
+    def __init__(self, network: LatentDynamicsModel):
         super().__init__()
         self.network = network
 
@@ -65,7 +66,7 @@ class _Encoder(nn.Module):
 
 
 class _Rollout(nn.Module):
-    def __init__(self, network: nn.Module):
+    def __init__(self, network: LatentDynamicsModel):
         super().__init__()
         self.network = network
 
@@ -90,7 +91,7 @@ class OnnxGraphs:
     latent_dim: int
 
 
-def export_graphs(network: nn.Module, horizon: int) -> OnnxGraphs:
+def export_graphs(network: LatentDynamicsModel, horizon: int) -> OnnxGraphs:
     """The learned network (``LatentPredictor.model``) as two ONNX graphs (CPU, fp32)."""
     config = network.config
     if not config.use_camera:
@@ -108,7 +109,7 @@ def export_graphs(network: nn.Module, horizon: int) -> OnnxGraphs:
         torch.onnx.export(
             _Encoder(network),
             (images, twist),
-            encoder,
+            encoder,  # type: ignore[arg-type]  # a file object works; the stubs say path only
             input_names=["image", "twist"],
             output_names=["z"],
             opset_version=OPSET,
@@ -117,7 +118,7 @@ def export_graphs(network: nn.Module, horizon: int) -> OnnxGraphs:
         torch.onnx.export(
             _Rollout(network),
             (torch.zeros(1, dim), torch.zeros(1, 3), torch.zeros(1, horizon, 2)),
-            rollout,
+            rollout,  # type: ignore[arg-type]
             input_names=["z", "pose", "actions"],
             output_names=["poses", "twists", "position_var", "yaw_var", "collision_prob"],
             dynamic_axes={
@@ -219,6 +220,8 @@ class OnnxEngine:
         return self._actions_1h2
 
     def rollout(self, latent: LatentState, actions_1h2: np.ndarray) -> dict[str, np.ndarray]:
+        if latent.features is None:
+            raise ValueError("latent has no features: it was not made by a learned model")
         z = latent.features.numpy().reshape(1, -1).astype(np.float32, copy=False)
         pose = latent.pose_3.numpy().reshape(1, 3).astype(np.float32, copy=False)
         poses, twists, position_var, yaw_var, collision = self._rollout.run(

@@ -345,8 +345,8 @@ class ContactMemory:
             points, radius_m = points[keep], radius_m[keep]
             if not points.shape[0]:
                 return None
-        inner_m = radius_m * (inner_m / outer_m)
+        inner_n = radius_m * (inner_m / outer_m)
         b, h = poses_bh3.shape[:2]
         distance = torch.cdist(poses_bh3[..., :2].reshape(b * h, 2).to(points), points)  # [B*H, M]
-        ramp = ((radius_m - distance) / (radius_m - inner_m)).clamp(0.0, 1.0).amax(dim=1)
+        ramp = ((radius_m - distance) / (radius_m - inner_n)).clamp(0.0, 1.0).amax(dim=1)
         return ramp.reshape(b, h).to(poses_bh3.dtype)

@@ -218,7 +218,7 @@ class GoalController:
         self._goal, self._goal_set_s = goal, now_s
         self._status = ControllerStatus(
             GoalState.ACTIVE,
-            goal_xyyaw=tuple(goal),
+            goal_xyyaw=self._goal_xyyaw(),
             predictor=self.current_planner().model.model_id,
         )
         return self._status
@@ -324,14 +324,16 @@ class GoalController:
         if latent.features is not None:
             parts.append(latent.features)
         if not math.isfinite(stamp) or not all(bool(torch.isfinite(p).all()) for p in parts):
-            return self._unusable("the state holds NaN or inf")
+            self._unusable("the state holds NaN or inf")
+            return None
         age_s = now_s - stamp
         if abs(age_s) > self.config.max_input_age_s:
             when = "old" if age_s > 0 else "in the future"
-            return self._unusable(
+            self._unusable(
                 f"input stamped {abs(age_s):.2f} s {when} "
                 f"(max_input_age_s={self.config.max_input_age_s:g})"
             )
+            return None
         last = self._last_stamp_s
         if last is not None and stamp <= last:
             if abs(now_s - last) <= self.config.max_input_age_s:  # the old timeline is current
@@ -350,7 +352,10 @@ class GoalController:
     def _unusable(self, reason: str) -> None:
         self.counts["unusable"] += 1
         self._problem = reason
-        return None
+
+    def _goal_xyyaw(self) -> tuple[float, float, float] | None:
+        goal = self._goal
+        return None if goal is None else (float(goal[0]), float(goal[1]), float(goal[2]))
 
     def _plan_from(self, fresh: PlanningInput, now_s: float) -> MppiResult | None:
         planner = self.current_planner()
@@ -363,6 +368,7 @@ class GoalController:
             if self._planned_stamp_s is not None:
                 steps = round((fresh.stamp_s - self._planned_stamp_s) / planner.dt_s)
                 planner.shift(max(0, steps))
+            assert self._goal is not None  # planning only happens towards a goal
             target = self.detour.goal_for(fresh.stamp_s, pose, self._goal, self._plan_end_xy)
             result = planner.plan(fresh.latent, target, self._sent_2)
         except Exception as exc:  # noqa: BLE001 - any model or planning failure holds the robot
@@ -407,7 +413,7 @@ class GoalController:
         return ControllerStatus(
             GoalState.HOLDING,
             reason,
-            goal_xyyaw=tuple(self._goal),
+            goal_xyyaw=self._goal_xyyaw(),
             distance_m=self._distance(),
             predictor=self.current_planner().model.model_id,
         )
@@ -425,7 +431,7 @@ class GoalController:
         return ControllerStatus(
             GoalState.ACTIVE,
             "; ".join(notes),
-            goal_xyyaw=tuple(self._goal),
+            goal_xyyaw=self._goal_xyyaw(),
             distance_m=self._distance(),
             predictor=self.current_planner().model.model_id,
             critic_costs=result.plan_cost_terms if result else previous.critic_costs,

@@ -186,6 +186,7 @@ class OccupancyMap:
             - self._prior_log_odds
         ).repeat_interleave(k * k)
         world = cells_in_world(local, pose.reshape(1, 3))[0]
+        assert self.origin_2 is not None  # placed by _follow
         index = torch.floor((world - self.origin_2) / c.resolution_m).to(torch.int64)
         inside = ((index >= 0) & (index < self.cells)).all(dim=1)
         flat = index[inside, 0] * self.cells + index[inside, 1]
@@ -235,6 +236,7 @@ class OccupancyMap:
     def _sample(self, probability: torch.Tensor, xy_n2: torch.Tensor) -> torch.Tensor:
         c = self.config
         extent = self.cells * c.resolution_m
+        assert self.origin_2 is not None  # sampled only once the map holds evidence
         normalised = ((xy_n2.to(self.device, torch.float32) - self.origin_2) / extent) * 2.0 - 1.0
         # grid_sample reads (x -> last dim, y -> the one before): our x index is the row.
         points = torch.stack([normalised[..., 1], normalised[..., 0]], dim=-1).reshape(1, -1, 1, 2)

@@ -265,11 +265,13 @@ def compute_losses(
     if imagined.latents_bhd is not None and batch.future_images_bkss3 is not None:
         ks = torch.as_tensor(config.consistency_steps, dtype=torch.long, device=device)
         future = batch.future_images_bkss3.to(device)
+        future_twists = batch.future_twists_bk2
+        assert future_twists is not None  # comes with future_images_bkss3
         b, k = future.shape[:2]
         with torch.no_grad():
             target_z = model.encode(
                 future.reshape(b * k, *future.shape[2:]),
-                batch.future_twists_bk2.to(device).reshape(b * k, 2),
+                future_twists.to(device).reshape(b * k, 2),
             ).reshape(b, k, -1)
         loss_consistency = F.mse_loss(imagined.latents_bhd[:, ks - 1], target_z)
     else:
