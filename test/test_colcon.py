@@ -21,9 +21,14 @@ pytestmark = pytest.mark.slow
 
 VENV = Path(sys.prefix)
 # Not part of the package's source: what the bootstrap, tests and runs leave in the checkout.
-NOT_SOURCE = shutil.ignore_patterns(
-    ".git", ".venv", "build", "install", "log", "runs", "data", "__pycache__", "*.pyc"
-)
+TOP_LEVEL_OUTPUTS = {".git", ".venv", "build", "install", "log", "runs", "data", "out"}
+
+
+def not_source(folder: str, names: list[str]) -> set[str]:
+    ignored = {n for n in names if n == "__pycache__" or n.endswith(".pyc")}
+    if Path(folder) == REPO:
+        ignored |= TOP_LEVEL_OUTPUTS & set(names)
+    return ignored
 
 
 def underlay_free_env() -> dict[str, str]:
@@ -55,7 +60,7 @@ def sourced_env(script: Path, env: dict[str, str], cwd: Path) -> dict[str, str]:
 
 def test_colcon_builds_the_package_on_the_venv_and_its_executable_starts(tmp_path):
     workspace = tmp_path / "ws"
-    shutil.copytree(REPO, workspace / "src" / "world_model_ros", ignore=NOT_SOURCE)
+    shutil.copytree(REPO, workspace / "src" / "world_model_ros", ignore=not_source)
     underlay = sourced_env(VENV / "setup.bash", underlay_free_env(), workspace)
     assert str(VENV) in underlay["AMENT_PREFIX_PATH"].split(":")
 
