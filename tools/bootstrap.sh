@@ -34,11 +34,19 @@ package_hash() {
     | sha256sum | cut -d' ' -f1
 }
 stage_done() { [[ -f "$stamps/$1" && "$(cat "$stamps/$1")" == "$2" ]]; }
+# The editable install's link tree lives in build/: gone with it (rm -rf build) means relink.
+linked() {
+  local pth
+  for pth in "$venv"/lib/python3*/site-packages/__editable__.world_model_ros-*.pth; do
+    [[ -f "$pth" && -d "$(cat "$pth")" ]] && return 0
+  done
+  return 1
+}
 want_deps="$(deps_hash)"
 want_prefix="$(prefix_hash)"
 want_package="$(package_hash)"
 if stage_done deps "$want_deps" && stage_done prefix "$want_prefix" \
-    && stage_done package "$want_package"; then
+    && stage_done package "$want_package" && linked; then
   exit 0
 fi
 
@@ -136,7 +144,7 @@ fi
 # shadow the `launch` package. Edits to a module take effect at once; a module added or
 # removed is linked by the next `make setup` (make test and make demo run it). The generated
 # world_model_ros.msg and the linked sources meet through pkgutil.extend_path (__init__.py).
-if ! stage_done package "$want_package"; then
+if ! stage_done package "$want_package" || ! linked; then
   log "installing world_model_ros (editable, strict)"
   "$venv/bin/python" -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation \
     -e "$root" --config-settings editable_mode=strict 2> >(quiet_pip)
