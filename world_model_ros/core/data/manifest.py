@@ -19,7 +19,7 @@ import json
 import os
 import types
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -138,7 +138,7 @@ class ShardDataset:
         sides."""
         from .windows import split_by_episode
 
-        first = {}
+        first: dict[Any, dict] = {}
         for record in self.records:
             first.setdefault(record["episode"], record)
         stand_ins = [  # what split_by_episode looks at: the arena's layout seed and the source
@@ -151,7 +151,8 @@ class ShardDataset:
             )
             for key in self.episode_keys()
         ]
-        train, val = split_by_episode(stand_ins, validation_fraction, seed)
+        # The stand-ins have what split_by_episode reads of an Episode (duck typing).
+        train, val = cast(Any, split_by_episode)(stand_ins, validation_fraction, seed)
         train_keys, val_keys = {s.key for s in train}, {s.key for s in val}
         return (
             [r for r in self.records if r["episode"] in train_keys],
@@ -196,7 +197,7 @@ def _join(group: list[tuple[dict, Episode]]) -> Episode:
         return group[0][1]
     first = group[0][1]
     steps = per_step_fields(first)
-    joined = {
+    joined: dict[str, Any] = {
         name: np.concatenate([getattr(e, name)[: int(r["own_steps"])] for r, e in group])
         for name in steps
     }

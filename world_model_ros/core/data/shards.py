@@ -240,7 +240,7 @@ class ShardWriter:
         self.folder, self.stem, self.max_bytes = Path(folder), stem, max_bytes
         self.folder.mkdir(parents=True, exist_ok=True)
         self.files: list[dict[str, Any]] = []
-        self._sink = None
+        self._sink: Any = None  # a pyarrow.parquet.ParquetWriter while a file is open
         self._schema = None
 
     def write(self, episode: Episode, record: dict[str, Any]) -> dict[str, Any]:
@@ -322,7 +322,7 @@ class ShardFile:
             table = self._file.read_row_group(row_group, columns=columns)
         except Exception as error:  # decompression / page checksum failures
             raise ShardError(where, f"damaged ({error})") from None
-        episode, record = table_to_episode(table, where, fill={} if frames else {IMAGE_FIELD})
+        episode, record = table_to_episode(table, where, fill=set() if frames else {IMAGE_FIELD})
         return episode, record
 
     def records(self, frames: bool = True) -> Iterator[tuple[Episode, dict[str, Any]]]:

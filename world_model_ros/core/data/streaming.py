@@ -123,7 +123,13 @@ class StreamingWindows:
         self.windows: WindowSet | None = None
         self._queue = np.zeros(0, np.int64)
         self._position = 0
-        self._state = {"epoch": 0, "cursor": 0, "start": 0, "generation": 0, "pool": []}
+        self._state: dict[str, Any] = {
+            "epoch": 0,
+            "cursor": 0,
+            "start": 0,
+            "generation": 0,
+            "pool": [],
+        }
         self._snapshot = self._copy_state()
 
     def __len__(self) -> int:
@@ -140,7 +146,7 @@ class StreamingWindows:
             for index, record in enumerate(self.records):
                 if record["shard"] in mine:
                     by_shard.setdefault(record["shard"], []).append(index)
-            order = []
+            order: list[int] = []
             for shard in shards:
                 if shard in by_shard:
                     order.extend(by_shard[shard][i] for i in rng.permutation(len(by_shard[shard])))
@@ -233,6 +239,7 @@ class StreamingWindows:
                 )
         index = self._queue[self._position : self._position + self.batch_size]
         self._position += self.batch_size
+        assert self.windows is not None  # built above
         return self.windows.gather(torch.from_numpy(index), self.consistency_steps)
 
     # -- resume -----------------------------------------------------------------------------

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import torch
 import yaml
@@ -434,11 +434,14 @@ def train(
         model = LatentDynamicsModel(
             config.model,
             compute_normalisation(
-                train_windows if stream is None else stream.normalisation_set(), config.model
+                cast(WindowSet, train_windows) if stream is None else stream.normalisation_set(),
+                config.model,
             ),
         )
     model.to(device).train()
-    loss_fn = ddp.wrap_loss(model, lambda m, *a: compute_losses(m, *a[:1], config, *a[1:]), dist)
+    loss_fn = ddp.wrap_loss(
+        model, lambda m, batch, *rest: compute_losses(m, batch, config, *rest), dist
+    )
     optimiser = torch.optim.AdamW(
         model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
     )
@@ -520,7 +523,9 @@ def train(
         save_state()
 
     sampling_weights = (  # a stream applies the weights itself, record by record
-        None if stream else window_sampling_weights(train_windows, config.rest_start_weight)
+        None
+        if stream
+        else window_sampling_weights(cast(WindowSet, train_windows), config.rest_start_weight)
     )
     if sampling_weights is not None:
         log(
@@ -557,7 +562,7 @@ def train(
                         sampling_weights, rank_batch, replacement=True, generator=generator
                     )
                 )
-                batch = train_windows.gather(index, config.consistency_steps)
+                batch = cast(WindowSet, train_windows).gather(index, config.consistency_steps)
             images = (
                 shift_images(batch.images_bss3, config.augment_shift_px, generator)
                 if config.model.use_camera
