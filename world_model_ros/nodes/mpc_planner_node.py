@@ -51,7 +51,7 @@ from world_model_ros.nodes.planner_messages import (
     plan_message,
     status_message,
 )
-from world_model_ros.nodes.qos import CAMERA_QOS, ODOM_QOS, OUTPUT_QOS
+from world_model_ros.nodes.qos import ODOM_QOS, OUTPUT_QOS, create_camera_subscription
 
 LATCHED = QoSProfile(
     depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
@@ -80,6 +80,7 @@ class MpcPlannerNode(Node):
             cfg.use_camera == "auto" and self.model.uses_camera
         )
         self.inputs = PlannerInputs(self, cfg, use_camera)
+        self._camera_sub = None
 
         self.create_subscription(PoseStamped, "goal_pose", self.inputs.on_goal, 10)
         self.create_subscription(
@@ -89,9 +90,9 @@ class MpcPlannerNode(Node):
             self.create_subscription(WorldModelState, "world_model/state", self.inputs.on_state, 5)
         else:
             self.create_subscription(Odometry, "odom", self.inputs.on_odom, ODOM_QOS)
-            if use_camera:
-                self.create_subscription(
-                    Image, "camera/image_raw", self.inputs.on_image, CAMERA_QOS
+            if use_camera:  # matching any camera publisher's reliability (nodes/qos.py)
+                self._camera_sub = create_camera_subscription(
+                    self, Image, "camera/image_raw", self.inputs.on_image
                 )
         self.cmd_pub = self.create_publisher(
             TwistStamped if cfg.cmd_vel_stamped else Twist, "cmd_vel", 10
@@ -259,6 +260,8 @@ class MpcPlannerNode(Node):
         self._stopping = True
         self._wake.set()
         self._thread.join(timeout=5.0)
+        if self._camera_sub is not None:
+            self._camera_sub.destroy()
         if self.controller.goal is not None:
             status = self.controller.cancel("planner shut down", self._now_s())
             self._publish_command(None, zero=True)
