@@ -16,7 +16,7 @@ from world_model_ros.core.model.occupancy_head import OccupancyHeadConfig, cells
 from world_model_ros.core.planning import critics as costs
 from world_model_ros.core.planning.contact_memory import ContactMemoryConfig
 from world_model_ros.core.planning.detour import Detour, DetourConfig
-from world_model_ros.core.planning.goal_controller import GoalTolerance, goal_reached
+from world_model_ros.core.planning.goal import GoalTolerance, goal_reached
 from world_model_ros.core.planning.mppi import MppiConfig, MppiPlanner, PlanningError
 
 

@@ -38,7 +38,8 @@ from std_msgs.msg import Header
 from visualization_msgs.msg import MarkerArray
 
 from world_model_ros.core.model.registry import ModelSpec, load_world_model
-from world_model_ros.core.planning.goal_controller import GoalController, GoalState
+from world_model_ros.core.planning.goal import GoalState
+from world_model_ros.core.planning.goal_controller import GoalController
 from world_model_ros.msg import DomainStatus, PlannerStatus, WorldModelPrediction, WorldModelState
 from world_model_ros.nodes.conversions import ns_to_time, occupancy_to_grid
 from world_model_ros.nodes.lifetime import run_node

@@ -23,7 +23,8 @@ from world_model_ros.core.data.images import ImageError
 from world_model_ros.core.live.input_checks import InputError, WarningThrottle
 from world_model_ros.core.live.sync import OdomBuffer, SyncError
 from world_model_ros.core.model.contract import Observation
-from world_model_ros.core.planning.goal_controller import GoalController, PlanningInput
+from world_model_ros.core.planning.goal import PlanningInput
+from world_model_ros.core.planning.goal_controller import GoalController
 from world_model_ros.msg import DomainStatus, WorldModelState
 from world_model_ros.nodes.conversions import image_to_rgb, odometry_to_sample, time_to_s
 from world_model_ros.nodes.mpc_planner_config import PlannerNodeConfig

@@ -18,7 +18,7 @@ from visualization_msgs.msg import Marker, MarkerArray
 from world_model_ros.core.geometry import quaternion_to_yaw
 from world_model_ros.core.live.input_checks import InputError, require_finite
 from world_model_ros.core.model.contract import LatentState
-from world_model_ros.core.planning.goal_controller import ControllerStatus, PlanningInput
+from world_model_ros.core.planning.goal import ControllerStatus, PlanningInput
 from world_model_ros.core.planning.mppi import MppiResult
 from world_model_ros.msg import PlannerStatus, WorldModelState
 from world_model_ros.nodes.conversions import (

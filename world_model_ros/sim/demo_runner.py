@@ -22,13 +22,8 @@ import numpy as np
 
 from ..core.data.episodes import ArenaMap
 from ..core.model.contract import KnowsArena, Observation, WorldModel
-from ..core.planning.goal_controller import (
-    ControllerConfig,
-    ControlOutput,
-    GoalController,
-    GoalState,
-    PlanningInput,
-)
+from ..core.planning.goal import ControlOutput, GoalState, PlanningInput
+from ..core.planning.goal_controller import ControllerConfig, GoalController
 from .simulator import DiffDriveSim
 
 DEMO_LAYOUT_SEED_START = 10_000

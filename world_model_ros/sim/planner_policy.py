@@ -17,7 +17,8 @@ import math
 import numpy as np
 
 from ..core.model.contract import Observation, WorldModel
-from ..core.planning.goal_controller import ControllerConfig, GoalController, GoalState
+from ..core.planning.goal import GoalState
+from ..core.planning.goal_controller import ControllerConfig, GoalController
 from .simulator import DiffDriveSim
 
 
