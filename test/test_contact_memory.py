@@ -217,3 +217,60 @@ def test_a_stall_is_felt_as_a_contact_ahead_that_the_models_view_does_not_clear(
     for _ in range(5):
         memory.observe_motion(-0.1, 0.0, pose, 0.1)
     assert memory.points_m2.tolist() == [pytest.approx([1.0, 1.75])]
+
+
+def charge_by_distance_matrix(memory: ContactMemory, poses_bh3, start_xy_2) -> torch.Tensor:
+    """The memory's charge as it was first written: every rollout point against every
+    remembered surface (a [B*H, M] distance matrix), the reference for the grid lookup."""
+    c = memory.config
+    points = memory.points_m2
+    outer_m, inner_m = c.body_radius_m + c.radius_m, c.body_radius_m + c.inner_m
+    radius_m = torch.minimum(
+        torch.full((points.shape[0],), outer_m),
+        torch.linalg.vector_norm(points - start_xy_2, dim=-1),
+    )
+    keep = radius_m > 0.2 * c.cell_m
+    points, radius_m = points[keep], radius_m[keep]
+    inner = radius_m * (inner_m / outer_m)
+    b, h = poses_bh3.shape[:2]
+    distance = torch.cdist(poses_bh3[..., :2].reshape(b * h, 2).double(), points.double())
+    ramp = ((radius_m - distance) / (radius_m - inner)).clamp(0.0, 1.0).amax(dim=1)
+    return ramp.reshape(b, h).float()
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_the_grid_lookup_charges_as_the_distance_matrix_did(seed):
+    """Random memories (1-256 surfaces, some beside the robot, whose reach is shortened) and
+    random rollout points: the lookup never charges less than the distance matrix by more than
+    the raster's curvature error, and more only where two surfaces' ramps meet, by at most half
+    a raster cell of distance (core/planning/proximity_grid.py)."""
+    g = torch.Generator().manual_seed(seed)
+    config = ContactMemoryConfig(cell_m=(0.05, 0.02, 0.1)[seed % 3])
+    memory = ContactMemory(config)
+    count = int(torch.randint(1, 257, (1,), generator=g))
+    memory.remember(torch.rand(count, 2, generator=g) * 3.0 - 1.5)
+    start = torch.rand(2, generator=g) - 0.5
+    poses = torch.zeros(128, 20, 3)
+    poses[..., :2] = torch.rand(128, 20, 2, generator=g) * 3.6 - 1.8
+    poses[:8, :, :2] = start + 0.3 * (torch.rand(8, 20, 2, generator=g) - 0.5)  # near the robot
+    exact = charge_by_distance_matrix(memory, poses, start)
+    looked_up = memory.collision_prob(poses, start_xy_2=start)
+    ramp_slope_per_m = 1.0 / (config.radius_m - config.inner_m)
+    raster_m = config.cell_m / 2
+    nearest_ramp_m = config.body_radius_m + config.inner_m
+    bend_m = raster_m**2 / (4.0 * nearest_ramp_m)  # bilinear reading of a curved distance
+    assert float((exact - looked_up).max()) <= ramp_slope_per_m * bend_m + 0.002
+    assert float((looked_up - exact).max()) <= ramp_slope_per_m * raster_m / 2 + 0.01
+    assert float((looked_up - exact).abs().mean()) <= 0.01
+    assert bool(((exact > 0) == (looked_up > 0)).float().mean() > 0.99)
+
+
+def test_the_grid_lookup_passes_nan_positions_on_and_reads_far_positions_as_free():
+    memory = ContactMemory()
+    memory.remember(torch.tensor([[1.0, 0.0]]))
+    poses = torch.zeros(1, 3, 3)
+    poses[0, 0, 0] = float("nan")
+    poses[0, 1, :2] = torch.tensor([1e6, -1e6])
+    poses[0, 2, 0] = 1.0
+    charge = memory.collision_prob(poses, start_xy_2=torch.tensor([0.0, 0.0]))[0]
+    assert math.isnan(float(charge[0])) and float(charge[1]) == 0.0 and float(charge[2]) == 1.0

@@ -16,6 +16,7 @@ from world_model_ros.core.model.latent_model import (
     kinematic_body_delta,
     prepare_image,
 )
+from world_model_ros.core.model.rollout_engine import mish
 
 SMALL = LatentModelConfig(
     image_size=32, encoder_channels=(8, 16), image_features=32, latent_dim=16, hidden_dim=32
@@ -159,3 +160,50 @@ def test_cpu_and_cuda_agree():
     torch.testing.assert_close(
         b.collision_prob_bh.cpu(), a.collision_prob_bh, atol=1e-3, rtol=1e-3
     )
+
+
+def reference_of(fast: LatentPredictor) -> LatentPredictor:
+    """The same network behind the reference rollout (``LatentDynamicsModel.imagine``)."""
+    return LatentPredictor(fast.model, torch.device("cpu"), horizon=20, rollout_engine="torch")
+
+
+@pytest.mark.parametrize("config", [SMALL, LatentModelConfig()], ids=["small", "default"])
+@pytest.mark.parametrize("horizon", [20, 7])
+def test_the_fast_rollout_computes_what_the_reference_does(config, horizon):
+    """The planner's engine (core/model/rollout_engine.py: the arithmetic rearranged, in ONNX
+    Runtime) against ``imagine``, for one latent shared by every row and one latent per row."""
+    fast = predictor(config)
+    reference = reference_of(fast)
+    latent = fast.encode(observation())
+    rows = LatentState(
+        latent.pose_3,
+        latent.twist_2,
+        latent.features + 0.3 * torch.randn(300, latent.features.shape[0]),
+    )
+    actions = random_actions(300, horizon=horizon) * torch.tensor([1.2, 1.5]) - torch.tensor(
+        [0.1, 0]
+    )
+    for start in (latent, rows):
+        a, b = fast.rollout(start, actions), reference.rollout(start, actions)
+        torch.testing.assert_close(a.poses_bh3, b.poses_bh3, atol=2e-5, rtol=1e-5)
+        torch.testing.assert_close(a.twists_bh2, b.twists_bh2, atol=1e-4, rtol=1e-4)
+        torch.testing.assert_close(a.position_var_bh, b.position_var_bh, atol=1e-7, rtol=1e-4)
+        torch.testing.assert_close(a.yaw_var_bh, b.yaw_var_bh, atol=1e-7, rtol=1e-4)
+        torch.testing.assert_close(a.collision_prob_bh, b.collision_prob_bh, atol=2e-5, rtol=0)
+
+
+def test_the_fast_rollout_follows_weights_loaded_after_it_was_built():
+    fast, other = predictor(seed=0), predictor(seed=1)
+    latent, actions = fast.encode(observation()), random_actions(8)
+    before = fast.rollout(latent, actions).poses_bh3
+    fast.model.load_state_dict(other.model.state_dict())
+    after = fast.rollout(latent, actions).poses_bh3
+    assert not torch.allclose(before, after)
+    torch.testing.assert_close(after, reference_of(other).rollout(latent, actions).poses_bh3)
+    with pytest.raises(ValueError, match="rollout_engine"):
+        LatentPredictor(fast.model, torch.device("cpu"), rollout_engine="tensorrt")
+
+
+def test_mish_through_the_sigmoid_is_mish():
+    x = torch.cat([torch.linspace(-100.0, 100.0, 20001), torch.tensor([-1e30, 1e30, 0.0])])
+    torch.testing.assert_close(mish(x), torch.nn.functional.mish(x), atol=2e-6, rtol=1e-6)

@@ -47,6 +47,7 @@ from ..geometry import compose_body_deltas
 from .contract import LatentState, Observation, Rollout, check_actions
 from .layers import ConvEncoder, mlp
 from .occupancy_head import OccupancyHead
+from .rollout_engine import OnnxRollout
 
 # Outputs of the per-step head, in this order.
 HEAD_DELTA = slice(0, 3)  # normalised residual of (dx, dy, dyaw)
@@ -117,6 +118,9 @@ class Normalisation:
     delta_std: list[float] = field(default_factory=lambda: [1.0, 1.0, 1.0])
 
 
+NORMALISATION_NAMES = tuple(f.name for f in fields(Normalisation))
+
+
 def kinematic_body_delta(actions_bh2: torch.Tensor, dt_s: float) -> torch.Tensor:
     """Body-frame motion (dx, dy, dyaw) of holding each (v, w) for dt_s: [..., 2] -> [..., 3].
 
@@ -175,14 +179,7 @@ class LatentDynamicsModel(nn.Module):
         super().__init__()
         self.config = config
         norm = normalisation or Normalisation()
-        for name in (
-            "twist_mean",
-            "twist_std",
-            "action_mean",
-            "action_std",
-            "delta_mean",
-            "delta_std",
-        ):
+        for name in NORMALISATION_NAMES:
             self.register_buffer(name, torch.tensor(getattr(norm, name), dtype=torch.float32))
         state_in = 2
         if config.use_camera:
@@ -207,28 +204,11 @@ class LatentDynamicsModel(nn.Module):
 
     def normalisation(self) -> Normalisation:
         return Normalisation(
-            **{
-                name: getattr(self, name).tolist()
-                for name in (
-                    "twist_mean",
-                    "twist_std",
-                    "action_mean",
-                    "action_std",
-                    "delta_mean",
-                    "delta_std",
-                )
-            }
+            **{name: getattr(self, name).tolist() for name in NORMALISATION_NAMES}
         )
 
     def set_normalisation(self, norm: Normalisation) -> None:
-        for name in (
-            "twist_mean",
-            "twist_std",
-            "action_mean",
-            "action_std",
-            "delta_mean",
-            "delta_std",
-        ):
+        for name in NORMALISATION_NAMES:
             getattr(self, name).copy_(torch.tensor(getattr(norm, name), dtype=torch.float32))
 
     @staticmethod
@@ -249,8 +229,11 @@ class LatentDynamicsModel(nn.Module):
     def imagine(
         self, z_bd: torch.Tensor, actions_bh2: torch.Tensor, keep_latents: bool = False
     ) -> Imagined:
-        """Open-loop rollout of H steps from z under the commands: the multi-step predictor."""
-        batch, horizon = actions_bh2.shape[:2]
+        """Open-loop rollout of H steps from z under the commands: the multi-step predictor.
+
+        The reference: training differentiates through it. The planner's batched rollout runs
+        the same arithmetic rearranged (core/model/rollout_engine.py)."""
+        horizon = actions_bh2.shape[1]
         latent_dim = self.config.latent_dim
         actions_norm = (actions_bh2 - self.action_mean) / self.action_std
         outputs, latents = [], []
@@ -263,6 +246,18 @@ class LatentDynamicsModel(nn.Module):
             if keep_latents:
                 latents.append(z)
         heads = torch.stack(outputs, dim=1)  # [B, H, HEAD_SIZE]
+        return self.decode(
+            heads, actions_bh2, torch.stack(latents, dim=1) if keep_latents else None
+        )
+
+    def decode(
+        self,
+        heads_bhk: torch.Tensor,
+        actions_bh2: torch.Tensor,
+        latents_bhd: torch.Tensor | None = None,
+    ) -> Imagined:
+        """The per-step head outputs [B, H, HEAD_SIZE] in metric units, under the commands."""
+        heads = heads_bhk
         residual_norm = heads[..., HEAD_DELTA]
         deltas = residual_norm * self.delta_std + self.delta_mean
         if self.config.kinematic_prior:
@@ -281,7 +276,7 @@ class LatentDynamicsModel(nn.Module):
             yaw_var_bh=torch.cumsum(F.softplus(heads[..., HEAD_YAW_VAR]), dim=1) * yaw_scale
             + 1e-8,
             collision_logit_bh=heads[..., HEAD_COLLISION],
-            latents_bhd=torch.stack(latents, dim=1) if keep_latents else None,
+            latents_bhd=latents_bhd,
         )
 
 
@@ -297,8 +292,18 @@ class LatentPredictor:
         model_id: str = "latent",
         occupancy_head: OccupancyHead | None = None,
         weights_sha256: str = "",
+        rollout_engine: str = "auto",
     ):
+        """``rollout_engine``: ``onnxruntime`` (core/model/rollout_engine.py: the same function,
+        faster, CPU only), ``torch`` (the reference ``imagine``) or ``auto`` (the first on the
+        CPU, the second on a GPU)."""
+        if rollout_engine not in ("auto", "onnxruntime", "torch"):
+            raise ValueError(f"rollout_engine '{rollout_engine}': use auto, onnxruntime or torch")
+        on_cpu = torch.device(device).type == "cpu"
+        if rollout_engine == "onnxruntime" and not on_cpu:
+            raise ValueError(f"rollout_engine 'onnxruntime' runs on the CPU, not on {device}")
         self.model = model.to(device).eval()
+        self._engine = OnnxRollout(self.model) if on_cpu and rollout_engine != "torch" else None
         self.occupancy_head = (
             occupancy_head.to(device).eval() if occupancy_head is not None else None
         )
@@ -384,14 +389,15 @@ class LatentPredictor:
                 "latent has no features: it was not made by a learned model's encode()"
             )
         z = latent.features.to(self.device, torch.float32)
-        if z.ndim == 1:
-            z = z.unsqueeze(0).expand(batch, -1)
-        if z.shape != (batch, self.config.latent_dim):
+        if z.shape not in ((self.config.latent_dim,), (batch, self.config.latent_dim)):
             raise ValueError(
                 f"latent features must be [{self.config.latent_dim}] or [{batch}, "
                 f"{self.config.latent_dim}]; got {tuple(latent.features.shape)}"
             )
-        imagined = self.model.imagine(z, actions)
+        if self._engine is not None:  # one latent and pose serve every row: broadcast inside
+            pose_p3 = latent.pose_3.to(self.device, torch.float32).reshape(1, 3)
+            return self._engine.rollout(z.reshape(-1, self.config.latent_dim), pose_p3, actions)
+        imagined = self.model.imagine(z.expand(batch, -1), actions)
         pose = latent.pose_3.to(self.device, torch.float32)
         return Rollout(
             poses_bh3=compose_body_deltas(pose, imagined.deltas_bh3),

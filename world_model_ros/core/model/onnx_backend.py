@@ -38,7 +38,7 @@ OPSET = 17
 _SINC_REGISTERED = False
 
 
-def _register_sinc() -> None:
+def register_sinc() -> None:
     """ONNX has no sinc (used by the exact unicycle chord): sin(pi x) / (pi x), 1 at x = 0."""
     global _SINC_REGISTERED
     if _SINC_REGISTERED:
@@ -96,7 +96,7 @@ def export_graphs(network: LatentDynamicsModel, horizon: int) -> OnnxGraphs:
     config = network.config
     if not config.use_camera:
         raise ValueError("ONNX export supports camera models only (use_camera: true)")
-    _register_sinc()
+    register_sinc()
     network = network.to("cpu").eval()
     size, dim = config.image_size, config.latent_dim
     images = torch.zeros(1, size, size, 3, dtype=torch.uint8)

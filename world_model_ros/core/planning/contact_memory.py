@@ -33,8 +33,8 @@ commanded direction is remembered. Felt contacts are never cleared by the model'
 model is what missed them); they age like the others. Without this the demo's robot pushed
 forward against a box beside it for ten seconds while the model predicted free driving.
 
-Cost: one [B*H, M] distance matrix per cycle (M <= ``max_points``), a few ms for 512 x 20 x 256
-on one CPU core.
+Cost: the charge is one raster read per rollout point (core/planning/proximity_grid.py), not a
+[B*H, M] distance matrix; see that module for how exact it is.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ import torch
 
 from ..config import ConfigError, setting, validate_settings
 from ..geometry import wrap_angle
+from .proximity_grid import ProximityGrid
 
 
 @dataclass(frozen=True)
@@ -156,6 +157,7 @@ class ContactMemory:
     ):
         self.config = config
         self.device = torch.device(device)
+        self._grid = ProximityGrid(config.cell_m, config.body_radius_m + config.radius_m)
         self.clear()
 
     def clear(self) -> None:
@@ -331,7 +333,8 @@ class ContactMemory:
         if not self.config.enabled or not len(self):
             return None
         c = self.config
-        points = self.points_m2.to(poses_bh3.device)
+        cells = self._cells_m2.to(poses_bh3.device)
+        points = cells.to(torch.float32) * c.cell_m
         outer_m, inner_m = c.body_radius_m + c.radius_m, c.body_radius_m + c.inner_m
         radius_m = torch.full((points.shape[0],), outer_m, device=points.device)
         if start_xy_2 is not None:
@@ -342,11 +345,11 @@ class ContactMemory:
             keep = (
                 radius_m > 0.2 * c.cell_m
             )  # a position the robot stands on says nothing about where to go
-            points, radius_m = points[keep], radius_m[keep]
-            if not points.shape[0]:
+            cells, radius_m = cells[keep], radius_m[keep]
+            if not cells.shape[0]:
                 return None
-        inner_n = radius_m * (inner_m / outer_m)
-        b, h = poses_bh3.shape[:2]
-        distance = torch.cdist(poses_bh3[..., :2].reshape(b * h, 2).to(points), points)  # [B*H, M]
-        ramp = ((radius_m - distance) / (radius_m - inner_n)).clamp(0.0, 1.0).amax(dim=1)
-        return ramp.reshape(b, h).to(poses_bh3.dtype)
+        # The ramp falls with the relative distance u = d / r alone: 1 within inner/outer of
+        # the reach, 0 beyond it (core/planning/proximity_grid.py: one raster read per point).
+        relative = self._grid.relative_distance(cells, radius_m, poses_bh3[..., :2].reshape(-1, 2))
+        ramp = ((1.0 - relative) / (1.0 - inner_m / outer_m)).clamp(0.0, 1.0)
+        return ramp.reshape(poses_bh3.shape[:2]).to(poses_bh3.dtype)

@@ -15,7 +15,7 @@ Each planning cycle (TD-MPC's ``_plan``, nav2's MPPI controller):
 A convex combination of sequences that all satisfy the (box and rate) limits satisfies them
 too, so the plan respects the limits without a final projection. Tensors are
 ``[N samples, H steps, 2]`` with commands (v m/s, w rad/s); there is no Python loop over
-samples (there is one over the H steps to apply the acceleration limit).
+samples (there is one over the H steps to apply the acceleration limit, three operations each).
 """
 
 from __future__ import annotations
@@ -225,21 +225,29 @@ class MppiPlanner:
         """Clamp sequences to the velocity box and the per-step rate limits (acceleration).
 
         Each step moves at most ``a_max dt`` / ``alpha_max dt`` from the one before (the first
-        from ``previous_command_2``), then is clamped to the box; because the step before is
-        inside the box, clamping can only shorten the move, so both limits hold.
+        from ``previous_command_2``) and stays in the box. Written as: clamp every command to
+        the box once, then each step to within the rate of the step before. That is the same
+        as moving towards the command by at most the rate and then clamping to the box (the
+        step before is inside the box, so the two intervals overlap and clamping to one then
+        the other is clamping to their intersection), in three operations per step on
+        contiguous [N, 2] rows: the loop over the H steps is most of this function's time.
         """
-        previous = torch.maximum(
-            torch.minimum(previous_command_2.reshape(1, 2), self._high_2), self._low_2
+        previous = torch.clamp(previous_command_2.reshape(1, 2), self._low_2, self._high_2)
+        boxed_hn2 = torch.clamp(actions_nh2, self._low_2, self._high_2).transpose(0, 1)
+        out_hn2 = torch.empty(
+            (actions_nh2.shape[1], actions_nh2.shape[0], 2),
+            dtype=actions_nh2.dtype,
+            device=actions_nh2.device,
         )
         previous = previous.expand(actions_nh2.shape[0], 2)
-        out = torch.empty_like(actions_nh2)
         for step in range(actions_nh2.shape[1]):
-            moved = previous + torch.maximum(
-                torch.minimum(actions_nh2[:, step] - previous, self._rate_2), -self._rate_2
+            previous = torch.clamp(
+                boxed_hn2[step],
+                previous - self._rate_2,
+                previous + self._rate_2,
+                out=out_hn2[step],
             )
-            previous = torch.maximum(torch.minimum(moved, self._high_2), self._low_2)
-            out[:, step] = previous
-        return out
+        return out_hn2.transpose(0, 1).contiguous()
 
     # -- planning --------------------------------------------------------------------------
 
