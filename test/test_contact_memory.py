@@ -274,3 +274,28 @@ def test_the_grid_lookup_passes_nan_positions_on_and_reads_far_positions_as_free
     poses[0, 2, 0] = 1.0
     charge = memory.collision_prob(poses, start_xy_2=torch.tensor([0.0, 0.0]))[0]
     assert math.isnan(float(charge[0])) and float(charge[1]) == 0.0 and float(charge[2]) == 1.0
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_clearing_by_the_grid_forgets_what_the_distance_matrix_did(seed):
+    """Which remembered surfaces a rollout passes (``clear_seen_free``) is decided on the
+    raster, with the borderline cases measured: the same answer as the [M, K] matrix."""
+    g = torch.Generator().manual_seed(seed)
+    memory = ContactMemory(ContactMemoryConfig(cell_m=(0.05, 0.02)[seed % 2]))
+    memory.remember(torch.rand(200, 2, generator=g) * 2.0 - 1.0)
+    count = int(torch.randint(20, 150, (1,), generator=g))
+    free_xy = torch.rand(count, 2, generator=g) * 2.4 - 1.2
+    radius_m = max(memory.config.cell_m, memory.config.body_radius_m - memory.config.cell_m)
+    exact = torch.cdist(memory.points_m2.double(), free_xy.double()).amin(dim=1) <= radius_m
+    by_grid = memory._grid.any_within(memory._cells_m2, free_xy, radius_m)
+    assert torch.equal(by_grid, exact) and 0 < int(exact.sum()) < len(memory)
+
+
+def test_clearing_by_the_grid_at_the_edge_of_the_radius():
+    """Positions whose raster node is within the radius but that are not themselves."""
+    memory = ContactMemory(ContactMemoryConfig(cell_m=0.05))
+    memory.remember(torch.tensor([[0.0, 0.0]]))
+    cells = memory._cells_m2
+    for x_m, passed in [(0.13, False), (0.121, False), (0.119, True), (0.0, True)]:
+        free_xy = torch.tensor([[x_m, 0.0], [5.0, 5.0]])
+        assert memory._grid.any_within(cells, free_xy, 0.12).tolist() == [passed]

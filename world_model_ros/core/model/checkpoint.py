@@ -367,9 +367,10 @@ def load_latent_model(
     device: torch.device,
     horizon: int = 20,
     allow_unverified: bool = False,
+    rollout_engine: str = "auto",
 ) -> LatentPredictor:
     """The predictor behind ``model: latent`` (core/model/registry.py): path None = the shipped
-    checkpoint."""
+    checkpoint; ``rollout_engine`` as in :class:`LatentPredictor`."""
     model, config = load_checkpoint(path, allow_unverified)
     folder = _resolve_folder(path)
     name = "default" if path in (None, "") else folder.name
@@ -382,4 +383,5 @@ def load_latent_model(
         occupancy_head=head,
         # Verified against config.json when it names one; hashed here when it does not.
         weights_sha256=config.get("weights_sha256") or sha256_of(folder / WEIGHTS_NAME),
+        rollout_engine=rollout_engine,
     )

@@ -249,18 +249,18 @@ class ContactMemory:
         offset = points - start[:2]
         bearing = torch.atan2(offset[:, 1], offset[:, 0])
         in_view = wrap_angle(bearing - start[2]).abs() <= c.view_half_angle_rad
+        in_view &= ~self._felt_m.to(in_view.device)  # the model's view is what missed a felt one
         if not bool(in_view.any()):
             return 0
         free_bh = torch.cummax(collision_prob_bh, dim=1).values <= c.clear_below
         free_xy = poses_bh3[..., :2][free_bh].to(points)  # [K, 2] positions predicted free
         if not free_xy.shape[0]:
             return 0
-        passed = torch.cdist(points[in_view], free_xy).amin(dim=1) <= max(
-            c.cell_m, c.body_radius_m - c.cell_m
+        passed = self._grid.any_within(
+            self._cells_m2[in_view], free_xy, max(c.cell_m, c.body_radius_m - c.cell_m)
         )
         forget = torch.zeros_like(in_view)
-        forget[in_view] = passed
-        forget &= ~self._felt_m  # the model's view is what missed a felt contact
+        forget[in_view] = passed.to(forget.device)
         self._keep(~forget)
         return int(forget.sum())
 

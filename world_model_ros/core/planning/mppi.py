@@ -15,7 +15,7 @@ Each planning cycle (TD-MPC's ``_plan``, nav2's MPPI controller):
 A convex combination of sequences that all satisfy the (box and rate) limits satisfies them
 too, so the plan respects the limits without a final projection. Tensors are
 ``[N samples, H steps, 2]`` with commands (v m/s, w rad/s); there is no Python loop over
-samples (there is one over the H steps to apply the acceleration limit, three operations each).
+samples (there is one over the H steps to apply the acceleration limit).
 """
 
 from __future__ import annotations
@@ -106,6 +106,7 @@ class MppiResult:
     effective_samples: float  # 1 / sum(w^2): how many samples the average really used
     planning_s: float  # wall time of this cycle (sampling, rollouts, scoring, the plan's rollout)
     plan_rollout_s: float  # of which the final rollout under the plan (what a prediction costs)
+    rollout_s: float = 0.0  # of which in model.rollout: the samples', the past view's, the plan's
 
     @property
     def command_2(self) -> np.ndarray:
@@ -138,6 +139,7 @@ class MppiPlanner:
         self.occupancy_map = OccupancyMap(config.occupancy, self.device)
         self.past_views = self._past_views(config)
         self._steps_since_plan = 0
+        self._rollout_s = 0.0  # time in model.rollout during the current cycle
 
     def _build(self, config: MppiConfig) -> None:
         """The tensors that follow from the sampling and limit settings."""
@@ -225,28 +227,16 @@ class MppiPlanner:
         """Clamp sequences to the velocity box and the per-step rate limits (acceleration).
 
         Each step moves at most ``a_max dt`` / ``alpha_max dt`` from the one before (the first
-        from ``previous_command_2``) and stays in the box. Written as: clamp every command to
-        the box once, then each step to within the rate of the step before. That is the same
-        as moving towards the command by at most the rate and then clamping to the box (the
-        step before is inside the box, so the two intervals overlap and clamping to one then
-        the other is clamping to their intersection), in three operations per step on
-        contiguous [N, 2] rows: the loop over the H steps is most of this function's time.
+        from ``previous_command_2``) and stays in the box: every command is clamped to the box,
+        then each step to within the rate of the step before (which is inside the box, so the
+        two intervals overlap and the result lies in both); three operations per step.
         """
         previous = torch.clamp(previous_command_2.reshape(1, 2), self._low_2, self._high_2)
         boxed_hn2 = torch.clamp(actions_nh2, self._low_2, self._high_2).transpose(0, 1)
-        out_hn2 = torch.empty(
-            (actions_nh2.shape[1], actions_nh2.shape[0], 2),
-            dtype=actions_nh2.dtype,
-            device=actions_nh2.device,
-        )
-        previous = previous.expand(actions_nh2.shape[0], 2)
-        for step in range(actions_nh2.shape[1]):
-            previous = torch.clamp(
-                boxed_hn2[step],
-                previous - self._rate_2,
-                previous + self._rate_2,
-                out=out_hn2[step],
-            )
+        out_hn2 = torch.empty_like(boxed_hn2, memory_format=torch.contiguous_format)
+        for step in range(out_hn2.shape[0]):
+            low, high = previous - self._rate_2, previous + self._rate_2
+            previous = torch.clamp(boxed_hn2[step], low, high, out=out_hn2[step])
         return out_hn2.transpose(0, 1).contiguous()
 
     # -- planning --------------------------------------------------------------------------
@@ -263,7 +253,9 @@ class MppiPlanner:
         return self.apply_limits(raw, previous_command_2)
 
     def _rollout(self, latent: LatentState, actions_nh2: torch.Tensor) -> Rollout:
+        started = time.perf_counter()
         rollout = self.model.rollout(latent, actions_nh2)
+        self._rollout_s += time.perf_counter() - started
         n, h = actions_nh2.shape[:2]
         if tuple(rollout.poses_bh3.shape) != (n, h, 3) or tuple(
             rollout.collision_prob_bh.shape
@@ -354,6 +346,7 @@ class MppiPlanner:
         executed since the last cycle (the demo does one per cycle). Raises PlanningError.
         """
         started = time.perf_counter()
+        self._rollout_s = 0.0
         cfg = self.config
         goal_3 = torch.as_tensor(goal_xyyaw, dtype=torch.float32, device=self.device).reshape(3)
         previous = (
@@ -413,4 +406,5 @@ class MppiPlanner:
             effective_samples=float(1.0 / weights.square().sum()),
             planning_s=time.perf_counter() - started,
             plan_rollout_s=plan_rollout_s,
+            rollout_s=self._rollout_s,
         )

@@ -119,3 +119,44 @@ class ProximityGrid:
         near_x = raster[cell] * (1.0 - wy) + raster[cell + 1] * wy
         far_x = raster[cell + ny] * (1.0 - wy) + raster[cell + ny + 1] * wy
         return near_x * (1.0 - wx) + far_x * wx
+
+    def any_within(
+        self, lattice_m2: torch.Tensor, xy_k2: torch.Tensor, radius_m: float
+    ) -> torch.Tensor:
+        """Whether any of K positions [K, 2] (metres) lies within ``radius_m`` of each point
+        (integer ``cell_m``-lattice indices [M, 2]): [M] bool, exactly as a [M, K] distance
+        matrix would say.
+
+        The positions mark the raster node nearest to each (at most half a diagonal, ``c``,
+        away). A point with a marked node within ``radius_m - c`` certainly has a position
+        within ``radius_m``; one with none within ``radius_m + c`` certainly has not; only the
+        few in between are measured, against the positions near them.
+        """
+        device = xy_k2.device
+        nodes = lattice_m2.to(device) * SUBDIVISIONS
+        xy = xy_k2.to(torch.float32)
+        xy = xy[torch.isfinite(xy).all(dim=1)]
+        if not nodes.shape[0] or not xy.shape[0]:
+            return torch.zeros(nodes.shape[0], dtype=torch.bool, device=device)
+        slack_m = self.node_m * 0.5**0.5
+        reach = int(math.ceil((radius_m + slack_m) / self.node_m)) + 1
+        origin = nodes.amin(dim=0) - reach
+        nx, ny = (nodes.amax(dim=0) + reach - origin + 1).tolist()
+        marked_k2 = torch.round(xy / self.node_m).to(torch.int64) - origin
+        inside = ((marked_k2 >= 0) & (marked_k2 < torch.tensor([nx, ny], device=device))).all(1)
+        raster = torch.zeros(nx * ny, dtype=torch.bool, device=device)
+        raster[marked_k2[inside, 0] * ny + marked_k2[inside, 1]] = True
+        span = torch.arange(-reach, reach + 1, device=device)
+        offsets = torch.stack(torch.meshgrid(span, span, indexing="ij"), dim=-1).reshape(-1, 2)
+        length_m = torch.linalg.vector_norm(offsets.to(torch.float32), dim=1) * self.node_m
+        cells = (nodes - origin)[:, None, :] + offsets[None]
+        hit = raster[cells[..., 0] * ny + cells[..., 1]]  # [M, offsets]
+        sure = (hit & (length_m <= radius_m - slack_m)).any(dim=1)
+        maybe = (hit & (length_m <= radius_m + slack_m)).any(dim=1) & ~sure
+        if bool(maybe.any()):
+            points = nodes[maybe].to(torch.float32) * self.node_m
+            box_low, box_high = points.amin(dim=0) - radius_m, points.amax(dim=0) + radius_m
+            near = xy[((xy >= box_low) & (xy <= box_high)).all(dim=1)]
+            if near.shape[0]:  # (none: their marked nodes were just beyond the radius)
+                sure[maybe] = torch.cdist(points, near).amin(dim=1) <= radius_m
+        return sure
