@@ -149,3 +149,20 @@ def test_any_pose_and_any_logits_give_probabilities(x, y, yaw, logits):
         and float(probability.min()) >= 0
         and float(probability.max()) <= 1
     )
+
+
+def test_what_rollouts_read_follows_every_change_of_the_map():
+    """The inflated grid is computed once per state of the map: each update, fading and clear
+    must reach the next read."""
+    occupancy = OccupancyMap()
+    pose = torch.tensor([0.0, 0.0, 0.0])
+    ahead = torch.tensor([[[0.9, 0.0, 0.0]]])
+    occupancy.update(pose, CELLS, frame(None))
+    free = float(occupancy.collision_prob(ahead)[0, 0])
+    occupancy.update(pose, CELLS, frame((0.8, 1.0)))
+    seen = float(occupancy.collision_prob(ahead)[0, 0])
+    occupancy.age(14.0)
+    faded = float(occupancy.collision_prob(ahead)[0, 0])
+    assert free < 0.1 < faded < seen
+    occupancy.clear()
+    assert occupancy.collision_prob(ahead) is None

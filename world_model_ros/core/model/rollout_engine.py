@@ -24,9 +24,10 @@ compiler a robot may not have); bf16 matrix products (collision probabilities of
 0.13 and poses by 3 cm: that needs a model trained for it); ONNX Runtime on the reference
 graph (65 ms: its Softplus and Tanh kernels are as slow as torch's Mish).
 
-:class:`OnnxRollout` exports the graph for each horizon asked for (0.4 s, on first use),
-and again when the network's weights change (it compares their version counters each call),
-so a predictor whose weights are loaded or trained later never runs stale weights.
+:class:`OnnxRollout` exports the graph for each horizon asked for (0.4 s, on first use; the
+node's warm-up does it), with as many threads as torch is given, and again when the network's
+weights change (it compares their version counters each call), so a predictor whose weights
+are loaded or trained later never runs stale weights.
 """
 
 from __future__ import annotations
@@ -111,7 +112,7 @@ class OnnxRollout:
 
         self._ort = onnxruntime
         self.network = network
-        self._sessions: dict[int, tuple[tuple, object]] = {}
+        self._sessions: dict[tuple[int, int], tuple[tuple, object]] = {}  # (H, threads)
         self._lock = threading.Lock()
 
     def _weights_version(self) -> tuple:
@@ -119,15 +120,16 @@ class OnnxRollout:
         return tuple((t.data_ptr(), t._version) for t in tensors)
 
     def _session(self, horizon: int):
+        threads = torch.get_num_threads()  # as many as torch is given (the node's setting)
         version = self._weights_version()
         with self._lock:
-            known = self._sessions.get(horizon)
+            known = self._sessions.get((horizon, threads))
             if known is None or known[0] != version:
-                known = (version, self._build(horizon))
-                self._sessions[horizon] = known
+                known = (version, self._build(horizon, threads))
+                self._sessions[(horizon, threads)] = known
         return known[1]
 
-    def _build(self, horizon: int):
+    def _build(self, horizon: int, threads: int):
         register_sinc()
         dim = self.network.config.latent_dim
         graph = io.BytesIO()
@@ -150,7 +152,6 @@ class OnnxRollout:
                 dynamo=False,
             )
         options = self._ort.SessionOptions()
-        threads = torch.get_num_threads()  # as many as torch was given (the node's setting)
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         if threads > 1:  # idle pool threads would spin on a core another process needs

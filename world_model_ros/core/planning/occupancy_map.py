@@ -22,8 +22,9 @@ contact memory, only getting *more* occupied than where the robot stands now is 
 robot whose own cell the map believes occupied (drift, a wrong guess) must still be able to
 leave it.
 
-Cost: an index_add of a few hundred cells per frame and one grid_sample of B x H points per
-cycle, well under a millisecond for 512 x 20 on one CPU core.
+Cost: an index_add of a few hundred cells per frame, one max-pool of the grid for the inflation
+per frame, and one grid_sample of B x H points per cycle, well under a millisecond for 512 x 20
+on one CPU core.
 """
 
 from __future__ import annotations
@@ -124,6 +125,7 @@ class OccupancyMap:
             self.cells, self.cells, device=self.device
         )  # evidence, over the prior
         self.origin_2: torch.Tensor | None = None  # odometry position of cell (0, 0)'s corner
+        self._inflated_of: torch.Tensor | None = None  # the log_odds_xy _inflated_grid is of
 
     @property
     def empty(self) -> bool:
@@ -224,7 +226,14 @@ class OccupancyMap:
         return self._sample(self._inflated(), xy_n2)
 
     def _inflated(self) -> torch.Tensor:
-        """The probability grid [1, 1, X, Y] with each cell the highest within ``inflation_m``."""
+        """The probability grid [1, 1, X, Y] with each cell the highest within ``inflation_m``;
+        computed once per state of the grid (the planner asks twice a cycle: the samples and
+        the plan). Every change replaces ``log_odds_xy``, so its identity is the state."""
+        if self._inflated_of is not self.log_odds_xy:
+            self._inflated_grid, self._inflated_of = self._inflate(), self.log_odds_xy
+        return self._inflated_grid
+
+    def _inflate(self) -> torch.Tensor:
         probability = self.probability_xy()[None, None]
         reach = int(round(self.config.inflation_m / self.config.resolution_m))
         if reach > 0:
@@ -259,9 +268,7 @@ class OccupancyMap:
         cell when ``here_xy_2`` is given); None before the first frame."""
         if self.empty or not self.config.enabled:
             return None
-        grid = (
-            self._inflated()
-        )  # once per call: the rollouts and the robot's own cell read the same grid
+        grid = self._inflated()  # the rollouts and the robot's own cell read the same grid
         probability = self._sample(grid, poses_bh3[..., :2])
         if here_xy_2 is not None:
             here = float(self._sample(grid, here_xy_2.reshape(1, 2))[0])

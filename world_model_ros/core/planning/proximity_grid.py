@@ -49,7 +49,7 @@ class ProximityGrid:
         length_m = torch.linalg.vector_norm(offsets.to(torch.float64), dim=1) * self.node_m
         inside = length_m <= max_reach_m + 2.0 * self.node_m + 1e-9
         self._offsets_s2 = offsets[inside]
-        self._offset_m_s = length_m[inside].to(torch.float32)
+        self._relative_s = (length_m[inside] / max_reach_m).to(torch.float32)
         self.reach_nodes = reach_nodes
 
     def relative_distance(
@@ -69,8 +69,19 @@ class ProximityGrid:
         short = reach < self.max_reach_m * (1.0 - 1e-6)
         relative = self._rasterised(lattice[~short], xy)
         if bool(short.any()):
+            # |q - p|^2 / r^2 for every pair as one matrix product: p = (-2 px, -2 py, 1,
+            # px^2 + py^2) / r^2 against q = (x, y, x^2 + y^2, 1), positions taken relative to
+            # the first point (metres, not odometry-frame tens of metres: float32 keeps mm).
             points = lattice[short].to(torch.float32) * (self.node_m * SUBDIVISIONS)
-            exact = (torch.cdist(xy, points) / reach[short]).amin(dim=1)
+            centre = points[0]
+            q = xy - centre
+            p = points - centre
+            x_n, y_n = q.t()
+            q_4n = torch.stack([x_n, y_n, x_n.square() + y_n.square(), torch.ones_like(x_n)])
+            p_m4 = torch.cat([-2.0 * p, torch.ones_like(p[:, :1]), p.square().sum(1, True)], 1)
+            p_m4 = p_m4 / reach[short, None].square()
+            # [short, N]: the minimum over points is then one pass down whole rows.
+            exact = (p_m4 @ q_4n).amin(dim=0).clamp_(min=0.0).sqrt_()
             relative = torch.minimum(relative, exact)
         return relative
 
@@ -88,10 +99,11 @@ class ProximityGrid:
         # into it; the raster is that window padded by two reaches, so every point's whole disk
         # of offsets fits without a bounds check, and a position outside the window reads the
         # padding, which no point reaches.
-        columns_2n = xy.t().contiguous()  # row-wise reductions are the fast ones
+        x_n, y_n = xy.t().contiguous()  # whole-row reductions are the fast ones
         if not bool(finite.all()):
-            columns_2n = columns_2n[:, finite]
-        lowest, highest = torch.aminmax(columns_2n, dim=1)
+            x_n, y_n = x_n[finite], y_n[finite]
+        (x_low, x_high), (y_low, y_high) = torch.aminmax(x_n), torch.aminmax(y_n)
+        lowest, highest = torch.stack([x_low, y_low]), torch.stack([x_high, y_high])
         low = torch.floor(lowest / self.node_m).to(torch.int64) - 1
         high = torch.floor(highest / self.node_m).to(torch.int64) + 2
         reaching = ((nodes >= low - r) & (nodes <= high + r)).all(dim=1)
@@ -106,7 +118,7 @@ class ProximityGrid:
         offsets = self._offsets_s2.to(device)
         base = (nodes[:, 0] - origin[0]) * ny + (nodes[:, 1] - origin[1])
         flat = base[:, None] + (offsets[:, 0] * ny + offsets[:, 1])[None]
-        relative = (self._offset_m_s.to(device) / self.max_reach_m).expand(base.shape[0], -1)
+        relative = self._relative_s.to(device).expand(base.shape[0], -1)
         raster = torch.full((nx * ny,), _FAR, device=device)
         raster.scatter_reduce_(0, flat.reshape(-1), relative.reshape(-1), "amin")
         # Bilinear read: four cells per position (NaN positions give NaN, as distances did).
