@@ -106,7 +106,6 @@ class MppiResult:
     effective_samples: float  # 1 / sum(w^2): how many samples the average really used
     planning_s: float  # wall time of this cycle (sampling, rollouts, scoring, the plan's rollout)
     plan_rollout_s: float  # of which the final rollout under the plan (what a prediction costs)
-    rollout_s: float = 0.0  # of which in model.rollout: the samples', the past view's, the plan's
 
     @property
     def command_2(self) -> np.ndarray:
@@ -139,7 +138,6 @@ class MppiPlanner:
         self.occupancy_map = OccupancyMap(config.occupancy, self.device)
         self.past_views = self._past_views(config)
         self._steps_since_plan = 0
-        self._rollout_s = 0.0  # time in model.rollout during the current cycle
 
     def _build(self, config: MppiConfig) -> None:
         """The tensors that follow from the sampling and limit settings."""
@@ -255,9 +253,7 @@ class MppiPlanner:
         return self.apply_limits(raw, previous_command_2)
 
     def _rollout(self, latent: LatentState, actions_nh2: torch.Tensor) -> Rollout:
-        started = time.perf_counter()
         rollout = self.model.rollout(latent, actions_nh2)
-        self._rollout_s += time.perf_counter() - started
         n, h = actions_nh2.shape[:2]
         if tuple(rollout.poses_bh3.shape) != (n, h, 3) or tuple(
             rollout.collision_prob_bh.shape
@@ -348,7 +344,6 @@ class MppiPlanner:
         executed since the last cycle (the demo does one per cycle). Raises PlanningError.
         """
         started = time.perf_counter()
-        self._rollout_s = 0.0
         cfg = self.config
         goal_3 = torch.as_tensor(goal_xyyaw, dtype=torch.float32, device=self.device).reshape(3)
         previous = (
@@ -408,5 +403,4 @@ class MppiPlanner:
             effective_samples=float(1.0 / weights.square().sum()),
             planning_s=time.perf_counter() - started,
             plan_rollout_s=plan_rollout_s,
-            rollout_s=self._rollout_s,
         )
