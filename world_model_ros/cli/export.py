@@ -51,7 +51,11 @@ def run(args: argparse.Namespace) -> int:
     from world_model_ros.core.model.onnx_backend import OnnxEngine, export_graphs, save_graphs
 
     try:
-        predictor = load_latent_model(args.checkpoint or None, torch.device("cpu"))
+        # The reference PyTorch rollout, not the planner's fused one: what the graphs are checked
+        # against (core/model/rollout_engine.py).
+        predictor = load_latent_model(
+            args.checkpoint or None, torch.device("cpu"), rollout_engine="torch"
+        )
     except CheckpointError as exc:
         print(f"export: {exc}")
         return 2
