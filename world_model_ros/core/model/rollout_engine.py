@@ -2,10 +2,11 @@
 ``LatentDynamicsModel.imagine`` rearranged, exported once and run by ONNX Runtime on the CPU.
 
 Why: the MPPI planner rolls the latent out under 512 command sequences of 20 steps every control
-cycle; on the 2-core CPU that rollout was 41 of a 73 ms cycle (``bench/planning.py``). Of each
-step's 1.7 ms, 0.75 ms were the two Mish activations: torch's CPU kernel takes 0.38 ms for a
-[512, 192] tensor, nine times its sigmoid kernel. What :class:`FusedRollout` changes (the
-function is the same; results agree with ``imagine`` to float rounding, test/test_latent_model.py):
+cycle; on the 2-core CPU that rollout was 41 of a 69 ms cycle (``bench/planning.py``, profiled).
+Of each step's 1.7 ms, 0.75 ms were the two Mish activations: torch's CPU kernel takes 0.38 ms
+for a [512, 192] tensor, nine times its sigmoid kernel. What :class:`FusedRollout` changes (the
+function is the same; results agree with ``imagine`` to float rounding,
+test/test_latent_model.py):
 
 * Mish as ``x n / (2 - n)`` with ``n = s (2 - s)``, ``s = sigmoid(x)`` (:func:`mish`);
 * the command normalisation folded into the first layer's weights: each step starts with one
@@ -14,11 +15,11 @@ function is the same; results agree with ``imagine`` to float rounding, test/tes
   bias for that step (see ``forward``), and the eight head outputs one small product: no
   slicing of a joint output inside the loop.
 
-Measured on the 2-core CPU, 512 x 20 (the rollout alone, one thread, p50 / p95 ms): the
-reference ``imagine`` 37.1 / 39.8; this arithmetic in torch 27.3 / 43.4 (in chunks of 256 rows,
-its best), in ONNX Runtime 24.9 / 27.1. ONNX Runtime wins on both and by far on the tail: it
-packs the constant weights once for its matrix products and reuses its own memory arena, where
-torch allocates (and the kernel faults in) fresh activations every step. Not taken:
+Measured on the 2-core CPU, 512 x 20 (the rollout alone, one thread, p50 / p95 ms, alternating
+runs): the reference ``imagine`` 39.8 / 44.4; :class:`FusedRollout` in torch 29.9 / 36.9; the
+same in ONNX Runtime 25.6 / 27.9. ONNX Runtime wins on both and by far on the tail: it packs
+the constant weights once for its matrix products and reuses its own memory arena, where torch
+allocates (and the kernel faults in) fresh activations every step. Not taken:
 ``torch.compile`` (no faster than the reference after half a minute of compiling with a C++
 compiler a robot may not have); bf16 matrix products (collision probabilities off by up to
 0.13 and poses by 3 cm: that needs a model trained for it); ONNX Runtime on the reference
