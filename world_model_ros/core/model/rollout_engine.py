@@ -36,6 +36,7 @@ from __future__ import annotations
 import io
 import threading
 import warnings
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 import torch
@@ -43,7 +44,9 @@ from torch import nn
 
 from ..geometry import compose_body_deltas
 from .contract import Rollout
-from .onnx_backend import OPSET, register_sinc
+
+if TYPE_CHECKING:  # latent_model imports this module
+    from .latent_model import LatentDynamicsModel
 
 OUTPUTS = ("poses_bh3", "twists_bh2", "position_var_bh", "yaw_var_bh", "collision_prob_bh")
 
@@ -64,7 +67,9 @@ class FusedRollout(nn.Module):
     :class:`LatentDynamicsModel` (a ``trunk`` of Linear -> LayerNorm -> Mish blocks and an
     ``out`` layer); see the module docstring."""
 
-    def __init__(self, network: nn.Module):
+    network: LatentDynamicsModel
+
+    def __init__(self, network: LatentDynamicsModel):
         super().__init__()
         self.network = network
 
@@ -73,7 +78,9 @@ class FusedRollout(nn.Module):
     ) -> tuple[torch.Tensor, ...]:
         net = self.network
         latent_dim = net.config.latent_dim
-        blocks = list(net.trunk)
+        # Each block is Linear -> LayerNorm -> Mish (layers.NormedLinear).
+        trunk = cast(list[nn.Sequential], list(net.trunk))
+        blocks = [(cast(nn.Linear, b[0]), cast(nn.LayerNorm, b[1])) for b in trunk]
         first, horizon = blocks[0][0], actions_bh2.shape[1]
         latent_weight_t = first.weight[:, :latent_dim].t()
         change_weight_t, change_bias = net.out.weight[:latent_dim].t(), net.out.bias[:latent_dim]
@@ -95,10 +102,10 @@ class FusedRollout(nn.Module):
         heads = []
         for k in range(horizon):  # recurrent over H; batched over B
             h = torch.addmm(first_bias_hw[k], torch.cat([y, actions_hb2[k]], 1), first_weight_t)
-            for index, block in enumerate(blocks):
+            for index, (linear, norm) in enumerate(blocks):
                 if index:
-                    h = torch.addmm(block[0].bias, h, block[0].weight.t())
-                h = mish(block[1](h))
+                    h = torch.addmm(linear.bias, h, linear.weight.t())
+                h = mish(norm(h))
             heads.append(torch.addmm(head_bias, h, head_weight_t))
             y = torch.addmm(y, h, change_weight_t)
         heads_hbk = torch.stack(heads)
@@ -116,19 +123,19 @@ class OnnxRollout:
     """:class:`FusedRollout` of one network in ONNX Runtime on the CPU, one session per
     horizon, rebuilt when the weights change; safe to call from several threads."""
 
-    def __init__(self, network: nn.Module):
+    def __init__(self, network: LatentDynamicsModel):
         import onnxruntime  # a dependency (requirements.txt); imported here, where it is used
 
         self._ort = onnxruntime
         self.network = network
-        self._sessions: dict[tuple[int, int], tuple[tuple, object]] = {}  # (H, threads)
+        self._sessions: dict[tuple[int, int], tuple[tuple, Any]] = {}  # (H, threads)
         self._lock = threading.Lock()
 
     def _weights_version(self) -> tuple:
         tensors = [*self.network.parameters(), *self.network.buffers()]
         return tuple((t.data_ptr(), t._version) for t in tensors)
 
-    def _session(self, horizon: int):
+    def _session(self, horizon: int) -> Any:
         threads = torch.get_num_threads()  # as many as torch is given (the node's setting)
         version = self._weights_version()
         with self._lock:
@@ -138,7 +145,9 @@ class OnnxRollout:
                 self._sessions[(horizon, threads)] = known
         return known[1]
 
-    def _build(self, horizon: int, threads: int):
+    def _build(self, horizon: int, threads: int) -> Any:
+        from .onnx_backend import OPSET, register_sinc  # it imports latent_model, which imports us
+
         register_sinc()
         dim = self.network.config.latent_dim
         graph = io.BytesIO()
@@ -148,7 +157,7 @@ class OnnxRollout:
             torch.onnx.export(
                 FusedRollout(self.network).eval(),
                 (torch.zeros(1, dim), torch.zeros(1, 3), torch.zeros(2, horizon, 2)),
-                graph,
+                graph,  # type: ignore[arg-type]  # a file object works; the stubs say path only
                 input_names=["z", "pose", "actions"],
                 output_names=list(OUTPUTS),
                 dynamic_axes={
