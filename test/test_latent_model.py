@@ -183,7 +183,10 @@ def test_the_fast_rollout_computes_what_the_reference_does(config, horizon):
     actions = random_actions(300, horizon=horizon) * torch.tensor([1.2, 1.5]) - torch.tensor(
         [0.1, 0]
     )
-    for start in (latent, rows):
+    poses = LatentState(
+        latent.pose_3 + torch.randn(300, 3), latent.twist_2, rows.features
+    )  # a pose per row too (evaluation's windows)
+    for start in (latent, rows, poses):
         a, b = fast.rollout(start, actions), reference.rollout(start, actions)
         torch.testing.assert_close(a.poses_bh3, b.poses_bh3, atol=2e-5, rtol=1e-5)
         torch.testing.assert_close(a.twists_bh2, b.twists_bh2, atol=1e-4, rtol=1e-4)

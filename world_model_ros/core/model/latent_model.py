@@ -394,8 +394,8 @@ class LatentPredictor:
                 f"latent features must be [{self.config.latent_dim}] or [{batch}, "
                 f"{self.config.latent_dim}]; got {tuple(latent.features.shape)}"
             )
-        if self._engine is not None:  # one latent and pose serve every row: broadcast inside
-            pose_p3 = latent.pose_3.to(self.device, torch.float32).reshape(1, 3)
+        if self._engine is not None:  # one latent (or pose) may serve every row: broadcast
+            pose_p3 = latent.pose_3.to(self.device, torch.float32).reshape(-1, 3)
             return self._engine.rollout(z.reshape(-1, self.config.latent_dim), pose_p3, actions)
         imagined = self.model.imagine(z.expand(batch, -1), actions)
         pose = latent.pose_3.to(self.device, torch.float32)
