@@ -229,10 +229,8 @@ class LatentDynamicsModel(nn.Module):
     def imagine(
         self, z_bd: torch.Tensor, actions_bh2: torch.Tensor, keep_latents: bool = False
     ) -> Imagined:
-        """Open-loop rollout of H steps from z under the commands: the multi-step predictor.
-
-        The reference: training differentiates through it. The planner's batched rollout runs
-        the same arithmetic rearranged (core/model/rollout_engine.py)."""
+        """Open-loop rollout of H steps from z under the commands: the multi-step predictor
+        (the reference: the planner's rollout runs it rearranged, core/model/rollout_engine.py)."""
         horizon = actions_bh2.shape[1]
         latent_dim = self.config.latent_dim
         actions_norm = (actions_bh2 - self.action_mean) / self.action_std
@@ -251,13 +249,9 @@ class LatentDynamicsModel(nn.Module):
         )
 
     def decode(
-        self,
-        heads_bhk: torch.Tensor,
-        actions_bh2: torch.Tensor,
-        latents_bhd: torch.Tensor | None = None,
+        self, heads: torch.Tensor, actions_bh2: torch.Tensor, latents: torch.Tensor | None = None
     ) -> Imagined:
         """The per-step head outputs [B, H, HEAD_SIZE] in metric units, under the commands."""
-        heads = heads_bhk
         residual_norm = heads[..., HEAD_DELTA]
         deltas = residual_norm * self.delta_std + self.delta_mean
         if self.config.kinematic_prior:
@@ -276,7 +270,7 @@ class LatentDynamicsModel(nn.Module):
             yaw_var_bh=torch.cumsum(F.softplus(heads[..., HEAD_YAW_VAR]), dim=1) * yaw_scale
             + 1e-8,
             collision_logit_bh=heads[..., HEAD_COLLISION],
-            latents_bhd=latents_bhd,
+            latents_bhd=latents,
         )
 
 
@@ -294,14 +288,12 @@ class LatentPredictor:
         weights_sha256: str = "",
         rollout_engine: str = "auto",
     ):
-        """``rollout_engine``: ``onnxruntime`` (core/model/rollout_engine.py: the same function,
-        faster, CPU only), ``torch`` (the reference ``imagine``) or ``auto`` (the first on the
-        CPU, the second on a GPU)."""
-        if rollout_engine not in ("auto", "onnxruntime", "torch"):
-            raise ValueError(f"rollout_engine '{rollout_engine}': use auto, onnxruntime or torch")
+        """``rollout_engine``: ``onnxruntime`` (core/model/rollout_engine.py, CPU only), ``torch``
+        (the reference ``imagine``) or ``auto`` (the first on the CPU, the second on a GPU)."""
         on_cpu = torch.device(device).type == "cpu"
-        if rollout_engine == "onnxruntime" and not on_cpu:
-            raise ValueError(f"rollout_engine 'onnxruntime' runs on the CPU, not on {device}")
+        allowed = ("auto", "torch", "onnxruntime") if on_cpu else ("auto", "torch")
+        if rollout_engine not in allowed:
+            raise ValueError(f"rollout_engine '{rollout_engine}' on {device}: use {allowed}")
         self.model = model.to(device).eval()
         self._engine = OnnxRollout(self.model) if on_cpu and rollout_engine != "torch" else None
         self.occupancy_head = (
