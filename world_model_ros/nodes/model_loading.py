@@ -83,7 +83,14 @@ def load_model(
 
     def attempt(device: str) -> LoadedModel:
         spec = ModelSpec(
-            kind=kind, checkpoint=checkpoint, device=device, dt_s=config.dt, horizon=horizon
+            kind=kind,
+            checkpoint=checkpoint,
+            device=device,
+            dt_s=config.dt,
+            horizon=horizon,
+            allow_unverified=config.allow_unverified_weights,
+            # backend torch means PyTorch all the way (the reference path)
+            rollout_engine="torch" if config.backend == "torch" else "auto",
         )
         model = load_world_model(spec)
         engine, backend = None, "torch"

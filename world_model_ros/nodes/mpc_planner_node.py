@@ -27,6 +27,7 @@ from __future__ import annotations
 import threading
 import time
 
+import numpy as np
 import torch
 from geometry_msgs.msg import PoseStamped, Twist, TwistStamped, Vector3
 from nav_msgs.msg import OccupancyGrid, Odometry
@@ -37,6 +38,7 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 from visualization_msgs.msg import MarkerArray
 
+from world_model_ros.core.model.contract import Observation
 from world_model_ros.core.model.registry import ModelSpec, load_world_model
 from world_model_ros.core.planning.goal import GoalState
 from world_model_ros.core.planning.goal_controller import GoalController
@@ -77,6 +79,10 @@ class MpcPlannerNode(Node):
             )
         )
         self.controller = GoalController(self.model, cfg.controller)
+        blank = np.zeros((64, 64, 3), np.uint8) if self.model.uses_camera else None
+        warm_s = self.controller.warm_up(
+            Observation(0.0, blank, np.zeros(3, np.float32), np.zeros(2, np.float32))
+        )
         use_camera = cfg.use_camera == "true" or (
             cfg.use_camera == "auto" and self.model.uses_camera
         )
@@ -119,7 +125,8 @@ class MpcPlannerNode(Node):
         self._thread.start()
         self.get_logger().info(
             f"planning with '{self.model.model_id}' ({cfg.controller.mppi.num_samples} samples x "
-            f"{cfg.controller.mppi.horizon} steps) at {cfg.control_rate_hz:g} Hz from "
+            f"{cfg.controller.mppi.horizon} steps, warm-up {warm_s:.2f} s) at "
+            f"{cfg.control_rate_hz:g} Hz from "
             + (
                 f"the twin's state on '{self.resolve_topic_name('world_model/state')}'"
                 if cfg.state_source == "twin"

@@ -26,6 +26,7 @@ class ModelSpec:
     dt_s: float = 0.1  # kinematic only; a learned model's dt comes from its checkpoint
     horizon: int = 20
     allow_unverified: bool = False  # latent only: load weights config.json has no SHA-256 for
+    rollout_engine: str = "auto"  # latent only: auto | onnxruntime | torch (LatentPredictor)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -51,5 +52,6 @@ def load_world_model(spec: ModelSpec) -> WorldModel:
             resolve_device(spec.device),
             horizon=spec.horizon,
             allow_unverified=spec.allow_unverified,
+            rollout_engine=spec.rollout_engine,
         )
     raise ValueError(f"unknown model kind '{spec.kind}' (choose one of {', '.join(MODEL_KINDS)})")

@@ -34,6 +34,7 @@ from .contact_memory import ContactMemory, ContactMemoryConfig
 from .critics import CostConfig, CriticSet
 from .occupancy_map import OccupancyMap, OccupancyMapConfig
 from .past_view import PastViewConfig, PastViews
+from .sampling import apply_limits, ar1_filter
 
 
 @dataclass(frozen=True)
@@ -141,16 +142,9 @@ class MppiPlanner:
 
     def _build(self, config: MppiConfig) -> None:
         """The tensors that follow from the sampling and limit settings."""
-        h = config.horizon
-        # AR(1) noise as one matrix product: eps_t = sum_s rho^(t-s) sqrt(1 - rho^2) e_s (s <= t),
-        # with the first step scaled so every step has unit variance.
-        rho = config.noise_correlation
-        t = torch.arange(h, dtype=torch.float32)
-        lower = torch.tril(rho ** (t[:, None] - t[None, :]).clamp(min=0)) * math.sqrt(
-            1 - rho * rho
+        self._noise_filter_hh = ar1_filter(config.horizon, config.noise_correlation).to(
+            self.device
         )
-        lower[:, 0] = rho**t  # the first innovation carries the stationary variance
-        self._noise_filter_hh = lower.to(self.device)
         self._noise_std_2 = torch.tensor(
             [config.noise_std_v, config.noise_std_w], device=self.device
         )
@@ -222,22 +216,11 @@ class MppiPlanner:
     def apply_limits(
         self, actions_nh2: torch.Tensor, previous_command_2: torch.Tensor
     ) -> torch.Tensor:
-        """Clamp sequences to the velocity box and the per-step rate limits (acceleration).
-
-        Each step moves at most ``a_max dt`` / ``alpha_max dt`` from the one before (the first
-        from ``previous_command_2``), then is clamped to the box; because the step before is
-        inside the box, clamping can only shorten the move, so both limits hold. Four
-        operations per step, on time-major rows (the loop over H is this function's cost).
-        """
-        previous = torch.clamp(previous_command_2.reshape(1, 2), self._low_2, self._high_2)
-        actions_hn2 = actions_nh2.transpose(0, 1).contiguous()
-        out_hn2 = torch.empty_like(actions_hn2)
-        for step in range(out_hn2.shape[0]):
-            move = torch.clamp(actions_hn2[step] - previous, -self._rate_2, self._rate_2)
-            previous = torch.clamp(
-                move.add_(previous), self._low_2, self._high_2, out=out_hn2[step]
-            )
-        return out_hn2.transpose(0, 1).contiguous()
+        """Sequences clamped to the velocity box and the acceleration limits
+        (:func:`sampling.apply_limits`)."""
+        return apply_limits(
+            actions_nh2, previous_command_2, self._low_2, self._high_2, self._rate_2
+        )
 
     # -- planning --------------------------------------------------------------------------
 
