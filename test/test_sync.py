@@ -84,16 +84,84 @@ def test_interpolation_stays_between_neighbours(alpha, x0, x1):
     assert min(x0, x1) - 1e-9 <= x <= max(x0, x1) + 1e-9
 
 
-def test_stamp_monitor_backwards_and_reset():
+def test_stamp_monitor_duplicates_and_backwards():
     monitor = StampMonitor(reset_threshold_s=1.0)
     assert monitor.check(10.0) is StampOrder.OK
-    assert monitor.check(10.0) is StampOrder.OK  # a repeated stamp is not out of order
+    assert monitor.check(10.0) is StampOrder.DUPLICATE  # counted by the nodes (issue finding 6)
     assert monitor.check(9.5) is StampOrder.BACKWARDS
     assert monitor.last_s == 10.0  # a rejected stamp is not remembered
-    assert monitor.check(2.0) is StampOrder.RESET
-    assert monitor.check(2.1) is StampOrder.OK
+    assert monitor.check(10.1) is StampOrder.OK
     monitor.clear()
     assert monitor.check(0.0) is StampOrder.OK
+
+
+@pytest.mark.parametrize("stray_s", [0.0, 1000.0 - 3600.0, 2_147_483_000.0])
+def test_a_lone_message_from_another_timeline_is_an_outlier(stray_s):
+    """Issue finding 5: one odometry message stamped 0, an hour old or in 2038 wiped the twin's
+    history. It is rejected (stamp_outlier); the timeline the robot is on carries on."""
+    monitor = StampMonitor(reset_threshold_s=1.0, confirm_count=5)
+    assert monitor.check(1000.0, now_s=1000.01) is StampOrder.OK
+    assert monitor.check(stray_s, now_s=1000.02) is StampOrder.OUTLIER
+    assert monitor.last_s == 1000.0
+    assert monitor.check(1000.02, now_s=1000.03) is StampOrder.OK
+    # Without a clock (a bag without use_sim_time) the same holds.
+    monitor = StampMonitor(reset_threshold_s=1.0, confirm_count=5)
+    monitor.check(1000.0)
+    assert monitor.check(stray_s) is StampOrder.OUTLIER
+    assert monitor.check(1000.02) is StampOrder.OK
+
+
+@given(
+    strays=st.lists(
+        st.floats(min_value=-2e9, max_value=4e9).filter(lambda t: abs(t - 1000.0) > 12.0),
+        min_size=1,
+        max_size=40,
+    )
+)
+@settings(max_examples=200, deadline=None)
+def test_stray_messages_between_good_ones_never_reset(strays):
+    """A stray publisher repeating its messages between the real ones never wins."""
+    monitor = StampMonitor(reset_threshold_s=1.0, confirm_count=3)
+    t = 1000.0
+    for stray in strays:
+        assert monitor.check(t) is StampOrder.OK
+        assert monitor.check(stray) is StampOrder.OUTLIER
+        t += 0.02
+    assert monitor.last_s == pytest.approx(t - 0.02)
+
+
+def test_a_new_timeline_that_persists_resets_within_a_second():
+    """A simulator restart (stamps from 0 again, no clock to tell): the reset comes with the
+    confirm_count-th consecutive message, 0.08 s of 50 Hz odometry."""
+    monitor = StampMonitor(reset_threshold_s=1.0, confirm_count=5)
+    monitor.check(500.0)
+    orders = [monitor.check(0.02 * k) for k in range(8)]
+    assert orders[:4] == [StampOrder.OUTLIER] * 4
+    assert orders[4] is StampOrder.RESET and 0.02 * 4 < 1.0
+    assert orders[5:] == [StampOrder.OK] * 3
+    # Repeated or scattered stamps are not a timeline.
+    monitor = StampMonitor(reset_threshold_s=1.0, confirm_count=3)
+    monitor.check(500.0)
+    assert [monitor.check(0.0) for _ in range(10)] == [StampOrder.OUTLIER] * 10
+    assert [monitor.check(t) for t in (0.0, 5.0, 10.0, 15.0)] == [StampOrder.OUTLIER] * 4
+
+
+def test_the_clock_is_evidence_of_a_reset_and_of_a_pause():
+    """Under use_sim_time /clock jumps back with the simulator: one message on the clock's
+    timeline resets at once. A forward gap the clock agrees with is a pause, not a reset; one
+    the clock does not agree with (2038) is an outlier."""
+    monitor = StampMonitor(reset_threshold_s=1.0, confirm_count=5)
+    assert monitor.check(1000.0, now_s=1000.01) is StampOrder.OK
+    assert monitor.check(0.02, now_s=0.03) is StampOrder.RESET
+    assert monitor.check(0.04, now_s=0.05) is StampOrder.OK
+    assert monitor.check(30.0, now_s=30.1) is StampOrder.OK  # the camera paused for 30 s
+    assert monitor.check(2_147_483_000.0, now_s=30.2) is StampOrder.OUTLIER
+    assert monitor.check(0.0, now_s=30.2) is StampOrder.OUTLIER  # the clock vouches for 30 s
+    # After a lone stray became the first stamp, the first message on the clock is taken.
+    monitor = StampMonitor(reset_threshold_s=1.0, confirm_count=5)
+    assert monitor.check(0.0, now_s=1000.0) is StampOrder.OK
+    assert monitor.check(1000.0, now_s=1000.01) is StampOrder.OK
+    assert monitor.check(0.02, now_s=1000.03) is StampOrder.OUTLIER
 
 
 def test_align_plan_shifts_and_holds():

@@ -1,8 +1,10 @@
 """ROS messages <-> the arrays the core layer works with; shared by every node.
 
-Inputs: Image/CompressedImage -> RGB (via core/images, which honours ``step`` and checks sizes),
-Odometry -> OdomSample, Twist/TwistStamped -> (v, w), WorldModelPrediction (a plan) -> Plan.
-Each raises a typed error (ImageError / InputError / ValueError) whose ``reason`` the node counts.
+Inputs: Image/CompressedImage -> RGB (via core/images, which honours ``step`` and checks sizes,
+a compressed image's from its header before decoding), Odometry -> OdomSample, Twist/TwistStamped
+-> (v, w), WorldModelPrediction (a plan) -> Plan. Each checks finiteness and the node's
+``InputBounds`` and raises a typed error (ImageError / InputError) whose ``reason`` the node
+counts.
 Outputs: a Rollout -> WorldModelPrediction, nav_msgs/Path and an rviz MarkerArray.
 """
 
@@ -20,7 +22,12 @@ from visualization_msgs.msg import Marker, MarkerArray
 
 from world_model_ros.core.data.images import MAX_PIXELS_DEFAULT, decode_compressed, decode_raw
 from world_model_ros.core.geometry import quaternion_to_yaw, yaw_to_quaternion
-from world_model_ros.core.live.input_checks import InputError, require_finite, require_frame_id
+from world_model_ros.core.live.input_checks import (
+    InputBounds,
+    InputError,
+    require_finite,
+    require_frame_id,
+)
 from world_model_ros.core.live.sync import OdomSample, Plan
 from world_model_ros.msg import PredictedState, WorldModelPrediction
 
@@ -59,49 +66,75 @@ def image_to_rgb(msg: Image, max_pixels: int = MAX_PIXELS_DEFAULT) -> np.ndarray
 
 def compressed_to_rgb(msg: CompressedImage, max_pixels: int = MAX_PIXELS_DEFAULT) -> np.ndarray:
     """sensor_msgs/CompressedImage (JPEG/PNG) -> uint8 RGB [H, W, 3]; raises
-    core.data.images.ImageError."""
-    return decode_compressed(msg.data, max_pixels)
+    core.data.images.ImageError (also when ``format`` disagrees with the data, and before
+    decoding when the header's size exceeds ``max_pixels``)."""
+    return decode_compressed(msg.data, max_pixels, msg.format)
 
 
-def odometry_to_sample(msg: Odometry) -> OdomSample:
+DEFAULT_BOUNDS = InputBounds()
+MAX_PLAN_ACTIONS = 10_000  # a plan longer than this is not a plan (DDS would carry 1e6)
+
+
+def odometry_to_sample(msg: Odometry, bounds: InputBounds = DEFAULT_BOUNDS) -> OdomSample:
     """nav_msgs/Odometry -> OdomSample (planar pose in header.frame_id, body twist); raises
-    InputError."""
+    InputError: non-finite values or covariances, a position, speed or rate beyond ``bounds``,
+    an orientation that is not a unit quaternion."""
     require_frame_id(msg.header.frame_id)
     p, q = msg.pose.pose.position, msg.pose.pose.orientation
     t = msg.twist.twist
     require_finite("pose", (p.x, p.y, p.z, q.x, q.y, q.z, q.w))
-    require_finite(
-        "twist", (t.linear.x, t.linear.y, t.linear.z, t.angular.x, t.angular.y, t.angular.z)
-    )
+    linear = (t.linear.x, t.linear.y, t.linear.z)
+    angular = (t.angular.x, t.angular.y, t.angular.z)
+    require_finite("twist", (*linear, *angular))
+    bounds.covariance("pose", msg.pose.covariance)
+    bounds.covariance("twist", msg.twist.covariance)
+    bounds.position("position", (p.x, p.y, p.z))
+    bounds.twist("twist", linear, angular)
     if q.x == q.y == q.z == q.w == 0.0:
         raise InputError("bad_quaternion", "orientation is the zero quaternion")
+    bounds.quaternion("orientation", q.x, q.y, q.z, q.w)
     pose = np.array([p.x, p.y, quaternion_to_yaw(q.x, q.y, q.z, q.w)], dtype=np.float64)
     twist = np.array([t.linear.x, t.angular.z], dtype=np.float64)
     return OdomSample(time_to_s(msg.header.stamp), pose, twist, msg.header.frame_id)
 
 
-def twist_to_vw(msg: Twist) -> np.ndarray:
-    """geometry_msgs/Twist -> (v m/s, w rad/s); raises InputError on NaN/inf anywhere in it."""
-    require_finite(
-        "command",
-        (msg.linear.x, msg.linear.y, msg.linear.z, msg.angular.x, msg.angular.y, msg.angular.z),
-    )
+def twist_to_vw(msg: Twist, bounds: InputBounds = DEFAULT_BOUNDS) -> np.ndarray:
+    """geometry_msgs/Twist -> (v m/s, w rad/s); raises InputError on NaN/inf anywhere in it, or
+    a speed or rate beyond ``bounds`` (out_of_bounds)."""
+    linear = (msg.linear.x, msg.linear.y, msg.linear.z)
+    angular = (msg.angular.x, msg.angular.y, msg.angular.z)
+    require_finite("command", (*linear, *angular))
+    bounds.twist("command", linear, angular)
     return np.array([msg.linear.x, msg.angular.z], dtype=np.float64)
 
 
-def prediction_to_plan(msg: WorldModelPrediction) -> Plan:
+def prediction_to_plan(msg: WorldModelPrediction, bounds: InputBounds = DEFAULT_BOUNDS) -> Plan:
     """A planner's WorldModelPrediction -> Plan: actions[i] holds over [stamp + i dt, stamp + (i+1)
     dt).
 
-    Raises InputError ("bad_plan") when dt is not positive, actions are empty or not finite.
+    Raises InputError: ``bad_plan`` when dt is not a plausible step (1 ms to 10 s) or the
+    actions are empty, too many or not finite; ``out_of_bounds`` for an action beyond
+    ``bounds``.
     """
+    if len(msg.actions) > MAX_PLAN_ACTIONS:
+        raise InputError("bad_plan", f"{len(msg.actions)} actions (at most {MAX_PLAN_ACTIONS})")
+    dt_s = float(msg.dt)
+    if not 1e-3 <= dt_s <= 10.0:  # also NaN
+        raise InputError("bad_plan", f"plan dt {dt_s} s is not in [0.001, 10]")
     actions = np.array([[a.linear.x, a.angular.z] for a in msg.actions], dtype=np.float64).reshape(
         -1, 2
     )
     try:
-        return Plan(time_to_s(msg.header.stamp), float(msg.dt), actions)
+        plan = Plan(time_to_s(msg.header.stamp), dt_s, actions)
     except ValueError as exc:
         raise InputError("bad_plan", str(exc)) from exc
+    for action in msg.actions:
+        bounds.twist(
+            "plan action",
+            (action.linear.x, action.linear.y, action.linear.z),
+            (action.angular.x, action.angular.y, action.angular.z),
+        )
+    return plan
 
 
 # --- outputs ----------------------------------------------------------------------------------

@@ -23,6 +23,8 @@ from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.signals import SignalHandlerOptions
 
+from world_model_ros.nodes.graph_checks import watch_for_namesakes
+
 NodeT = TypeVar("NodeT", bound=Node)
 POLL_S = 0.1  # longest a stop request waits for the spin loop
 
@@ -50,6 +52,7 @@ def run_node(
     node = None
     try:
         node = factory()
+        watch_for_namesakes(node)  # two nodes of one name: both answer every call
         # One executor thread: callbacks only store inputs; long work runs on the nodes' own
         # threads. rclpy's MultiThreadedExecutor was measured busy-polling a whole core
         # (docs/realtime.md).

@@ -19,6 +19,7 @@ from world_model_ros.core.config import (
     setting,
     validate_settings,
 )
+from world_model_ros.core.live.input_checks import InputBounds
 from world_model_ros.core.model.registry import MODEL_KINDS
 from world_model_ros.core.planning.goal_controller import ControllerConfig
 
@@ -90,6 +91,22 @@ class PlannerNodeConfig:
         "load a checkpoint whose config.json has no weights_sha256 (weights cannot be checked)",
         dynamic=False,
     )
+    diagnostics_period_s: float = setting(
+        1.0,
+        "seconds between diagnostics messages (steady clock): rejected inputs per reason, "
+        "overruns, why the robot holds",
+        low=0.05,
+        high=60.0,
+    )
+    time_reset_confirm_messages: int = setting(
+        5,
+        "consecutive odometry messages on a new timeline that confirm a time reset (at once "
+        "when the node clock is on the new timeline); a lone one is rejected (stamp_outlier)",
+        low=1,
+        high=1000,
+        dynamic=False,
+    )
+    input_bounds: InputBounds = setting(default_factory=InputBounds)
     controller: ControllerConfig = setting(default_factory=ControllerConfig, flatten=True)
 
     def __post_init__(self) -> None:

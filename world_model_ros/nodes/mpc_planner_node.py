@@ -29,6 +29,7 @@ import time
 
 import numpy as np
 import torch
+from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseStamped, Twist, TwistStamped, Vector3
 from nav_msgs.msg import OccupancyGrid, Odometry
 from rclpy.clock import Clock, ClockType
@@ -38,6 +39,7 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 from visualization_msgs.msg import MarkerArray
 
+from world_model_ros.core.live.output_checks import plan_problem
 from world_model_ros.core.model.contract import Observation
 from world_model_ros.core.model.registry import ModelSpec, load_world_model
 from world_model_ros.core.planning.goal import GoalState
@@ -47,6 +49,7 @@ from world_model_ros.nodes.conversions import ns_to_time, occupancy_to_grid
 from world_model_ros.nodes.lifetime import run_node
 from world_model_ros.nodes.mpc_planner_config import NODE_NAME, PlannerNodeConfig
 from world_model_ros.nodes.parameters import ParameterHandler
+from world_model_ros.nodes.planner_diagnostics import PlannerSnapshot, planner_status
 from world_model_ros.nodes.planner_inputs import PlannerInputs
 from world_model_ros.nodes.planner_messages import (
     clear_markers,
@@ -79,6 +82,11 @@ class MpcPlannerNode(Node):
             )
         )
         self.controller = GoalController(self.model, cfg.controller)
+        self.controller.plan_check = lambda result: plan_problem(
+            result.commands_h2.detach().cpu().numpy(),
+            result.plan_rollout.to_numpy(),
+            self.params.config.input_bounds,
+        )
         blank = np.zeros((64, 64, 3), np.uint8) if self.model.uses_camera else None
         warm_s = self.controller.warm_up(
             Observation(0.0, blank, np.zeros(3, np.float32), np.zeros(2, np.float32))
@@ -109,6 +117,14 @@ class MpcPlannerNode(Node):
         self.status_pub = self.create_publisher(PlannerStatus, "mpc_planner/status", LATCHED)
         self.occupancy_pub = self.create_publisher(
             OccupancyGrid, "mpc_planner/occupancy", OUTPUT_QOS
+        )
+        self.diagnostics_pub = self.create_publisher(DiagnosticArray, "diagnostics", OUTPUT_QOS)
+        self._last_report: dict[str, int] = {}
+        # Steady clock: diagnostics keep coming while a simulation is paused or reset.
+        self._diagnostics_timer = self.create_timer(
+            cfg.diagnostics_period_s,
+            self._publish_diagnostics,
+            clock=Clock(clock_type=ClockType.STEADY_TIME),
         )
 
         self._cycles = self._overruns = self._plans = 0
@@ -180,6 +196,8 @@ class MpcPlannerNode(Node):
             self.inputs.reconfigure(cfg)
             if "control_rate_hz" in changed:
                 self._timer.timer_period_ns = int(1e9 / cfg.control_rate_hz)
+            if "diagnostics_period_s" in changed:
+                self._diagnostics_timer.timer_period_ns = int(1e9 * cfg.diagnostics_period_s)
         now_s = self._now_s()
         self._cycles += 1
         newest = self.inputs.take(self.controller, now_s)
@@ -262,6 +280,31 @@ class MpcPlannerNode(Node):
                 f"planning {result.planning_s * 1e3:.0f} ms, command v={result.command_2[0]:.2f} "
                 f"w={result.command_2[1]:.2f}, cost {result.best_cost:.2f}"
             )
+
+    def _publish_diagnostics(self) -> None:
+        """Executor thread, steady clock: a snapshot of counters the control thread updates
+        (plain ints and a frozen status; a report may be one cycle behind)."""
+        controller, inputs = self.controller, self.inputs
+        status = controller.status
+        with inputs.lock:
+            received, rejected = dict(inputs.received), dict(inputs.rejected.counts)
+        snapshot = PlannerSnapshot(
+            state=status.state.value,
+            reason=status.reason,
+            predictor=status.predictor,
+            cycles=self._cycles,
+            overruns=self._overruns,
+            controller_counts=dict(controller.counts),
+            commands_refused=controller.gate.rejected,
+            received=received,
+            rejected=rejected,
+            odom_time_resets=inputs.odom_time_resets,
+        )
+        diagnostic, self._last_report = planner_status(
+            self.get_name(), snapshot, self._last_report
+        )
+        header = Header(stamp=self.get_clock().now().to_msg())
+        self.diagnostics_pub.publish(DiagnosticArray(header=header, status=[diagnostic]))
 
     def stop_for_shutdown(self) -> None:
         """Stop the control thread, then zero the robot while the context still works."""

@@ -5,7 +5,10 @@ source interpolates in); they never decode, encode or plan. Once per control per
 thread calls :meth:`PlannerInputs.take`, which turns what arrived since the last period into
 one input for the controller and tells the controller why an input could not be used
 (an unusable image, odometry out of sync, a twin state of another checkpoint), so that the
-planner's status names the reason the robot holds.
+planner's status names the reason the robot holds. Every rejected message is counted per
+(topic, reason) for the node's diagnostics; odometry stamps follow the twin's rule
+(core/live/sync.py StampMonitor: a lone message from another timeline is an outlier, a reset
+needs evidence).
 """
 
 from __future__ import annotations
@@ -20,8 +23,8 @@ from rclpy.node import Node
 from sensor_msgs.msg import Image
 
 from world_model_ros.core.data.images import ImageError
-from world_model_ros.core.live.input_checks import InputError, WarningThrottle
-from world_model_ros.core.live.sync import OdomBuffer, SyncError
+from world_model_ros.core.live.input_checks import InputError, RejectionCounter, WarningThrottle
+from world_model_ros.core.live.sync import OdomBuffer, StampMonitor, StampOrder, SyncError
 from world_model_ros.core.model.contract import Observation
 from world_model_ros.core.planning.goal import PlanningInput
 from world_model_ros.core.planning.goal_controller import GoalController
@@ -38,17 +41,20 @@ class PlannerInputs:
         self._node = node
         self._config = config
         self._use_camera = use_camera
-        self._lock = threading.Lock()
+        self.lock = threading.Lock()  # also held by the diagnostics while they copy counts
         self._goal: PoseStamped | None = None
         self._state: WorldModelState | None = None
         self._image: Image | None = None
         self._domain: DomainStatus | None = None
         self._odom = OdomBuffer(history_s=2.0)
+        self._odom_stamps = StampMonitor(1.0, config.time_reset_confirm_messages)
         self._odom_new = False
-        self._odom_problem = ""
+        self._odom_problem: InputError | None = None
         self.frame_id = config.odom_frame  # the odometry frame, once an input has named it
         self._throttle = WarningThrottle(5.0)
         self.received = {"goal": 0, "state": 0, "image": 0, "odom": 0, "domain": 0}
+        self.rejected = RejectionCounter()  # per (topic, reason); read by the diagnostics
+        self.odom_time_resets = 0
 
     def reconfigure(self, config: PlannerNodeConfig) -> None:
         self._config = config
@@ -56,46 +62,62 @@ class PlannerInputs:
     # -- callbacks (executor thread): store, nothing else ---------------------------------------
 
     def on_goal(self, msg: PoseStamped) -> None:
-        with self._lock:
+        with self.lock:
             self._goal = msg
             self.received["goal"] += 1
 
     def on_state(self, msg: WorldModelState) -> None:
-        with self._lock:
+        with self.lock:
             self._state = msg
             self.received["state"] += 1
 
     def on_image(self, msg: Image) -> None:
-        with self._lock:
+        with self.lock:
             self._image = msg
             self.received["image"] += 1
 
     def on_domain(self, msg: DomainStatus) -> None:
-        with self._lock:
+        with self.lock:
             self._domain = msg
             self.received["domain"] += 1
 
     def on_odom(self, msg: Odometry) -> None:
         try:
-            sample = odometry_to_sample(msg)
+            sample = odometry_to_sample(msg, self._config.input_bounds)
         except InputError as exc:
-            with self._lock:
-                self._odom_problem = f"odom: {exc}"
+            self._odom_rejected(exc)
             return
-        with self._lock:
-            latest = self._odom.latest
-            if latest is not None and sample.stamp_s <= latest.stamp_s:
-                if latest.stamp_s - sample.stamp_s < 1.0:
-                    self._odom_problem = (
-                        f"odom: stamp {sample.stamp_s:.3f} s did not advance "
-                        "(duplicated or frozen stamps)"
-                    )
-                    return
-                self._odom.clear()  # time jumped back (simulation restart): start over
+        now_s = self._node.get_clock().now().nanoseconds * 1e-9
+        with self.lock:
+            newest_s = self._odom_stamps.last_s
+            order = self._odom_stamps.check(sample.stamp_s, now_s)
+        problem = {
+            StampOrder.DUPLICATE: "duplicate",
+            StampOrder.BACKWARDS: "stamp_backwards",
+            StampOrder.OUTLIER: "stamp_outlier",
+        }.get(order)
+        if problem is not None:
+            detail = (
+                f"stamp {sample.stamp_s:.3f} s did not advance (duplicated or frozen stamps)"
+                if order is not StampOrder.OUTLIER
+                else f"stamp {sample.stamp_s:.3f} s is off the current timeline (newest "
+                f"{newest_s:.3f} s, node clock {now_s:.3f} s)"
+            )
+            self._odom_rejected(InputError(problem, detail))
+            return
+        with self.lock:
+            if order is StampOrder.RESET:
+                self._odom.clear()  # a confirmed new timeline (simulation restart): start over
+                self.odom_time_resets += 1
             self._odom.add(sample)
             self._odom_new = True
-            self._odom_problem = ""
+            self._odom_problem = None
             self.received["odom"] += 1
+
+    def _odom_rejected(self, exc: InputError) -> None:
+        with self.lock:
+            self._odom_problem = exc
+            self.rejected.add("odom", exc.reason)
 
     # -- the control thread ---------------------------------------------------------------------
 
@@ -103,25 +125,34 @@ class PlannerInputs:
         """Apply a new goal and domain verdict to ``controller`` and return the newest usable
         input (None when nothing new arrived or it could not be used: the controller is told
         why)."""
-        with self._lock:
+        with self.lock:
             goal, self._goal = self._goal, None
             state, self._state = self._state, None
             image, self._image = self._image, None
             domain, self._domain = self._domain, None
             odom_new, self._odom_new = self._odom_new, False
             odom_problem = self._odom_problem
+            self._odom_stamps.confirm_count = self._config.time_reset_confirm_messages
         if domain is not None:
             controller.set_domain(domain.in_domain, domain.reason)
         if goal is not None:
             self._apply_goal(controller, goal, now_s)
-        try:
-            if self._config.state_source == "twin":
-                return self._from_state(controller, state)
-            return self._local(image, odom_new, odom_problem)
-        except (InputError, ImageError, SyncError) as exc:
-            self._warn(str(exc))
-            controller.input_rejected(str(exc), now_s)
+        twin = self._config.state_source == "twin"
+        if not twin and odom_problem is not None and not odom_new:
+            self._unusable(controller, f"odom: {odom_problem}", now_s)  # counted on arrival
             return None
+        topic = "world_model/state" if twin else "camera/image_raw"
+        try:
+            return self._from_state(controller, state) if twin else self._local(image, odom_new)
+        except (InputError, ImageError, SyncError) as exc:
+            with self.lock:
+                self.rejected.add(topic, exc.reason)
+            self._unusable(controller, f"{topic}: {exc}", now_s)
+            return None
+
+    def _unusable(self, controller: GoalController, text: str, now_s: float) -> None:
+        self._warn(text)
+        controller.input_rejected(text, now_s)
 
     def _apply_goal(self, controller: GoalController, msg: PoseStamped, now_s: float) -> None:
         frame = msg.header.frame_id
@@ -131,12 +162,16 @@ class PlannerInputs:
                 f"here: send the goal in '{self.frame_id}')"
             )
             self._warn(f"goal rejected: {reason}")
+            with self.lock:
+                self.rejected.add("goal_pose", "wrong_frame")
             controller.cancel(reason, now_s)
             return
         try:
-            goal = goal_to_xyyaw(msg)
+            goal = goal_to_xyyaw(msg, self._config.input_bounds)
         except InputError as exc:
             self._warn(f"goal rejected: {exc}")
+            with self.lock:
+                self.rejected.add("goal_pose", exc.reason)
             controller.cancel(f"goal rejected: {exc}", now_s)
             return
         controller.set_goal(goal, now_s)
@@ -148,16 +183,16 @@ class PlannerInputs:
         if msg is None:
             return None
         if not msg.header.frame_id:
-            raise InputError("empty_frame_id", "world_model/state: header.frame_id is empty")
+            raise InputError("empty_frame_id", "header.frame_id is empty")
         model = controller.model
-        planning_input = state_to_input(msg, model.model_id, model.weights_sha256, model.device)
+        planning_input = state_to_input(
+            msg, model.model_id, model.weights_sha256, model.device, self._config.input_bounds
+        )
         self.frame_id = msg.header.frame_id
         return planning_input
 
-    def _local(self, image: Image | None, odom_new: bool, odom_problem: str):
-        if odom_problem and not odom_new:
-            raise InputError("odometry", odom_problem)
-        with self._lock:
+    def _local(self, image: Image | None, odom_new: bool):
+        with self.lock:
             latest = self._odom.latest
         if latest is None:
             return None
@@ -175,14 +210,15 @@ class PlannerInputs:
             return None
         stamp_s = time_to_s(image.header.stamp)
         rgb = image_to_rgb(image)
-        with self._lock:
+        with self.lock:
             odom = self._odom.lookup(stamp_s, self._config.sync_slop_s)
         return Observation(
             stamp_s, rgb, odom.pose_xyyaw.astype(np.float32), odom.twist_vw.astype(np.float32)
         )
 
     def _warn(self, text: str) -> None:
-        allowed, held = self._throttle.allow(text.split(":", 1)[0], time.monotonic())
+        key = tuple(text.split(": ", 2)[:2])  # (topic, reason): one warning per kind and period
+        allowed, held = self._throttle.allow(key, time.monotonic())
         if allowed:
             more = f" ({held} more like this held back)" if held else ""
             self._node.get_logger().warning(text + more)

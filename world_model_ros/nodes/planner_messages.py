@@ -16,7 +16,7 @@ from std_msgs.msg import ColorRGBA, Header
 from visualization_msgs.msg import Marker, MarkerArray
 
 from world_model_ros.core.geometry import quaternion_to_yaw
-from world_model_ros.core.live.input_checks import InputError, require_finite
+from world_model_ros.core.live.input_checks import InputBounds, InputError, require_finite
 from world_model_ros.core.model.contract import LatentState
 from world_model_ros.core.planning.goal import ControllerStatus, PlanningInput
 from world_model_ros.core.planning.mppi import MppiResult
@@ -30,13 +30,19 @@ from world_model_ros.nodes.conversions import (
 
 
 def state_to_input(
-    msg: WorldModelState, model_id: str, weights_sha256: str, device: torch.device
+    msg: WorldModelState,
+    model_id: str,
+    weights_sha256: str,
+    device: torch.device,
+    bounds: InputBounds | None = None,
 ) -> PlanningInput:
     """A twin's state -> what the controller plans from; InputError when it cannot be used.
 
     The latent must come from the checkpoint whose dynamics this planner rolls out: a latent
-    of other weights means nothing to them (``wrong_checkpoint``).
+    of other weights means nothing to them (``wrong_checkpoint``). Pose, twist and latent are
+    checked against ``bounds`` (finite, plausible, a unit quaternion).
     """
+    bounds = bounds or InputBounds()
     other_weights = msg.checkpoint_sha256 != weights_sha256
     if other_weights or (not weights_sha256 and msg.model_id != model_id):
         raise InputError(
@@ -46,11 +52,19 @@ def state_to_input(
             f"(sha256 {weights_sha256[:12] or 'none'}): run both nodes with the same checkpoint",
         )
     p, q, t = msg.pose.position, msg.pose.orientation, msg.twist
-    require_finite("state pose", (p.x, p.y, q.x, q.y, q.z, q.w))
-    require_finite("state twist", (t.linear.x, t.angular.z))
+    require_finite("state pose", (p.x, p.y, p.z, q.x, q.y, q.z, q.w))
+    bounds.position("state position", (p.x, p.y, p.z))
+    bounds.quaternion("state orientation", q.x, q.y, q.z, q.w)
+    bounds.twist(
+        "state twist",
+        (t.linear.x, t.linear.y, t.linear.z),
+        (t.angular.x, t.angular.y, t.angular.z),
+    )
     latent = np.asarray(msg.latent, dtype=np.float32)
     if not np.isfinite(latent).all():
         raise InputError("non_finite", "state latent contains NaN or inf")
+    if latent.size:
+        bounds.latent(float(np.abs(latent).max()))
     if weights_sha256 and latent.size == 0:
         raise InputError("bad_state", "state has no latent vector but the model needs one")
     pose = [p.x, p.y, quaternion_to_yaw(q.x, q.y, q.z, q.w)]
@@ -64,12 +78,16 @@ def state_to_input(
     )
 
 
-def goal_to_xyyaw(msg: PoseStamped) -> np.ndarray:
-    """A goal pose -> (x, y, yaw); InputError when it is not finite or has no orientation."""
+def goal_to_xyyaw(msg: PoseStamped, bounds: InputBounds | None = None) -> np.ndarray:
+    """A goal pose -> (x, y, yaw); InputError when it is not finite, beyond ``bounds`` or has
+    no unit-quaternion orientation."""
+    bounds = bounds or InputBounds()
     p, q = msg.pose.position, msg.pose.orientation
-    require_finite("goal pose", (p.x, p.y, q.x, q.y, q.z, q.w))
+    require_finite("goal pose", (p.x, p.y, p.z, q.x, q.y, q.z, q.w))
     if q.x == q.y == q.z == q.w == 0.0:
         raise InputError("bad_quaternion", "goal orientation is the zero quaternion")
+    bounds.position("goal position", (p.x, p.y, p.z))
+    bounds.quaternion("goal orientation", q.x, q.y, q.z, q.w)
     return np.array([p.x, p.y, quaternion_to_yaw(q.x, q.y, q.z, q.w)])
 
 

@@ -7,8 +7,10 @@ Publishes ``camera/image_raw`` (rgb8) + ``camera/camera_info`` at ``camera_rate_
 logs once that tf is off), and ground truth ``ground_truth/contact`` (std_msgs/Bool, camera
 rate) and, when odometry noise is on, ``ground_truth/odom``. Subscribes ``cmd_vel`` (Twist,
 or TwistStamped with ``cmd_vel_stamped``); a command older than ``cmd_timeout_s`` of simulated
-time stops the robot, as ros2_control's diff_drive_controller does. Service ``~/reset``
-(std_srvs/Trigger) restarts the episode from a new collision-free pose in the same layout.
+time stops the robot, as ros2_control's diff_drive_controller does; a non-finite command, or
+one beyond ``input_bounds.*``, is rejected and counted on ``diagnostics`` (steady clock).
+Service ``~/reset`` (std_srvs/Trigger) restarts the episode from a new collision-free pose in
+the same layout.
 
 Stamps are simulated time: run the other nodes with ``use_sim_time:=true``. Pacing is by the
 steady (wall) clock: ``real_time_factor`` 1 is real time, 5 is five times faster, 0 is as fast
@@ -20,9 +22,9 @@ from __future__ import annotations
 import array
 import math
 import time
-from dataclasses import dataclass
 
 import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import (
     Point,
     Pose,
@@ -42,12 +44,14 @@ from sensor_msgs.msg import CameraInfo, Image
 from std_msgs.msg import Bool, Header
 from std_srvs.srv import Trigger
 
-from world_model_ros.core.config import setting, validate_settings
 from world_model_ros.core.data.images import encode_raw
 from world_model_ros.core.geometry import yaw_to_quaternion
+from world_model_ros.core.live.input_checks import InputError, RejectionCounter
+from world_model_ros.nodes.conversions import twist_to_vw
 from world_model_ros.nodes.lifetime import run_node
 from world_model_ros.nodes.parameters import ParameterHandler
 from world_model_ros.nodes.qos import COMMAND_QOS
+from world_model_ros.nodes.sim_node_config import SimNodeConfig
 from world_model_ros.sim.simulator import DiffDriveSim, SimConfig
 
 try:  # not on PyPI; present in every ROS 2 distribution
@@ -70,75 +74,6 @@ STATIC_QOS = QoSProfile(
     reliability=ReliabilityPolicy.RELIABLE,
     durability=DurabilityPolicy.TRANSIENT_LOCAL,
 )
-
-
-@dataclass(frozen=True)
-class SimNodeConfig:
-    """Every setting of sim_node; each field is a declared ROS parameter of the same name."""
-
-    layout_seed: int = setting(
-        0,
-        "seed of the arena layout (obstacles); the start pose follows from it",
-        low=0,
-        high=2**31 - 1,
-        dynamic=False,
-    )
-    camera_width: int = setting(
-        256,
-        "camera image width in pixels (square by default: the model's input is square)",
-        low=8,
-        high=4096,
-        dynamic=False,
-    )
-    camera_height: int = setting(
-        256, "camera image height in pixels", low=8, high=4096, dynamic=False
-    )
-    camera_fovy_deg: float = setting(
-        70.0,
-        "vertical field of view in degrees (recordings use 70)",
-        low=10.0,
-        high=170.0,
-        dynamic=False,
-    )
-    camera_rate_hz: float = setting(
-        30.0, "camera/image_raw and camera/camera_info rate, simulated time", low=0.1, high=1000.0
-    )
-    odom_rate_hz: float = setting(
-        50.0, "odom, tf and clock rate, simulated time", low=0.1, high=1000.0
-    )
-    real_time_factor: float = setting(
-        1.0, "simulated seconds per wall second; 0 = as fast as possible", low=0.0, high=1000.0
-    )
-    cmd_vel_stamped: bool = setting(
-        False, "cmd_vel is geometry_msgs/TwistStamped (true) or Twist (false)", dynamic=False
-    )
-    cmd_timeout_s: float = setting(
-        0.5,
-        "stop when no cmd_vel arrived for this long (simulated seconds)",
-        low=0.01,
-        high=3600.0,
-    )
-    odom_noise: float = setting(
-        0.0,
-        "relative std of odometry increments; > 0 also publishes ground_truth/odom",
-        low=0.0,
-        high=1.0,
-        dynamic=False,
-    )
-    publish_tf: bool = setting(
-        True, "publish tf odom -> base_link (needs tf2_msgs)", dynamic=False
-    )
-    publish_clock: bool = setting(True, "publish simulated time on /clock", dynamic=False)
-    odom_frame: str = setting("odom", "frame of odom poses (REP-105)", dynamic=False)
-    base_frame: str = setting("base_link", "the robot's body frame (REP-105)", dynamic=False)
-    camera_frame: str = setting(
-        "camera_optical_frame",
-        "frame_id of camera images (optical: z forward, x right, y down)",
-        dynamic=False,
-    )
-
-    def __post_init__(self) -> None:
-        validate_settings(self)
 
 
 def stamp_msg(seconds: float):
@@ -197,7 +132,15 @@ class SimNode(Node):
         self.create_service(Trigger, "~/reset", self._on_reset)
         self._command = np.zeros(2)
         self._command_time_s = -math.inf
-        self._bad_commands = 0
+        self._commands_received = 0
+        self._rejected = RejectionCounter()
+        self._reported_rejections = 0
+        self._diagnostics_pub = self.create_publisher(DiagnosticArray, "diagnostics", 10)
+        self._diagnostics_timer = self.create_timer(
+            cfg.diagnostics_period_s,
+            self._publish_diagnostics,
+            clock=Clock(clock_type=ClockType.STEADY_TIME),
+        )
         self._camera_period_s = 1.0 / cfg.camera_rate_hz
         self._odom_period_s = 1.0 / cfg.odom_rate_hz
         self._next_camera_s = self.sim.time_s
@@ -224,19 +167,44 @@ class SimNode(Node):
         self._camera_period_s = 1.0 / config.camera_rate_hz
         self._odom_period_s = 1.0 / config.odom_rate_hz
         self._anchor = None  # re-anchor wall and simulated time at the next tick
+        if "diagnostics_period_s" in changed:
+            self._diagnostics_timer.timer_period_ns = int(1e9 * config.diagnostics_period_s)
 
     # -- inputs -----------------------------------------------------------------------------
     def _on_cmd_vel(self, msg: Twist | TwistStamped) -> None:
         twist = msg.twist if isinstance(msg, TwistStamped) else msg
-        vw = np.array([twist.linear.x, twist.angular.z], dtype=np.float64)
-        if not np.all(np.isfinite(vw)):
-            self._bad_commands += 1
+        try:
+            vw = twist_to_vw(twist, self.cfg.input_bounds)
+        except InputError as exc:
+            count = self._rejected.add("cmd_vel", exc.reason)
             self.get_logger().warn(
-                f"ignoring non-finite cmd_vel ({self._bad_commands} so far)",
+                f"ignoring cmd_vel ({exc.reason}): {exc.detail} ({count} so far)",
                 throttle_duration_sec=5.0,
             )
             return
+        self._commands_received += 1
         self._command, self._command_time_s = vw, self.sim.time_s
+
+    def _publish_diagnostics(self) -> None:
+        rejected = self._rejected.counts
+        values = {
+            "sim_time_s": f"{self.sim.time_s:.3f}",
+            "cmd_vel_received": str(self._commands_received),
+            "rejected": str(self._rejected.total()),
+            "lag_resets": str(self._lag_resets),
+            **{f"rejected.{t}.{r}": str(n) for (t, r), n in rejected.items()},
+        }
+        new = self._rejected.total() - self._reported_rejections
+        self._reported_rejections = self._rejected.total()
+        status = DiagnosticStatus(
+            level=DiagnosticStatus.WARN if new else DiagnosticStatus.OK,
+            name=f"{self.get_name()}: simulator",
+            message=f"{new} commands rejected since the last report" if new else "running",
+            hardware_id=f"layout {self.cfg.layout_seed}",
+            values=[KeyValue(key=k, value=v) for k, v in values.items()],
+        )
+        header = Header(stamp=self.get_clock().now().to_msg())
+        self._diagnostics_pub.publish(DiagnosticArray(header=header, status=[status]))
 
     def _on_reset(self, request: Trigger.Request, response: Trigger.Response) -> Trigger.Response:
         self.sim.reset()

@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from world_model_ros.core.config import ConfigError, setting, validate_settings
+from world_model_ros.core.live.input_checks import InputBounds
 from world_model_ros.core.model.fast_path import PRECISIONS
 from world_model_ros.core.model.registry import MODEL_KINDS
 
@@ -161,10 +162,19 @@ class WorldModelNodeConfig:
     )
     time_reset_threshold_s: float = setting(
         1.0,
-        "a stamp this far behind the last one is a time reset (history cleared); less far "
-        "behind is rejected as out of order",
+        "a stamp this far behind the last one (or ahead of it and of the node clock) is from "
+        "another timeline: rejected as stamp_outlier until the new timeline is confirmed, then "
+        "a time reset (history cleared); less far behind is rejected as out of order",
         low=0.0,
         high=3600.0,
+        dynamic=False,
+    )
+    time_reset_confirm_messages: int = setting(
+        5,
+        "consecutive messages on a new timeline that confirm a time reset (immediately when "
+        "the node clock is on the new timeline and not the old: /clock jumped back)",
+        low=1,
+        high=1000,
         dynamic=False,
     )
     odom_jump_m: float = setting(
@@ -227,6 +237,7 @@ class WorldModelNodeConfig:
     marker_lifetime_s: float = setting(
         1.0, "rviz markers expire after this many seconds", low=0.0, high=3600.0
     )
+    input_bounds: InputBounds = setting(default_factory=InputBounds)
 
     def __post_init__(self) -> None:
         validate_settings(self)

@@ -23,6 +23,7 @@ from std_msgs.msg import Header
 
 from world_model_ros.core.data.images import ImageError
 from world_model_ros.core.live.latency import StageTimer
+from world_model_ros.core.live.output_checks import prediction_problem, state_problem
 from world_model_ros.core.live.sync import (
     OdomSample,
     Plan,
@@ -206,9 +207,23 @@ class TwinPredictionCycle:
             stamp, frame_id, model = frame.msg.header.stamp, odom.frame_id, primary.model
 
             def state(latent: LatentState) -> None:
-                self._state_pub.publish(self._state_message(stamp, frame_id, model, latent))
+                msg = self._state_message(stamp, frame_id, model, latent)
+                problem = state_problem(
+                    (msg.pose.position.x, msg.pose.position.y, latent.pose_3[2].item()),
+                    (msg.twist.linear.x, msg.twist.angular.z),
+                    None if latent.features is None else np.asarray(msg.latent),
+                    cfg.input_bounds,
+                )
+                if problem:
+                    self._withhold("world_model/state", problem)
+                else:
+                    self._state_pub.publish(msg)
 
         rollout_np = self._predict(engine, observation, actions_h2, timer, state)
+        problem = prediction_problem(rollout_np, cfg.input_bounds)
+        if problem:
+            self._withhold("world_model/prediction", problem)
+            return
         with timer.stage("publish"):
             prediction, latency_s = self._publish_prediction(
                 frame.msg.header.stamp,
@@ -306,6 +321,10 @@ class TwinPredictionCycle:
                 engine = shadow.engine
                 dt_s = float(shadow.model.dt_s)
                 rollout_np = self._predict(engine, job.observation, job.actions_h2, timer)
+                problem = prediction_problem(rollout_np, self.config.input_bounds)
+                if problem:
+                    self._withhold("world_model/shadow/prediction", problem)
+                    continue
                 odom = OdomSample(
                     job.stamp_s, job.observation.pose_xyyaw, job.observation.twist_vw, job.frame_id
                 )
@@ -337,6 +356,17 @@ class TwinPredictionCycle:
                 self.node.get_logger().error(
                     f"shadow cycle failed: {type(exc).__name__}: {exc}", throttle_duration_sec=5.0
                 )
+
+    def _withhold(self, topic: str, problem: str) -> None:
+        """The last check on an output failed: it is not published; counted, logged as an
+        error, and diagnostics go ERROR (core/live/output_checks.py)."""
+        with self._lock:
+            self._counts["invalid_outputs"] += 1
+            self._last_invalid_output = f"{topic}: {problem}"
+        self.node.get_logger().error(
+            f"not publishing {topic}: {problem} (input_bounds; counted as invalid_outputs)",
+            throttle_duration_sec=5.0,
+        )
 
     def _score_live_errors(self) -> None:
         """Score pending predictions against the odometry received so far (caller holds the

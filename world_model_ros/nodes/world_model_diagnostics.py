@@ -40,6 +40,7 @@ class DiagnosticsSnapshot:
     horizon: int
     last_frame_monotonic: float | None
     last_reload: str
+    last_invalid_output: str = ""  # the newest output withheld by the last check, and why
 
 
 def live_error_report(
@@ -86,8 +87,10 @@ def diagnostic_statuses(
 ) -> tuple[list[DiagnosticStatus], dict[str, int]]:
     """The two statuses (prediction, live error) and the totals the next report counts "new" from.
 
-    WARN when anything went wrong since ``last_report`` (deadline misses, rejected or skipped
-    inputs) or persists (a device fallback, internal errors, a silent camera while active).
+    ERROR when an output was withheld by the last check (non-finite or implausible) since
+    ``last_report``; WARN when anything else went wrong since then (deadline misses, rejected
+    or skipped inputs) or persists (a device fallback, internal errors, a silent camera while
+    active).
     """
     summary, counts, primary, shadow, horizon = (
         snap.summary,
@@ -134,14 +137,21 @@ def diagnostic_statuses(
     silent_s = None if last_frame is None else time.monotonic() - last_frame
     values["camera_silent_s"] = "never received" if silent_s is None else f"{silent_s:.2f}"
 
+    values["last_invalid_output"] = snap.last_invalid_output or "none"
     report = {
         "deadline_misses": misses,
         "rejected": sum(rejected.values()),
         "skipped": sum(skipped.values()),
         "processed": counts["frames_processed"],
+        "invalid_outputs": counts.get("invalid_outputs", 0),
     }
-    new = {key: report[key] - last_report[key] for key in report}
+    new = {key: report[key] - last_report.get(key, 0) for key in report}
     problems = []
+    if new["invalid_outputs"]:
+        problems.append(
+            f"{new['invalid_outputs']} outputs withheld as non-finite or implausible "
+            f"(newest: {snap.last_invalid_output})"
+        )
     if primary.fallback:
         problems.append(primary.fallback)
     if new["deadline_misses"]:
@@ -160,7 +170,8 @@ def diagnostic_statuses(
     ):
         problems.append(f"no camera frame for {silent_s:.1f} s")
     if problems:
-        level, message = DiagnosticStatus.WARN, "; ".join(problems) + " since the last report"
+        level = DiagnosticStatus.ERROR if new["invalid_outputs"] else DiagnosticStatus.WARN
+        message = "; ".join(problems) + " since the last report"
     elif not active:
         level, message = DiagnosticStatus.OK, "inactive (configured, not predicting)"
     elif not new["processed"]:

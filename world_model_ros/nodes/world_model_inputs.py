@@ -8,6 +8,7 @@ waits on inference: the worker (``world_model_cycle.py``) takes the newest frame
 
 from __future__ import annotations
 
+import functools
 import time
 
 import numpy as np
@@ -26,6 +27,25 @@ from world_model_ros.core.live.sync import (
 from world_model_ros.msg import WorldModelPrediction
 from world_model_ros.nodes import conversions as conv
 from world_model_ros.nodes.world_model_cycle import Frame, HeldCommand
+
+
+def _never_raises(callback):
+    """A bug in a check must not take the node down with the message that found it (an
+    exception in a callback ends rclpy's spin): counted as an internal error, logged."""
+
+    @functools.wraps(callback)
+    def guarded(self, msg) -> None:
+        try:
+            callback(self, msg)
+        except Exception as exc:  # noqa: BLE001 - see the docstring
+            with self._lock:
+                self._counts["internal_errors"] += 1
+            self.node.get_logger().error(
+                f"{callback.__name__} failed: {type(exc).__name__}: {exc}",
+                throttle_duration_sec=5.0,
+            )
+
+    return guarded
 
 
 class TwinInputs:
@@ -48,19 +68,36 @@ class TwinInputs:
         self._warn(("skipped", reason), f"frame on '{topic}' skipped ({reason}): {detail}")
 
     def _check_stamp(self, source: str, topic: str, stamp_s: float) -> bool:
-        """False when the stamp goes backwards (rejected); a large jump back resets history."""
+        """False when the stamp is rejected (duplicated, a little backwards, or a lone message
+        from another timeline: core/live/sync.py StampMonitor); a confirmed new timeline resets
+        history."""
+        now_s = self._now_s()
         with self._lock:
-            order = self._stamps[source].check(stamp_s)
-        if order is StampOrder.BACKWARDS:
-            self._reject(
-                topic,
-                "stamp_backwards",
-                f"stamp {stamp_s:.6f} s is older than the previous message's",
-            )
-            return False
+            monitor = self._stamps[source]
+            newest_s = monitor.last_s
+            order = monitor.check(stamp_s, now_s)
         if order is StampOrder.RESET:
-            self._reset_history(f"stamps on '{topic}' jumped back to {stamp_s:.3f} s")
-        return True
+            self._reset_history(f"stamps on '{topic}' moved to a new timeline at {stamp_s:.3f} s")
+            return True
+        if order is StampOrder.OK:
+            return True
+        if order is StampOrder.OUTLIER:
+            cfg = self.config
+            reason, why = (
+                "stamp_outlier",
+                (
+                    f"off the current timeline (newest {newest_s:.3f} s, node clock "
+                    f"{now_s:.3f} s; time_reset_threshold_s={cfg.time_reset_threshold_s:g}): a "
+                    f"reset needs {cfg.time_reset_confirm_messages} consecutive messages or "
+                    "the clock"
+                ),
+            )
+        elif order is StampOrder.DUPLICATE:
+            reason, why = "duplicate", "the same stamp as the previous message's"
+        else:
+            reason, why = "stamp_backwards", "older than the previous message's"
+        self._reject(topic, reason, f"stamp {stamp_s:.6f} s is {why}")
+        return False
 
     def _reset_history(self, why: str) -> None:
         """Time went backwards (simulation reset): forget everything tied to the old timeline."""
@@ -79,12 +116,13 @@ class TwinInputs:
             self._counts["time_resets"] += 1
         self._warn(
             ("time_reset",),
-            f"time went backwards ({why}): cleared odometry, command, plan and "
-            f"latency history (simulation reset?)",
+            f"time reset ({why}): cleared odometry, command, plan and "
+            f"latency history (simulation restart?)",
         )
 
     # --- subscriptions: cheap, never wait on inference -----------------------------------------
 
+    @_never_raises
     def _on_camera(self, msg: Image | CompressedImage) -> None:
         topic = self._camera_sub.topic_name
         try:
@@ -105,10 +143,11 @@ class TwinInputs:
             self._pending = Frame(msg, stamp_s)
             self._wake.notify()
 
+    @_never_raises
     def _on_odom(self, msg: Odometry) -> None:
         topic = self._odom_sub.topic_name
         try:
-            sample = conv.odometry_to_sample(msg)
+            sample = conv.odometry_to_sample(msg, self.config.input_bounds)
         except InputError as exc:
             self._reject(topic, exc.reason, exc.detail)
             return
@@ -140,10 +179,12 @@ class TwinInputs:
                 f"and pending live-error predictions",
             )
 
+    @_never_raises
     def _on_cmd_vel(self, msg: Twist | TwistStamped) -> None:
         topic = self._cmd_sub.topic_name
         try:
-            vw = conv.twist_to_vw(msg.twist if isinstance(msg, TwistStamped) else msg)
+            twist = msg.twist if isinstance(msg, TwistStamped) else msg
+            vw = conv.twist_to_vw(twist, self.config.input_bounds)
         except InputError as exc:
             self._reject(topic, exc.reason, exc.detail)
             return
@@ -151,9 +192,10 @@ class TwinInputs:
             self._command = HeldCommand(vw, self._now_s())
             self._counts["cmd_vel_received"] += 1
 
+    @_never_raises
     def _on_plan(self, msg: WorldModelPrediction) -> None:
         try:
-            plan = conv.prediction_to_plan(msg)
+            plan = conv.prediction_to_plan(msg, self.config.input_bounds)
         except InputError as exc:
             self._reject(self._plan_sub.topic_name, exc.reason, exc.detail)
             return
@@ -161,6 +203,7 @@ class TwinInputs:
             self._plan = plan
             self._counts["plan_received"] += 1
 
+    @_never_raises
     def _on_contact(self, msg: Bool) -> None:
         """Contact ground truth (no header: stamped with the node clock on receipt)."""
         now_s = self._now_s()

@@ -131,7 +131,8 @@ class WorldModelRuntime(TwinInputs, TwinPredictionCycle, TwinServices):
         self._command: HeldCommand | None = None
         self._plan: Plan | None = None
         self._stamps = {
-            name: StampMonitor(cfg.time_reset_threshold_s) for name in ("camera", "odom")
+            name: StampMonitor(cfg.time_reset_threshold_s, cfg.time_reset_confirm_messages)
+            for name in ("camera", "odom")
         }
         self._latency = LatencyMonitor(cfg.budget_ms, cfg.latency_window)
         self._shadow_latency = LatencyMonitor(cfg.budget_ms, cfg.latency_window)
@@ -155,7 +156,9 @@ class WorldModelRuntime(TwinInputs, TwinPredictionCycle, TwinServices):
             "shadow_processed": 0,
             "shadow_dropped": 0,
             "shadow_errors": 0,
+            "invalid_outputs": 0,  # predictions / states withheld by the last check
         }
+        self._last_invalid_output = ""
         self._source_counts = {"plan": 0, "cmd_vel": 0, "odometry": 0, "none": 0}
         self._last_report = {"deadline_misses": 0, "rejected": 0, "skipped": 0, "processed": 0}
         self._messages = conv.PredictionMessages()  # worker thread only

@@ -135,6 +135,7 @@ class TwinServices:
                 horizon=horizon,
                 last_frame_monotonic=self._last_frame_monotonic,
                 last_reload=self._last_reload,
+                last_invalid_output=self._last_invalid_output,
             )
             stamp = self.node.get_clock().now().to_msg()
             live_msgs = {

@@ -4,12 +4,20 @@ Ours rather than cv_bridge: ROS 2's cv_bridge is not on the package registries, 
 port of the ROS 1 one breaks under NumPy 2 and ignores row padding (``step``). Both the node
 (live messages) and the dataset loader (rosbags messages) call these, so a frame decodes the
 same way live and in training.
+
+Sizes are checked before anything is allocated. A compressed image says how large it is in
+its header: a 48.6 KB PNG can claim 20000 x 20000 pixels and decode to 1.2 GB. Pillow reads
+only the header (PNG IHDR, JPEG SOF) when it opens a file, so the pixel limit is applied
+before OpenCV decodes a byte; the data's magic bytes must agree with the declared ``format``.
 """
 
 from __future__ import annotations
 
+import io
+
 import cv2
 import numpy as np
+from PIL import JpegImagePlugin, PngImagePlugin
 
 # Channels per pixel of each supported raw encoding.
 RAW_ENCODINGS: dict[str, int] = {"rgb8": 3, "bgr8": 3, "rgba8": 4, "bgra8": 4, "mono8": 1}
@@ -72,10 +80,70 @@ def decode_raw(
     return cv2.cvtColor(np.ascontiguousarray(pixels), conversion)
 
 
+MAGIC = {"png": b"\x89PNG\r\n\x1a\n", "jpeg": b"\xff\xd8\xff"}
+_HEADER_READERS = {
+    "png": PngImagePlugin.PngImageFile,  # the plugin classes, not Image.open: no bomb warning,
+    "jpeg": JpegImagePlugin.JpegImageFile,  # the limit here is ours (max_pixels)
+}
+
+
+def declared_codec(format: str) -> str | None:
+    """The codec a sensor_msgs/CompressedImage ``format`` names: "jpeg", "png", or None when
+    the field is empty; ImageError("bad_format") for anything else (compressedDepth, tiff).
+
+    image_transport writes "jpeg", "png" or "<encoding>; jpeg compressed <encoding>".
+    """
+    text = format.strip().lower()
+    if not text:
+        return None
+    if "compresseddepth" in text:
+        raise ImageError("bad_format", f"format '{format}' is a depth image, not a camera image")
+    found = {
+        codec
+        for codec, words in (("jpeg", ("jpeg", "jpg")), ("png", ("png",)))
+        if any(word in text for word in words)
+    }
+    if len(found) != 1:
+        raise ImageError("bad_format", f"format '{format}' names neither JPEG nor PNG")
+    return found.pop()
+
+
+def compressed_size(data: bytes | np.ndarray | memoryview, format: str | None = None):
+    """(codec, width, height) of compressed image bytes, read from the header only; raises
+    ImageError: ``bad_format`` for a format naming no supported codec, ``format_mismatch``
+    when the data's magic bytes are another codec than ``format`` says, ``bad_encoding`` for
+    data that is neither JPEG nor PNG or whose header cannot be read."""
+    head = bytes(memoryview(data)[:8]) if not isinstance(data, np.ndarray) else data[:8].tobytes()
+    actual = next((codec for codec, magic in MAGIC.items() if head.startswith(magic)), None)
+    declared = declared_codec(format) if format is not None else None
+    if actual is None:
+        raise ImageError(
+            "bad_encoding", f"data is neither JPEG nor PNG (first bytes {head[:4].hex()})"
+        )
+    if declared is not None and declared != actual:
+        raise ImageError(
+            "format_mismatch", f"format '{format}' says {declared} but the data is {actual}"
+        )
+    raw = data.tobytes() if isinstance(data, np.ndarray) else bytes(data)
+    try:
+        width, height = _HEADER_READERS[actual](io.BytesIO(raw)).size
+    except Exception as exc:  # noqa: BLE001 - Pillow raises SyntaxError, OSError, struct.error
+        raise ImageError(
+            "bad_encoding", f"{actual} header cannot be read ({type(exc).__name__}: {exc})"
+        ) from None
+    return actual, int(width), int(height)
+
+
 def decode_compressed(
-    data: bytes | np.ndarray | memoryview, max_pixels: int = MAX_PIXELS_DEFAULT
+    data: bytes | np.ndarray | memoryview,
+    max_pixels: int = MAX_PIXELS_DEFAULT,
+    format: str | None = None,
 ) -> np.ndarray:
-    """JPEG/PNG bytes (sensor_msgs/CompressedImage) -> uint8 RGB [H, W, 3]; raises ImageError."""
+    """JPEG/PNG bytes (sensor_msgs/CompressedImage) -> uint8 RGB [H, W, 3]; raises ImageError.
+
+    The header's size is checked against ``max_pixels`` before decoding; ``format`` (the
+    message's field; None: not checked) must agree with the data's magic bytes.
+    """
     buffer = (
         np.frombuffer(data, dtype=np.uint8)
         if not isinstance(data, np.ndarray)
@@ -83,12 +151,22 @@ def decode_compressed(
     )
     if buffer.size == 0:
         raise ImageError("bad_size", "empty compressed image")
+    codec, width, height = compressed_size(buffer, format)
+    if width <= 0 or height <= 0:
+        raise ImageError("bad_size", f"zero-sized {codec} image {width}x{height}")
+    if width * height > max_pixels:
+        raise ImageError(
+            "bad_size",
+            f"{codec} header says {width}x{height}, which exceeds max_pixels={max_pixels} "
+            f"(not decoded)",
+        )
     bgr = cv2.imdecode(buffer, cv2.IMREAD_COLOR)
     if bgr is None:
-        raise ImageError("bad_encoding", "compressed data is not a decodable JPEG/PNG")
-    if bgr.shape[0] * bgr.shape[1] > max_pixels:
+        raise ImageError("bad_encoding", f"compressed data is not a decodable {codec}")
+    if bgr.shape[:2] != (height, width):
         raise ImageError(
-            "bad_size", f"image {bgr.shape[1]}x{bgr.shape[0]} exceeds max_pixels={max_pixels}"
+            "bad_encoding",
+            f"{codec} decoded to {bgr.shape[1]}x{bgr.shape[0]}, header said {width}x{height}",
         )
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 

@@ -4,8 +4,9 @@ The node conditions each prediction on one camera frame; the pose it starts from
 pose *at that frame's stamp*, not whatever odometry arrived last. ``OdomBuffer`` keeps a short,
 time-ordered history of odometry and answers "where was the robot at t?" by interpolating
 between the two samples around t, or taking the nearest sample within a slop. ``StampMonitor``
-watches one topic's stamps so that out-of-order messages are rejected and a large backwards jump
-(a simulation reset) clears history instead of wedging the node. ``align_plan`` resamples a
+watches one topic's stamps so that out-of-order and duplicated messages are rejected, a lone
+message from another timeline is rejected as an outlier, and a time reset that persists (a
+simulation restart) clears history instead of wedging the node. ``align_plan`` resamples a
 planner's action sequence, stamped at its own start time, onto the model's steps after a camera
 stamp. No rclpy here: stamps are float seconds.
 """
@@ -135,31 +136,73 @@ def interpolate(before: OdomSample, after: OdomSample, stamp_s: float) -> OdomSa
 
 class StampOrder(Enum):
     OK = "ok"
-    BACKWARDS = (
-        "backwards"  # older than the last accepted stamp by less than the reset threshold: reject
-    )
-    RESET = "reset"  # older by more than the threshold: time itself jumped back (simulation reset)
+    DUPLICATE = "duplicate"  # the same stamp as the newest accepted one: rejected, counted
+    BACKWARDS = "backwards"  # a little older than the newest (within the threshold): rejected
+    OUTLIER = "outlier"  # far from the current timeline, not (yet) confirmed: rejected
+    RESET = "reset"  # a new timeline, confirmed: time itself jumped (simulation restart)
 
 
 class StampMonitor:
-    """Watches one topic's stamps: in order, slightly backwards (reject) or a time reset."""
+    """Watches one topic's stamps: in order, duplicated, slightly backwards, or another timeline.
 
-    def __init__(self, reset_threshold_s: float = 1.0):
+    A stamp more than ``reset_threshold_s`` before the newest, or after it and in the future of
+    the node's clock (or with no clock to ask), belongs to another timeline. One such message
+    is an outlier (a stray publisher, a message stamped 0 or in 2038) and is rejected; it must
+    not wipe the history of the timeline the robot is on. The new timeline is believed, and
+    ``RESET`` returned, on evidence:
+
+    - ``confirm_count`` consecutive messages on it (stamps increasing, each within the
+      threshold of the one before, no message of the old timeline in between), or
+    - the node's clock: the new stamp is within the threshold of ``now_s`` and the old
+      timeline's newest stamp is not (under ``use_sim_time``: /clock jumped back with it).
+
+    A forward gap that is not in the clock's future (a sensor that paused, a late message) is
+    simply in order.
+    """
+
+    def __init__(self, reset_threshold_s: float = 1.0, confirm_count: int = 5):
         self.reset_threshold_s = reset_threshold_s
+        self.confirm_count = confirm_count
         self.last_s: float | None = None
+        self._candidate_s: float | None = None  # newest stamp of a timeline not yet believed
+        self._candidate_count = 0
 
-    def check(self, stamp_s: float) -> StampOrder:
-        """Classify ``stamp_s`` and, unless it is rejected, remember it as the newest."""
-        if self.last_s is not None and stamp_s < self.last_s:
-            if self.last_s - stamp_s <= self.reset_threshold_s:
-                return StampOrder.BACKWARDS
-            self.last_s = stamp_s
-            return StampOrder.RESET
+    def check(self, stamp_s: float, now_s: float | None = None) -> StampOrder:
+        """Classify ``stamp_s`` (``now_s``: the node's clock, when known); an accepted (OK or
+        RESET) stamp becomes the newest."""
+        last, threshold = self.last_s, self.reset_threshold_s
+        if last is None:
+            return self._accept(stamp_s, StampOrder.OK)
+        delta_s = stamp_s - last
+        if -threshold <= delta_s <= 0.0:
+            self._candidate_s, self._candidate_count = None, 0  # the old timeline is alive
+            return StampOrder.DUPLICATE if delta_s == 0.0 else StampOrder.BACKWARDS
+        not_future = now_s is not None and stamp_s <= now_s + threshold
+        if delta_s > 0.0 and (delta_s <= threshold or not_future):
+            return self._accept(stamp_s, StampOrder.OK)
+        if self._on_clock(stamp_s, now_s) and not self._on_clock(last, now_s):
+            return self._accept(stamp_s, StampOrder.RESET)
+        candidate = self._candidate_s
+        if candidate is not None and 0.0 < stamp_s - candidate <= threshold:
+            self._candidate_count += 1
+        else:
+            self._candidate_count = 1
+        self._candidate_s = stamp_s
+        if self._candidate_count >= self.confirm_count:
+            return self._accept(stamp_s, StampOrder.RESET)
+        return StampOrder.OUTLIER
+
+    def _on_clock(self, stamp_s: float, now_s: float | None) -> bool:
+        return now_s is not None and abs(now_s - stamp_s) <= self.reset_threshold_s
+
+    def _accept(self, stamp_s: float, order: StampOrder) -> StampOrder:
         self.last_s = stamp_s
-        return StampOrder.OK
+        self._candidate_s, self._candidate_count = None, 0
+        return order
 
     def clear(self) -> None:
         self.last_s = None
+        self._candidate_s, self._candidate_count = None, 0
 
 
 @dataclass(frozen=True)

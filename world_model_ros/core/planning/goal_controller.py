@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from ..config import setting, validate_settings
+from ..live.sync import StampMonitor, StampOrder
 from ..model.contract import Observation, WorldModel
 from ..model.kinematic import KinematicConfig, KinematicPredictor
 from .detour import Detour, DetourConfig
@@ -35,7 +37,7 @@ from .goal import (
     goal_reached,
 )
 from .mppi import MppiConfig, MppiPlanner, MppiResult
-from .safety import SafetyGate, VelocityLimits
+from .safety import SafetyGate, VelocityLimits, plan_not_finite
 
 FALLBACKS = ("kinematic", "stop", "none")
 
@@ -110,6 +112,7 @@ class GoalController:
                 "stale",
                 "unusable",
                 "planning_errors",
+                "invalid_plans",
                 "time_resets",
             ),
             0,
@@ -117,7 +120,9 @@ class GoalController:
         self._goal: np.ndarray | None = None
         self._goal_set_s = 0.0
         self._out_of_domain = ""  # the twin's reason, '' while in domain
-        self._last_stamp_s: float | None = None
+        # The node's last check on a plan (its input bounds); a refused plan holds the robot.
+        self.plan_check: Callable[[MppiResult], str | None] | None = None
+        self._stamps = StampMonitor(config.max_input_age_s)  # the twin's rule (live/sync.py)
         self._latest: PlanningInput | None = None
         self._problem = ""  # why the newest input could not be used
         self._plan: tuple[float, np.ndarray] | None = None  # (made at, commands [H, 2])
@@ -144,7 +149,7 @@ class GoalController:
         self._goal = None
         self._planners_reset()
         self.detour.reset()
-        self._last_stamp_s = None
+        self._stamps.clear()
         self._latest = None
         self._problem = ""
         self._sent_2 = np.zeros(2)
@@ -200,6 +205,7 @@ class GoalController:
             self.detour = Detour(config.detour)
         self.gate.limits = config.limits
         self.gate.stale_timeout_s = config.stale_timeout_s
+        self._stamps.reset_threshold_s = config.max_input_age_s
         self.config = config
 
     # -- the cycle -----------------------------------------------------------------------------
@@ -288,18 +294,17 @@ class GoalController:
                 f"(max_input_age_s={self.config.max_input_age_s:g})"
             )
             return None
-        last = self._last_stamp_s
-        if last is not None and stamp <= last:
-            if abs(now_s - last) <= self.config.max_input_age_s:  # the old timeline is current
-                self.counts["duplicates"] += 1
-                self._problem = (
-                    f"input stamp {stamp:.3f} s did not advance (duplicated or frozen stamps)"
-                )
-                return None
+        order = self._stamps.check(stamp, now_s)
+        if order in (StampOrder.DUPLICATE, StampOrder.BACKWARDS, StampOrder.OUTLIER):
+            self.counts["duplicates"] += 1
+            self._problem = (
+                f"input stamp {stamp:.3f} s did not advance (duplicated or frozen stamps)"
+            )
+            return None
+        if order is StampOrder.RESET:
             self.counts["time_resets"] += 1  # time went back and the clock with it: restart
             self._planners_reset()
             self.detour.reset()
-        self._last_stamp_s = stamp
         self._problem = ""
         return newest
 
@@ -325,6 +330,12 @@ class GoalController:
             assert self._goal is not None  # planning only happens towards a goal
             target = self.detour.goal_for(fresh.stamp_s, pose, self._goal, self._plan_end_xy)
             result = planner.plan(fresh.latent, target, self._sent_2)
+            refused = plan_not_finite(result) or (
+                self.plan_check(result) if self.plan_check else None
+            )
+            if refused:
+                self.counts["invalid_plans"] += 1
+                raise ValueError(f"plan refused: {refused}")
         except Exception as exc:  # noqa: BLE001 - any model or planning failure holds the robot
             self.counts["planning_errors"] += 1
             self._problem = f"planning error: {type(exc).__name__}: {exc}"

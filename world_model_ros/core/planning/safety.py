@@ -21,6 +21,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 ZERO_2 = np.zeros(2)
 
@@ -78,3 +79,13 @@ class SafetyGate:
             self.rejected += 1
             return ZERO_2.copy(), f"refused: {problem}"
         return np.asarray(command_2, dtype=np.float64), ""
+
+
+def plan_not_finite(result) -> str | None:
+    """Why a plan (an ``MppiResult``) may not be driven on: NaN or inf in its commands or in the
+    poses the model predicts under them; None when it may."""
+    if not bool(torch.isfinite(result.commands_h2).all()):
+        return "its commands hold NaN or inf"
+    if not bool(torch.isfinite(result.plan_rollout.poses_bh3).all()):
+        return "its predicted poses hold NaN or inf"
+    return None
