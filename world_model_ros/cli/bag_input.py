@@ -65,14 +65,23 @@ def load_bags(
         contact=args.contact_topic or None,
     )
     bags = find_bags(paths)
+    if not bags:
+        raise ValueError(
+            f"no rosbag2 bags in {', '.join(map(str, paths))} (a bag is a folder with "
+            "metadata.yaml, or an .mcap / .db3 file; record some with `world-model-ros record`)"
+        )
     episodes, report = load_episodes(bags, topics=topics, dt_s=args.dt, image_size=image_size)
     log(f"data: {report.summary()}")
     for problem in report.problems:
         print(f"data: {problem}", file=sys.stderr)
     if not episodes:
-        raise ValueError(
-            f"no usable episodes in {', '.join(map(str, paths))} (see the problems above)"
+        why = (
+            "see the problems above"
+            if report.problems
+            else f"no episode with --image-topic {args.image_topic}, --odom-topic "
+            f"{args.odom_topic} and --cmd-topic {args.cmd_topic} messages"
         )
+        raise ValueError(f"no usable episodes in {', '.join(map(str, paths))} ({why})")
     seeds = sorted(
         {
             e.arena.layout_seed
@@ -123,3 +132,14 @@ def parse_compact_seeds(text: str) -> set[int]:
         low, _, high = part.partition("-")
         seeds.update(range(int(low), int(high or low) + 1))
     return seeds
+
+
+def is_bag(path: Path) -> bool:
+    """Whether ``path`` is a rosbag2 bag (a folder with metadata.yaml or storage files, or a
+    storage file): ``record --output`` must not write new bags inside one."""
+    path = Path(path)
+    if path.suffix in {".mcap", ".db3"} and path.exists():
+        return True
+    return path.is_dir() and (
+        (path / "metadata.yaml").is_file() or any(path.glob("*.mcap")) or any(path.glob("*.db3"))
+    )

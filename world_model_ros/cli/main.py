@@ -2,13 +2,15 @@
 
 A verb module defines ``HELP`` (one line), ``add_arguments(parser)`` and ``run(args) -> int``.
 Modules are imported only when their verb runs, so ``--help`` stays fast and a verb's heavy
-dependencies (MuJoCo, rclpy) load only where needed.
+dependencies (MuJoCo, rclpy) load only where needed. A user's mistake that reaches ``main``
+(a read-only ``--output``, a malformed file) is one line and exit code 2 (``errors.py``).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 VERBS: dict[str, str] = {
@@ -56,6 +58,14 @@ def main(argv: list[str] | None = None) -> int:
         return int(args._module.run(args) or 0)
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # a user's mistake is one line; anything else keeps its traceback
+        from .errors import user_error
+
+        message = user_error(exc)
+        if message is None or os.environ.get("WMR_TRACEBACK"):
+            raise
+        print(f"world-model-ros {args.verb}: error: {message}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

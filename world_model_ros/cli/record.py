@@ -234,6 +234,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from ..sim.simulator import SimConfig
+    from .bag_input import is_bag
 
     try:
         layouts = parse_seeds(args.layouts)
@@ -254,6 +255,18 @@ def run(args: argparse.Namespace) -> int:
             f"record: bags exist already (use --overwrite): {', '.join(existing)}", file=sys.stderr
         )
         return 2
+    if is_bag(args.output):  # a bag's folder: new bags would silently nest inside it
+        if not args.overwrite:
+            print(
+                f"record: --output {args.output} is a rosbag2 bag; give a folder for the new "
+                "bags (one per layout), or --overwrite to replace that bag",
+                file=sys.stderr,
+            )
+            return 2
+        if args.output.is_dir():
+            shutil.rmtree(args.output)
+        else:
+            args.output.unlink()
     for path in existing:
         shutil.rmtree(path)
     args.output.mkdir(parents=True, exist_ok=True)

@@ -272,6 +272,41 @@ def _build(cls: type, flat: dict[tuple[str, ...], Any], path: tuple[str, ...]) -
     return cls(**kwargs)
 
 
+def check_plain_mapping(cls: type, values: Any, where: str = "", prefix: str = "") -> None:
+    """ConfigError naming the first unknown key, or value of the wrong type, in ``values`` for
+    the plain dataclass ``cls`` (fields without :func:`setting`; nested dataclasses are checked
+    under ``<field>.``). For configurations older than ``setting``, such as training's: a YAML
+    typo then names the key instead of failing later with "'<' not supported"."""
+    label = f"{where}: " if where else ""
+    if not isinstance(values, dict):
+        what = f"'{prefix.rstrip('.')}'" if prefix else "the top level"
+        raise ConfigError(f"{label}{what} must be a mapping of settings; got {values!r}")
+    hints = _hints(cls)
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if key not in known:
+            close = difflib.get_close_matches(str(key), list(known), n=3)
+            hint = f" (did you mean {' or '.join(prefix + c for c in close)}?)" if close else ""
+            raise ConfigError(f"{label}unknown setting '{name}'{hint}")
+        kind, optional = _kind(hints[key])
+        if dataclasses.is_dataclass(kind):
+            check_plain_mapping(kind, value, where, f"{name}.")
+            continue
+        if value is None and optional:
+            continue
+        item = typing.get_args(hints[key])[:1] if kind is tuple else ()
+        info = SettingInfo(name, (key,), kind, optional, None, "", None, None, None, True)
+        if kind is tuple and item and item[0] in (int, float):
+            ok = isinstance(value, (list, tuple)) and all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in value
+            )
+            if not ok:
+                raise ConfigError(f"{label}'{name}' must be a list of numbers; got {value!r}")
+        elif kind in (bool, int, float, str, tuple):
+            coerce(info, value, where)
+
+
 def to_flat(obj: Any) -> dict[str, Any]:
     """{flat name: value} of every leaf setting of the dataclass instance ``obj``."""
     out = {}

@@ -30,6 +30,7 @@ import yaml
 from torch.nn import functional as F
 from tqdm import tqdm
 
+from ..config import check_plain_mapping
 from ..data.windows import ArenaTensors, WindowBatch, WindowSet
 from ..geometry import compose_body_deltas, wrap_angle
 from ..model.checkpoint import save_checkpoint
@@ -119,12 +120,7 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, values: dict[str, Any], where: str = "train config") -> "TrainConfig":
         values = dict(values or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(
-                f"{where}: unknown keys {', '.join(unknown)} (known: {', '.join(sorted(known))})"
-            )
+        check_plain_mapping(cls, values, where)  # unknown keys and wrong types name the key
         try:
             if "model" in values:
                 values["model"] = LatentModelConfig.from_dict(values["model"] or {})
