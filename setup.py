@@ -37,6 +37,7 @@ setup(
         "rosbags",
         "tqdm",
         "matplotlib",
+        "pillow",
         "mujoco",
     ],
     python_requires=">=3.10",

@@ -272,3 +272,66 @@ def test_two_nodes_of_one_name_are_warned_about(wall: Rig, tmp_path):
     finally:
         assert twin.stop() == 0
     assert diagnostic_values(wall.diagnostics[-1], "prediction")  # still reporting
+
+
+# --- the last check on every output ------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_a_model_that_outputs_nan_is_never_published(ros_faults, tmp_path):
+    """A checkpoint whose weights were replaced by garbage (finite, and with a matching
+    checksum, so it loads): the model's predictions come out NaN / inf. Before, they were
+    published as forecasts with diagnostics OK; now each is withheld, counted as
+    invalid_outputs, logged, and diagnostics go ERROR."""
+    import json
+    import shutil
+
+    from diagnostic_msgs.msg import DiagnosticStatus
+    from safetensors.torch import load_file, save_file
+
+    from world_model_ros.core.model.checkpoint import DEFAULT_CHECKPOINT, sha256_of
+    from world_model_ros.msg import WorldModelState
+
+    garbage = tmp_path / "garbage"
+    shutil.copytree(DEFAULT_CHECKPOINT, garbage)
+    weights = load_file(garbage / "model.safetensors")
+    for name in weights:
+        if name.startswith(("trunk", "out")) and name.endswith("weight"):
+            weights[name] = weights[name] * 1e15
+    save_file(weights, garbage / "model.safetensors")
+    config = json.loads((garbage / "config.json").read_text())
+    config["weights_sha256"] = sha256_of(garbage / "model.safetensors")
+    (garbage / "config.json").write_text(json.dumps(config))
+
+    node = start(
+        tmp_path,
+        "garbage",
+        "model:=latent",
+        f"checkpoint:={garbage}",
+        "backend:=torch",
+        "diagnostics_period_s:=0.1",
+        extra=("-r", "__ns:=/garbage"),
+    )
+    rig = Rig(ros_faults, node, sim_time=False, ns="garbage")
+    states = ros_faults.subscribe(WorldModelState, "/garbage/world_model/state", 50)
+    try:
+        rig.wait_ready(("camera/image_raw", "odom"), timeout_s=60.0)
+        for _ in range(5):
+            t = _now_s(rig)
+            heard = rig.count("odom_received")
+            for dt in (-0.02, 0.0):
+                rig.odom.publish(odom_msg(t + dt))
+            rig.wait_count("odom_received", heard + 2)
+            rig.camera.publish(image_msg(t, 64, 64))
+            rig.ros.spin(0.1)
+        rig.wait_count("invalid_outputs", 3)
+        rig.wait(
+            lambda: rig.diagnostics[-1].status[0].level == DiagnosticStatus.ERROR,
+            "diagnostics ERROR",
+        )
+        assert "world_model/prediction: predicted" in rig.diag()["last_invalid_output"]
+        assert "not publishing world_model/prediction" in node.output()
+        assert not rig.predictions, rig.predictions[0].states[0]
+        assert all(not non_finite_fields(s) for s in states)
+    finally:
+        assert node.stop() == 0, node.output()[-3000:]

@@ -23,7 +23,12 @@ from rclpy.node import Node
 from sensor_msgs.msg import Image
 
 from world_model_ros.core.data.images import ImageError
-from world_model_ros.core.live.input_checks import InputError, RejectionCounter, WarningThrottle
+from world_model_ros.core.live.input_checks import (
+    InputError,
+    RejectionCounter,
+    WarningThrottle,
+    require_frame_id,
+)
 from world_model_ros.core.live.sync import OdomBuffer, StampMonitor, StampOrder, SyncError
 from world_model_ros.core.model.contract import Observation
 from world_model_ros.core.planning.goal import PlanningInput
@@ -132,7 +137,6 @@ class PlannerInputs:
             domain, self._domain = self._domain, None
             odom_new, self._odom_new = self._odom_new, False
             odom_problem = self._odom_problem
-            self._odom_stamps.confirm_count = self._config.time_reset_confirm_messages
         if domain is not None:
             controller.set_domain(domain.in_domain, domain.reason)
         if goal is not None:
@@ -208,6 +212,7 @@ class PlannerInputs:
             )
         if image is None:
             return None
+        require_frame_id(image.header.frame_id)
         stamp_s = time_to_s(image.header.stamp)
         rgb = image_to_rgb(image)
         with self.lock:
