@@ -64,7 +64,7 @@ class Rig:
             "-r",
             f"__ns:={ns}",
             *("-p", "model:=kinematic", "-p", f"state_source:={state_source}"),
-            *("-p", "use_camera:=true", "-p", "seed:=1"),
+            *("-p", "use_camera:='true'", "-p", "seed:=1"),
         ]
         self.node = NodeProcess("mpc_planner_node", params, log_dir / f"{state_source}.log")
         self.odom = ros.publisher(Odometry, f"{ns}/odom", RELIABLE)

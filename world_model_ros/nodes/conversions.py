@@ -72,7 +72,7 @@ def compressed_to_rgb(msg: CompressedImage, max_pixels: int = MAX_PIXELS_DEFAULT
 
 
 DEFAULT_BOUNDS = InputBounds()
-MAX_PLAN_ACTIONS = 10_000  # a plan longer than this is not a plan (DDS would carry 1e6)
+MAX_PLAN_ACTIONS = 1_000  # a plan longer than this is not a plan (horizons are 10-100 steps)
 
 
 def odometry_to_sample(msg: Odometry, bounds: InputBounds = DEFAULT_BOUNDS) -> OdomSample:
