@@ -277,7 +277,6 @@ def test_two_nodes_of_one_name_are_warned_about(wall: Rig, tmp_path):
 # --- the last check on every output ------------------------------------------------------------
 
 
-@pytest.mark.slow
 def test_a_model_that_outputs_nan_is_never_published(ros_faults, tmp_path):
     """A checkpoint whose weights were replaced by garbage (finite, and with a matching
     checksum, so it loads): the model's predictions come out NaN / inf. Before, they were

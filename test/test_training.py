@@ -142,7 +142,7 @@ def test_config_file_loads_and_rejects_unknown_keys(tmp_path):
     assert config.model.horizon == 20 and config.model.use_camera
     bad = tmp_path / "bad.yaml"
     bad.write_text("steps: 10\nlearning_rat: 0.1\n")
-    with pytest.raises(ValueError, match="unknown keys learning_rat"):
+    with pytest.raises(ValueError, match="unknown setting 'learning_rat'"):
         TrainConfig.from_yaml(bad)
     bad.write_text("model:\n  horizon: 5\nconsistency_steps: [10]\n")
     with pytest.raises(ValueError, match="consistency_steps"):
