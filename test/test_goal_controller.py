@@ -214,3 +214,17 @@ def test_the_gate_never_lets_an_unsafe_command_through(v, w, age):
     assert -0.1 - 1e-6 <= sent[0] <= 0.5 + 1e-6 and abs(sent[1]) <= 1.5 + 1e-6
     if age > 0.5:
         assert not sent.any() and "no valid plan" in why
+
+
+def test_a_plan_is_as_fresh_as_the_input_it_was_made_from():
+    """bench/failsafe.py measured zero 0.67 s after the last usable input (bound 0.6 s): the
+    plan's age was counted from when it was made, up to a period after the input arrived. Now
+    from the input's stamp: an input 0.08 s old when planned from still stops the robot within
+    stale_timeout_s + one period of its stamp."""
+    controller = GoalController(KinematicPredictor(), CONFIG)
+    controller.set_goal(np.array([2.0, 0.0, 0.0]), 0.0)
+    controller.step(state(0.0), 0.08)
+    out = controller.step(state(0.1), 0.18)  # the last usable input, stamped 0.1, 0.08 s old
+    assert out.command_2[0] > 0.0
+    stopped_s, _ = zero_after(controller, 0.18, lambda t: None)
+    assert stopped_s - 0.1 <= deadline()

@@ -346,7 +346,9 @@ class GoalController:
         self._planned_stamp_s = fresh.stamp_s
         self._plan = (now_s, result.commands_h2.detach().cpu().numpy().astype(np.float64))
         self._plan_end_xy = result.plan_rollout.poses_bh3[0, -1, :2].detach().cpu().numpy()
-        self.gate.plan_made(now_s)
+        # A plan is as fresh as the input it was made from: counted from the input's stamp,
+        # zero follows within stale_timeout_s + one control period of that input.
+        self.gate.plan_made(min(now_s, fresh.stamp_s))
         return result
 
     def _command_at(self, now_s: float) -> np.ndarray | None:
