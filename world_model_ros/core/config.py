@@ -290,7 +290,7 @@ def check_plain_mapping(cls: type, values: Any, where: str = "", prefix: str = "
             hint = f" (did you mean {' or '.join(prefix + c for c in close)}?)" if close else ""
             raise ConfigError(f"{label}unknown setting '{name}'{hint}")
         kind, optional = _kind(hints[key])
-        if dataclasses.is_dataclass(kind):
+        if isinstance(kind, type) and dataclasses.is_dataclass(kind):
             check_plain_mapping(kind, value, where, f"{name}.")
             continue
         if value is None and optional:
