@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from world_model_ros.core.config import ConfigError, setting, validate_settings
 from world_model_ros.core.live.input_checks import InputBounds
+from world_model_ros.core.live.domain import DomainCheckConfig
 from world_model_ros.core.model.fast_path import PRECISIONS
 from world_model_ros.core.model.registry import MODEL_KINDS
 
@@ -238,6 +239,7 @@ class WorldModelNodeConfig:
         1.0, "rviz markers expire after this many seconds", low=0.0, high=3600.0
     )
     input_bounds: InputBounds = setting(default_factory=InputBounds)
+    domain: DomainCheckConfig = setting(default_factory=DomainCheckConfig)
 
     def __post_init__(self) -> None:
         validate_settings(self)

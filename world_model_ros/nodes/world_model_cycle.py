@@ -104,10 +104,10 @@ class TwinPredictionCycle:
         actions_h2: np.ndarray,
         timer: StageTimer,
         on_encoded: Callable[[LatentState], None] | None = None,
-    ) -> dict:
+    ) -> tuple[LatentState, dict]:
         """Encode one observation and roll the model out under ``actions_h2``, timing each
         stage; ``on_encoded(latent)`` runs between the two (the twin's state goes out before
-        the rollout, so the planner waits for the encoder only)."""
+        the rollout, so the planner waits for the encoder only). Returns (latent, rollout)."""
         with timer.stage("preprocess"):
             actions_1h2 = engine.set_actions(actions_h2)
         with timer.stage("encode"):
@@ -116,7 +116,7 @@ class TwinPredictionCycle:
             with timer.stage("state"):
                 on_encoded(latent)
         with timer.stage("rollout"):
-            return engine.rollout(latent, actions_1h2)
+            return latent, engine.rollout(latent, actions_1h2)
 
     def _state_message(self, stamp, frame_id: str, model, latent: LatentState) -> WorldModelState:
         """The twin's state for one frame (msg/WorldModelState.msg)."""
@@ -219,7 +219,7 @@ class TwinPredictionCycle:
                 else:
                     self._state_pub.publish(msg)
 
-        rollout_np = self._predict(engine, observation, actions_h2, timer, state)
+        latent, rollout_np = self._predict(engine, observation, actions_h2, timer, state)
         problem = prediction_problem(rollout_np, cfg.input_bounds)
         if problem:
             self._withhold("world_model/prediction", problem)
@@ -245,6 +245,12 @@ class TwinPredictionCycle:
                 odom.frame_id,
                 rollout_np["poses_bh3"][0],
                 rollout_np["collision_prob_bh"][0],
+                # for the domain check: the baseline from the same pose, the interval, and the
+                # latent to roll out again under the commands actually sent
+                start_pose_3=odom.pose_xyyaw,
+                actions_h2=actions_h2,
+                position_var_h=rollout_np["position_var_bh"][0],
+                context=(engine, latent),
             )
             if self.shadow is not None and self.active:
                 if self._shadow_job is not None:
@@ -259,6 +265,8 @@ class TwinPredictionCycle:
                 )
                 self._shadow_wake.notify()
             self._score_live_errors()
+            domain_jobs = self._domain_jobs()
+        self._judge_domain(engine, domain_jobs, odom.frame_id)
         if missed:
             self._warn(
                 ("deadline",),
@@ -320,7 +328,7 @@ class TwinPredictionCycle:
                 timer = StageTimer()
                 engine = shadow.engine
                 dt_s = float(shadow.model.dt_s)
-                rollout_np = self._predict(engine, job.observation, job.actions_h2, timer)
+                _, rollout_np = self._predict(engine, job.observation, job.actions_h2, timer)
                 problem = prediction_problem(rollout_np, self.config.input_bounds)
                 if problem:
                     self._withhold("world_model/shadow/prediction", problem)

@@ -106,6 +106,7 @@ class TwinInputs:
             for monitor in self._stamps.values():
                 monitor.clear()
             self._command = None
+            self._commands.clear()
             self._plan = None
             self._pending = None
             self._shadow_job = None
@@ -190,6 +191,7 @@ class TwinInputs:
             return
         with self._lock:
             self._command = HeldCommand(vw, self._now_s())
+            self._commands.add(self._command.received_s, vw)  # what the robot was told, when
             self._counts["cmd_vel_received"] += 1
 
     @_never_raises

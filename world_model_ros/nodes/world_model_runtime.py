@@ -71,11 +71,12 @@ from world_model_ros.nodes.world_model_cycle import (
     ShadowJob,
     TwinPredictionCycle,
 )
+from world_model_ros.nodes.world_model_domain import TwinDomainCheck
 from world_model_ros.nodes.world_model_inputs import TwinInputs
 from world_model_ros.nodes.world_model_services import TwinServices
 
 
-class WorldModelRuntime(TwinInputs, TwinPredictionCycle, TwinServices):
+class WorldModelRuntime(TwinInputs, TwinPredictionCycle, TwinServices, TwinDomainCheck):
     """Everything the world-model node does, for a plain node and a lifecycle node alike.
 
     Stages: ``configure`` (read parameters, load and warm the models, create interfaces),
@@ -136,7 +137,10 @@ class WorldModelRuntime(TwinInputs, TwinPredictionCycle, TwinServices):
         }
         self._latency = LatencyMonitor(cfg.budget_ms, cfg.latency_window)
         self._shadow_latency = LatencyMonitor(cfg.budget_ms, cfg.latency_window)
-        self._live = {"primary": self._tracker(cfg), "shadow": self._tracker(cfg)}
+        self._live = {
+            "primary": self._tracker(cfg, keep_completed=True),  # for the domain check
+            "shadow": self._tracker(cfg),
+        }
         self._rejected = RejectionCounter()  # bad messages, per (topic, reason)
         self._skipped = RejectionCounter()  # good frames not predicted on, per (topic, reason)
         self._throttle = WarningThrottle(cfg.warn_throttle_s)
@@ -213,6 +217,7 @@ class WorldModelRuntime(TwinInputs, TwinPredictionCycle, TwinServices):
             self._shadow_live_pub = node.create_publisher(
                 LiveError, "world_model/shadow/live_error", OUTPUT_QOS
             )
+        self._domain_configure()
         self._reload_srv = node.create_service(Trigger, "~/reload_model", self._on_reload)
         # Diagnostics on the steady clock: they keep coming while a simulation is paused or reset.
         self._diagnostics_timer = node.create_timer(
@@ -281,6 +286,7 @@ class WorldModelRuntime(TwinInputs, TwinPredictionCycle, TwinServices):
             self._shadow_pub,
             self._shadow_live_pub,
             self._state_pub,
+            self._domain_pub,
         ):
             if pub is not None:
                 node.destroy_publisher(pub)
@@ -297,9 +303,14 @@ class WorldModelRuntime(TwinInputs, TwinPredictionCycle, TwinServices):
 
     # --- parameters at run time ----------------------------------------------------------------
 
-    def _tracker(self, cfg: WorldModelNodeConfig) -> LiveErrorTracker:
+    def _tracker(
+        self, cfg: WorldModelNodeConfig, keep_completed: bool = False
+    ) -> LiveErrorTracker:
         return LiveErrorTracker(
-            cfg.live_error_window, cfg.live_error_sample_period_s, cfg.collision_threshold
+            cfg.live_error_window,
+            cfg.live_error_sample_period_s,
+            cfg.collision_threshold,
+            keep_completed=keep_completed,
         )
 
     def _check_params(self, new: WorldModelNodeConfig) -> str | None:
@@ -331,6 +342,7 @@ class WorldModelRuntime(TwinInputs, TwinPredictionCycle, TwinServices):
                 tracker.set_window(new.live_error_window)
                 tracker.sample_period_s = new.live_error_sample_period_s
                 tracker.collision_threshold = new.collision_threshold
+            self._domain.reconfigure(new.domain)
         if "diagnostics_period_s" in changed:
             self._diagnostics_timer.timer_period_ns = int(new.diagnostics_period_s * 1e9)
 

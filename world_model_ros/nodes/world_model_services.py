@@ -95,6 +95,8 @@ class TwinServices:
             self.dt_s = float(primary.model.dt_s)
             for tracker in self._live.values():
                 tracker.reset()  # old predictions belong to the old weights
+            self._live["primary"].take_completed()  # scored, but by the old weights
+            self._domain.reset()
             self._counts["reloads"] += 1
         shas = [
             f"{name} {loaded.model.model_id}"
@@ -118,6 +120,8 @@ class TwinServices:
         cfg = self.config
         with self._lock:
             self._score_live_errors()
+            domain = self._domain_verdict
+            frame_id = self._odom.latest.frame_id if self._odom.latest is not None else ""
             primary, shadow, horizon = self.primary, self.shadow, self.horizon
             snapshot = DiagnosticsSnapshot(
                 summary=self._latency.summary(),
@@ -157,7 +161,9 @@ class TwinServices:
             camera_topic=self._camera_sub.topic_name,
             last_report=self._last_report,
         )
+        statuses.append(self._domain_status(self.node.get_name(), domain))
         self._diagnostics_pub.publish(DiagnosticArray(header=Header(stamp=stamp), status=statuses))
+        self._publish_domain(domain, frame_id)
         self._live_pub.publish(live_msgs["primary"][0])
         if "shadow" in live_msgs and self._shadow_live_pub is not None:
             self._shadow_live_pub.publish(live_msgs["shadow"][0])

@@ -14,6 +14,11 @@ means the interval (t_k - dt, t_k]; the contact state at a time is the newest re
 before it, so a slow contact topic still counts. Steps later than the newest contact report are
 not judged (no verdict yet), and without any contact reports the share is NaN.
 
+A prediction may carry what a later judgement needs (its start pose, the actions it assumed,
+its position variance, and an opaque ``context`` such as the model's latent); the true pose of
+each step is kept beside its errors, and a tracker made with ``keep_completed`` hands fully
+scored predictions to the domain check (``domain.py``) through :meth:`take_completed`.
+
 Only one prediction per ``sample_period_s`` of stamp time is kept, which bounds the work (a
 30 Hz camera and a 2 s horizon would otherwise mean 60 pending predictions). No rclpy here.
 """
@@ -24,6 +29,7 @@ import bisect
 import math
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -32,15 +38,23 @@ from .sync import OdomBuffer, SyncError
 
 
 @dataclass
-class _Pending:
+class TrackedPrediction:
+    """One kept prediction and how it turned out, step by step as odometry arrives: errors and
+    the true pose (x, y, yaw) of each step k, NaN until scored or where odometry had a gap."""
+
     stamp_s: float
     dt_s: float
     frame_id: str
     poses_h3: np.ndarray
     predicted_collision_h: np.ndarray  # bool
+    start_pose_3: np.ndarray | None = None  # the pose it started from
+    actions_h2: np.ndarray | None = None  # the actions it assumed
+    position_var_h: np.ndarray | None = None  # m^2, its predicted position variance
+    context: Any = None  # the caller's (e.g. the latent, to roll out again later)
     position_error_h: np.ndarray = field(init=False)
     heading_error_h: np.ndarray = field(init=False)
     contradicted_h: np.ndarray = field(init=False)  # 1 contradicted, 0 confirmed, NaN no verdict
+    true_poses_h3: np.ndarray = field(init=False)
     next_step: int = 0
 
     def __post_init__(self) -> None:
@@ -48,6 +62,7 @@ class _Pending:
         self.position_error_h = np.full(horizon, np.nan)
         self.heading_error_h = np.full(horizon, np.nan)
         self.contradicted_h = np.full(horizon, np.nan)
+        self.true_poses_h3 = np.full((horizon, 3), np.nan)
 
     def step_time_s(self, k: int) -> float:
         return self.stamp_s + (k + 1) * self.dt_s
@@ -76,13 +91,18 @@ class LiveErrorTracker:
         collision_threshold: float = 0.5,
         max_contacts: int = 5000,
         max_pending: int = 1000,
+        keep_completed: bool = False,
     ):
         self.window = window
         self.sample_period_s = sample_period_s
         self.collision_threshold = collision_threshold
         # Bounded: if odometry stops, pending predictions must not grow for hours.
-        self._pending: deque[_Pending] = deque(maxlen=max_pending)
-        self._done: deque[_Pending] = deque(maxlen=window)
+        self._pending: deque[TrackedPrediction] = deque(maxlen=max_pending)
+        self._done: deque[TrackedPrediction] = deque(maxlen=window)
+        # Fully scored, not yet taken (only with keep_completed; bounded like the pending).
+        self._completed: deque[TrackedPrediction] | None = (
+            deque(maxlen=max_pending) if keep_completed else None
+        )
         self._contact_t: deque[float] = deque(maxlen=max_contacts)
         self._contact_v: deque[bool] = deque(maxlen=max_contacts)
         self._last_kept_stamp_s: float | None = None
@@ -111,8 +131,14 @@ class LiveErrorTracker:
         frame_id: str,
         poses_h3: np.ndarray,
         collision_prob_h: np.ndarray,
+        *,
+        start_pose_3: np.ndarray | None = None,
+        actions_h2: np.ndarray | None = None,
+        position_var_h: np.ndarray | None = None,
+        context: Any = None,
     ) -> bool:
-        """Keep the prediction for scoring (at most one per sample_period_s); True when kept."""
+        """Keep the prediction for scoring (at most one per sample_period_s); True when kept.
+        The keyword arguments travel with it for whoever takes it when complete."""
         last = self._last_kept_stamp_s
         if last is not None and 0.0 <= stamp_s - last < self.sample_period_s:
             return False
@@ -120,15 +146,27 @@ class LiveErrorTracker:
         if len(self._pending) == self._pending.maxlen:
             self.dropped += 1  # the oldest is pushed out unscored
         self._pending.append(
-            _Pending(
+            TrackedPrediction(
                 stamp_s,
                 float(dt_s),
                 frame_id,
                 np.array(poses_h3, dtype=np.float64),
                 np.asarray(collision_prob_h) >= self.collision_threshold,
+                _copy(start_pose_3),
+                _copy(actions_h2),
+                _copy(position_var_h),
+                context,
             )
         )
         return True
+
+    def take_completed(self) -> list[TrackedPrediction]:
+        """Predictions fully scored since the last call, oldest first (``keep_completed``)."""
+        if self._completed is None:
+            return []
+        completed = list(self._completed)
+        self._completed.clear()
+        return completed
 
     def add_contact(self, t_s: float, in_contact: bool) -> None:
         if self._contact_t and t_s < self._contact_t[-1]:
@@ -172,6 +210,7 @@ class LiveErrorTracker:
                 except SyncError:
                     truth = None  # odometry gap or already pruned: this step stays unscored
                 if truth is not None:
+                    pending.true_poses_h3[k] = truth.pose_xyyaw
                     dx, dy = pending.poses_h3[k, :2] - truth.pose_xyyaw[:2]
                     pending.position_error_h[k] = math.hypot(dx, dy)
                     pending.heading_error_h[k] = abs(
@@ -187,6 +226,8 @@ class LiveErrorTracker:
                 break  # the oldest is not complete, so neither is any later one
             self._pending.popleft()
             self._done.append(pending)
+            if self._completed is not None:
+                self._completed.append(pending)
             self.scored += 1
             completed += 1
         return completed
@@ -221,3 +262,7 @@ class LiveErrorTracker:
             int(verdicts.size),
             len(self._done),
         )
+
+
+def _copy(values: np.ndarray | None) -> np.ndarray | None:
+    return None if values is None else np.array(values, dtype=np.float64)
