@@ -32,6 +32,10 @@ TOPICS = {
     "diagnostics_topic": ("diagnostics", "diagnostic_msgs/DiagnosticArray output"),
     "live_error_topic": ("world_model/live_error", "LiveError output"),
     "contact_topic": ("ground_truth/contact", "std_msgs/Bool contact ground truth"),
+    "domain_topic": (
+        "world_model/domain",
+        "DomainStatus (latched): is the learned model still a twin of this robot",
+    ),
     "state_topic": ("world_model/state", "the twin's state for the planner"),
     "goal_topic": ("goal_pose", "geometry_msgs/PoseStamped goals (rviz 2D Goal Pose)"),
     "planner_markers_topic": ("mpc_planner/markers", "the planner's rollouts (MarkerArray)"),
@@ -50,6 +54,7 @@ WORLD_MODEL_TOPICS = [
     "diagnostics_topic",
     "live_error_topic",
     "contact_topic",
+    "domain_topic",
 ]
 
 
