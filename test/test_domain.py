@@ -236,12 +236,16 @@ def test_too_few_samples_and_standing_still_keep_the_verdict():
     still = stream.run(60.0, v=0.0, robot_bias=0.0, model_bias=0.0)
     assert not still.in_domain and still.samples == samples
     assert stream.check.ignored >= 250
-    # New weights (reload): evidence forgotten, the verdict held until judged again.
-    stream.check.reset()
+    # A stricter min_samples at run time: too few for a verdict, the old one is held.
+    stream.check.reconfigure(DomainCheckConfig(window=40, min_samples=30))
     held = stream.check.verdict()
-    assert not held.in_domain and not held.judged and held.samples == 0
-    assert held.reason.endswith("(held: 0 of 10 new predictions needed to judge again)")
-    assert stream.run(8.0, robot_bias=0.0, model_bias=0.0).in_domain
+    assert not held.in_domain and not held.judged and held.samples == 25
+    assert held.reason.endswith("(held: 25 of the 30 predictions needed to judge again)")
+    # New weights (reload): evidence and verdict were the old model's; judged afresh.
+    stream.check.reset()
+    fresh = stream.check.verdict()
+    assert fresh.in_domain and not fresh.judged and fresh.reason.startswith("not judged yet: 0")
+    assert not stream.run(8.0, robot_bias=0.0, model_bias=1.0).in_domain
 
 
 def test_small_errors_are_never_worse():
@@ -335,7 +339,7 @@ def test_out_of_domain_over_dds_planner_falls_back_and_recovers(ros, start_node,
     domain = ros.subscribe(DomainStatus, "world_model/domain", latched)
     status = ros.subscribe(PlannerStatus, "mpc_planner/status", latched)
     diagnostics = ros.subscribe(DiagnosticArray, "diagnostics")
-    robot = ScriptedRobot(ros, drift_radps=VEER_RADPS)
+    robot = ScriptedRobot(ros.node, drift_radps=VEER_RADPS)
     ros.wait_for_subscriber("goal_pose", 60)
     ros.wait_for(lambda: bool(domain) and bool(status), 60, "the first verdict and status")
     assert domain[0].in_domain and domain[0].reason.startswith("not judged yet")

@@ -64,20 +64,21 @@ def write_veering_checkpoint(folder, veer_radps: float, sigma_2s_m: float = 0.1)
 
 
 class ScriptedRobot:
-    """A differential-drive robot played by the test process: it obeys ``cmd_vel`` (held for
-    0.5 s) and turns ``drift_radps`` more than commanded; odometry at 50 Hz, a plain 16x16
-    camera frame at 10 Hz, both stamped with the wall clock."""
+    """A differential-drive robot played by ``node`` (an rclpy node of the caller, spun by the
+    caller): it obeys ``cmd_vel`` (held for 0.5 s) and turns ``drift_radps`` more than
+    commanded; odometry at 50 Hz, a plain 16x16 camera frame at 10 Hz, both stamped with the
+    node's clock."""
 
-    def __init__(self, ros, drift_radps: float):
+    def __init__(self, node, drift_radps: float):
         from geometry_msgs.msg import Twist
         from nav_msgs.msg import Odometry
         from rclpy.qos import QoSProfile, ReliabilityPolicy
         from sensor_msgs.msg import Image
 
-        self.ros, self.drift_radps = ros, drift_radps
+        self.node, self.drift_radps = node, drift_radps
         reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
-        self.odom_pub = ros.publisher(Odometry, "odom", reliable)
-        self.camera_pub = ros.publisher(Image, "camera/image_raw", reliable)
+        self.odom_pub = node.create_publisher(Odometry, "odom", reliable)
+        self.camera_pub = node.create_publisher(Image, "camera/image_raw", reliable)
         self.pose = np.zeros(3)
         self.command = np.zeros(2)
         self.command_s = -math.inf
@@ -85,11 +86,11 @@ class ScriptedRobot:
         self.ticks = 0
         self.frame = Image(height=16, width=16, encoding="rgb8", step=48, data=bytes([90] * 768))
         self.frame.header.frame_id = "camera"
-        ros.node.create_subscription(Twist, "cmd_vel", self._on_cmd, 10)
-        self.timer = ros.node.create_timer(0.02, self._tick)
+        node.create_subscription(Twist, "cmd_vel", self._on_cmd, 10)
+        self.timer = node.create_timer(0.02, self._tick)
 
     def now_s(self) -> float:
-        return self.ros.node.get_clock().now().nanoseconds * 1e-9
+        return self.node.get_clock().now().nanoseconds * 1e-9
 
     def _on_cmd(self, msg) -> None:
         self.command = np.array([msg.linear.x, msg.angular.z])
@@ -104,7 +105,7 @@ class ScriptedRobot:
         if self.last_s is not None:
             self.pose = kinematic_baseline_h3(self.pose, vw[None], now_s - self.last_s)[0]
         self.last_s = now_s
-        stamp = self.ros.node.get_clock().now().to_msg()
+        stamp = self.node.get_clock().now().to_msg()
         odom = Odometry()
         odom.header.stamp, odom.header.frame_id, odom.child_frame_id = stamp, "odom", "base_link"
         odom.pose.pose.position.x, odom.pose.pose.position.y = self.pose[:2]

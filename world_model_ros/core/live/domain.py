@@ -231,9 +231,11 @@ class DomainCheck:
         self._window = deque(self._window, maxlen=config.window)
 
     def reset(self) -> None:
-        """Forget the evidence (new weights); the verdict holds until ``min_samples`` new
-        predictions are judged."""
+        """New weights: the evidence and the verdict were about the old ones. In domain, not
+        judged yet, until ``min_samples`` new predictions are (a robot held still by a planner's
+        ``fallback: stop`` gives no new evidence: a new checkpoint is its way out)."""
         self._window.clear()
+        self._switch(True)
 
     def add(
         self,
@@ -368,7 +370,7 @@ class DomainCheck:
             )
         else:
             reason = (
-                f"{self._out_reason} (held: {n} of {need} new predictions needed to judge again)"
+                f"{self._out_reason} (held: {n} of the {need} predictions needed to judge again)"
             )
         return DomainVerdict(
             self.in_domain, reason, learned, baseline, coverage, n, False, self.changes
