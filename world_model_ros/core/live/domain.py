@@ -253,7 +253,7 @@ class DomainCheck:
             self.ignored += 1  # nothing to roll the baseline out from
             return False
         hindsight = actions_h2 is not None and poses_h3 is not None
-        if not hindsight:
+        if actions_h2 is None or poses_h3 is None:
             actions_h2, poses_h3 = prediction.actions_h2, prediction.poses_h3
             position_var_h = prediction.position_var_h
         horizon = poses_h3.shape[0]
