@@ -171,6 +171,7 @@ def run_switch(args, workdir: Path) -> dict:
     ]
     watcher = Watcher()
     rounds = []
+    started = time.time()  # the node clock is the wall clock here
     try:
         robot = ScriptedRobot(watcher.node, drift_radps=VEER_RADPS)
         watcher.spin_until(
@@ -187,9 +188,10 @@ def run_switch(args, workdir: Path) -> dict:
                 and watcher.domain[-1][1].samples >= 10
             )
 
-        watcher.spin_until(verdict(True), 60, "the first in-domain verdict")
         for index in range(args.rounds):
-            watcher.spin_for(args.settle_s)  # a full window of in-domain driving
+            # In domain over a full window of driving as the model knows, before each change.
+            watcher.spin_for(args.settle_s)
+            watcher.spin_until(verdict(True), 120, f"round {index}: in domain before the change")
             row = {"round": index}
             for phase, drift, expect, predictor in (
                 ("out", -VEER_RADPS, False, "kinematic"),
@@ -238,7 +240,17 @@ def run_switch(args, workdir: Path) -> dict:
         watcher.close()
         for node in nodes:
             stop(node)
-    return {"rounds": rounds}
+    changes = []  # every in/out change of the verdict, for the record
+    for _, m in watcher.domain:
+        if not changes or changes[-1]["in_domain"] != m.in_domain:
+            changes.append(
+                {
+                    "t_s": round(stamp_s(m.header.stamp) - started, 2),
+                    "in_domain": m.in_domain,
+                    "reason": m.reason,
+                }
+            )
+    return {"rounds": rounds, "verdict_changes": changes}
 
 
 # --- sim: false alarms (and zero-shot) on the embedded simulator --------------------------------
