@@ -8,8 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from world_model_ros.core.config import ConfigError, setting, validate_settings
-from world_model_ros.core.live.input_checks import InputBounds
 from world_model_ros.core.live.domain import DomainCheckConfig
+from world_model_ros.core.live.input_checks import InputBounds
 from world_model_ros.core.model.fast_path import PRECISIONS
 from world_model_ros.core.model.registry import MODEL_KINDS
 
