@@ -42,16 +42,48 @@ def add_topic_arguments(parser: argparse.ArgumentParser) -> None:
         "--contact-topic",
         default="ground_truth/contact",
         help="std_msgs/Bool ground-truth contact topic (simulator bags; default "
-        "ground_truth/contact)",
+        "ground_truth/contact; '' = ignore it)",
+    )
+    parser.add_argument(
+        "--camera-info-topic",
+        default="camera/camera_info",
+        help="sensor_msgs/CameraInfo topic (the checkpoint records the camera; default "
+        "camera/camera_info)",
+    )
+    parser.add_argument(
+        "--bumper-topic",
+        help="a bumper topic: contact labels where the bags have no contact topic",
+    )
+    parser.add_argument(
+        "--bumper-field",
+        default="data",
+        help="field of the bumper message that is true when pressed (dotted path; default "
+        "data, as in std_msgs/Bool)",
+    )
+    parser.add_argument(
+        "--twist-from-poses",
+        action="store_true",
+        help="rebuild the odometry twist from the poses (a driver with a wrong twist frame)",
+    )
+    parser.add_argument(
+        "--skip-bad",
+        action="store_true",
+        help="leave out bags the data doctor finds unusable instead of stopping",
     )
 
 
 def load_bags(
-    paths: list[Path], args: argparse.Namespace, image_size: int, log=print
+    paths: list[Path],
+    args: argparse.Namespace,
+    image_size: int,
+    log=print,
+    image_fit: str = "crop",
 ) -> tuple[list[Episode], dict[str, Any]]:
-    """Load every bag through the dataset loader (frames resized at load to ``image_size``);
-    returns the episodes and a description of the data (bags, layout seeds, samples).
-    Raises ValueError when nothing usable was loaded."""
+    """Load every bag through the dataset loader (frames brought at load to ``image_size``
+    with core/data/camera.fit_image); the data doctor checks each bag and prints one line per
+    problem. Returns the episodes and a description of the data (bags, layout seeds, samples,
+    the camera). Raises ValueError when nothing usable was loaded, or when a bag is unusable
+    and ``--skip-bad`` was not given."""
     from ..core.data.dataset import BagTopics, find_bags, load_episodes
 
     missing = [str(p) for p in paths if not Path(p).exists()]
@@ -63,6 +95,9 @@ def load_bags(
         odom=args.odom_topic,
         command=args.cmd_topic,
         contact=args.contact_topic or None,
+        camera_info=getattr(args, "camera_info_topic", None) or None,
+        bumper=getattr(args, "bumper_topic", None) or None,
+        bumper_field=getattr(args, "bumper_field", "data"),
     )
     bags = find_bags(paths)
     if not bags:
@@ -70,10 +105,28 @@ def load_bags(
             f"no rosbag2 bags in {', '.join(map(str, paths))} (a bag is a folder with "
             "metadata.yaml, or an .mcap / .db3 file; record some with `world-model-ros record`)"
         )
-    episodes, report = load_episodes(bags, topics=topics, dt_s=args.dt, image_size=image_size)
+    episodes, report = load_episodes(
+        bags,
+        topics=topics,
+        dt_s=args.dt,
+        image_size=image_size,
+        image_fit=image_fit,
+        twist_from_poses=bool(getattr(args, "twist_from_poses", False)),
+    )
     log(f"data: {report.summary()}")
     for problem in report.problems:
         print(f"data: {problem}", file=sys.stderr)
+    for problem in report.doctor:
+        print(f"data doctor: {problem.line()}", file=sys.stderr)
+    bad = report.bad_bags()
+    if bad and not getattr(args, "skip_bad", False):
+        raise ValueError(
+            f"the data doctor found {len(bad)} of {report.bags} bag(s) unusable (see above); "
+            "fix them, or pass --skip-bad to leave them out"
+        )
+    if bad:
+        episodes = [e for e in episodes if e.source not in bad]
+        log(f"data: left out {len(bad)} unusable bag(s) (--skip-bad)")
     if not episodes:
         why = (
             "see the problems above"
@@ -90,6 +143,7 @@ def load_bags(
         }
     )
     frames = sum(len(e) for e in episodes)
+    cameras = {spec for bag, spec in report.cameras.items() if bag not in bad}
     info = {
         "bags": [Path(b).name for b in bags],
         "layout_seeds": compact_seeds(seeds),
@@ -97,7 +151,14 @@ def load_bags(
         "samples": frames,
         "minutes": round(frames * args.dt / 60, 1),
         "dt_s": args.dt,
+        "bags_without_layout_identity": sum(
+            1
+            for b in {e.source for e in episodes if e.arena is None or e.arena.layout_seed is None}
+        ),
+        "twist_from_poses": bool(getattr(args, "twist_from_poses", False)),
     }
+    if cameras:
+        info["cameras"] = [c.to_dict() for c in sorted(cameras, key=repr)]
     return episodes, info
 
 

@@ -53,6 +53,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--checkpoint", default="", help="latent checkpoint folder ('' = the shipped one)"
     )
     parser.add_argument(
+        "--robot",
+        default="default",
+        help="simulated robot: a name under config/robots/ or a YAML path (default: default); "
+        "give it the checkpoint adapted to it (world-model-ros adapt)",
+    )
+    parser.add_argument(
         "--no-compare", action="store_true", help="skip the kinematic-model MPPI run beside it"
     )
     parser.add_argument(
@@ -173,10 +179,18 @@ def run(args: argparse.Namespace) -> int:
 
     from ..core.planning.goal_controller import GoalController
     from ..sim.demo_runner import DEMO_LAYOUT_SEED_START, DemoConfig, episode_setup, run_episode
-    from ..sim.simulator import DiffDriveSim, SimConfig
+    from ..sim.robots import RobotFileError, load_robot
+    from ..sim.simulator import DiffDriveSim
 
     if args.threads > 0:
         torch.set_num_threads(args.threads)
+    try:
+        robot = load_robot(args.robot)
+        sim_config = robot.sim_config()
+    except (RobotFileError, ValueError) as error:
+        raise SystemExit(f"demo: {error}") from None
+    if args.ros and robot.name != "default":
+        raise SystemExit("demo: --robot runs lockstep only (sim_node takes robot:=<name> itself)")
     controller_config, config_source = load_planner_config(args.config, args.seed, args.samples)
     mppi_config = controller_config.mppi
     models = choose_models(args)
@@ -201,7 +215,8 @@ def run(args: argparse.Namespace) -> int:
         out,
     )
 
-    sim = DiffDriveSim(SimConfig(), layout_seed=seeds[0])
+    _warn_if_other_robot(models[0][1], robot)
+    sim = DiffDriveSim(sim_config, layout_seed=seeds[0])
     setups, arenas = {}, {}
     for seed in seeds:
         setups[seed] = episode_setup(sim, seed, demo.goal_min_distance_m)
@@ -325,6 +340,26 @@ def _bag_hook(bag, model, controller, goal):
         cycles[0] += 1
 
     return hook
+
+
+def _warn_if_other_robot(model, robot) -> None:
+    """One line when the checkpoint was trained for another camera or footprint than the
+    simulated robot's (a demo of the default checkpoint on another robot is out of domain)."""
+    from ..core.data.camera import camera_mismatch
+
+    text = camera_mismatch(getattr(model, "camera", None), robot.camera_spec())
+    footprint = getattr(model, "footprint", None)
+    if (
+        footprint is not None
+        and abs(footprint.circumscribed_radius_m - robot.footprint_spec().circumscribed_radius_m)
+        > 0.01
+    ):
+        text = (text + "; " if text else "") + (
+            f"its footprint ({footprint.circumscribed_radius_m:.2f} m) is not robot "
+            f"'{robot.name}''s ({robot.footprint_spec().circumscribed_radius_m:.2f} m)"
+        )
+    if text:
+        log.warning("checkpoint vs robot '%s': %s", robot.name, text)
 
 
 def _report(

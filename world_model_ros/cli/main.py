@@ -21,6 +21,8 @@ VERBS: dict[str, str] = {
     "eval": "world_model_ros.cli.evaluate",
     "bench": "world_model_ros.cli.bench",
     "export": "world_model_ros.cli.export",
+    "doctor": "world_model_ros.cli.doctor",
+    "adapt": "world_model_ros.cli.adapt",
 }
 
 VERB_HELP: dict[str, str] = {
@@ -31,6 +33,8 @@ VERB_HELP: dict[str, str] = {
     "eval": "evaluate a checkpoint against the baselines on held-out bags",
     "bench": "run the latency benchmark against the world-model node",
     "export": "export a checkpoint to ONNX",
+    "doctor": "check bags (twist vs poses, gaps, command rate, images) and their contact labels",
+    "adapt": "adapt the shipped checkpoint to a robot from its own bags (labels, costmap, camera)",
 }
 
 

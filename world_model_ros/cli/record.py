@@ -5,6 +5,11 @@ One bag per layout seed (``<output>/layout_<seed>``), each holding ``--episodes`
 the bag's metadata (world_model_ros/sim/recorder.py). Train and test sets should use disjoint
 layout seeds, e.g. ``--layouts 0:20`` for training and ``--layouts 1000:1005`` for testing.
 
+``--robot NAME`` records another robot (config/robots/NAME.yaml or a path: footprint, wheels,
+limits, camera, LiDAR; sim/robots.py). ``--no-ground-truth`` writes bags the way a real robot
+does: no contact topic, no arena map or layout seed in the metadata (``--storage sqlite3`` for
+the other rosbag2 storage); a robot whose base takes TwistStamped gets TwistStamped commands.
+
 ``--policy planner`` drives with the demo's MPPI planner on a world model to random goals
 instead of the blind exploration policy (sim/planner_policy.py): on-policy data to train on
 beside the exploration data.
@@ -92,14 +97,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--seed", type=int, default=0, help="seed of start poses and exploration noise (default 0)"
     )
     parser.add_argument(
-        "--image-size",
-        type=parse_size,
-        default=(64, 64),
-        metavar="WxH",
-        help="camera resolution, e.g. 64 or 320x240 (default 64: the model's input size)",
+        "--robot",
+        default="default",
+        help="robot description: a name under config/robots/ or a YAML path (default: default)",
     )
     parser.add_argument(
-        "--fovy-deg", type=float, default=70.0, help="vertical field of view (default 70)"
+        "--image-size",
+        type=parse_size,
+        default=None,
+        metavar="WxH",
+        help="camera resolution, e.g. 64 or 320x240 (default: the robot file's; 64 for the "
+        "default robot: the model's input size)",
+    )
+    parser.add_argument(
+        "--fovy-deg",
+        type=float,
+        default=None,
+        help="vertical field of view (default: the robot file's; 70 for the default robot)",
+    )
+    parser.add_argument(
+        "--no-ground-truth",
+        action="store_true",
+        help="write bags as a real robot would: no contact topic, no arena map or layout seed",
+    )
+    parser.add_argument(
+        "--storage",
+        choices=("mcap", "sqlite3"),
+        default="mcap",
+        help="rosbag2 storage plugin (default mcap)",
     )
     parser.add_argument(
         "--odom-noise",
@@ -171,13 +196,14 @@ def planner_policy_factory(args: argparse.Namespace, sim):
 _WORKER: dict = {}  # this process's simulator and policy factory (one per worker process)
 
 
-def _start_worker(config, args: argparse.Namespace, first_layout: int) -> None:
+def _start_worker(config, args: argparse.Namespace, first_layout: int, options) -> None:
     from ..sim.simulator import DiffDriveSim
 
     sim = DiffDriveSim(config, first_layout)
     _WORKER.update(
         sim=sim,
         args=args,
+        options=options,
         make_policy=planner_policy_factory(args, sim) if args.policy == "planner" else None,
     )
 
@@ -209,6 +235,7 @@ def _record_bag(seed: int, bag: Path, progress=None) -> tuple[float, str]:
         progress=progress,
         policy=policy,
         policy_name=args.policy,
+        options=_WORKER["options"],
     )
     note = ""
     if args.preview:
@@ -233,7 +260,8 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
     from tqdm import tqdm
 
-    from ..sim.simulator import SimConfig
+    from ..sim.recorder import RecordOptions
+    from ..sim.robots import RobotFileError, load_robot
     from .bag_input import is_bag
 
     try:
@@ -270,19 +298,27 @@ def run(args: argparse.Namespace) -> int:
     for path in existing:
         shutil.rmtree(path)
     args.output.mkdir(parents=True, exist_ok=True)
-    width, height = args.image_size
     try:
-        config = SimConfig(
-            camera_width=width,
-            camera_height=height,
-            camera_fovy_deg=args.fovy_deg,
-            odom_noise_linear_frac=args.odom_noise,
-            odom_noise_angular_frac=args.odom_noise,
-        )
-        config.validate()
-    except ValueError as error:
+        robot = load_robot(args.robot)
+        overrides = {
+            "odom_noise_linear_frac": args.odom_noise,
+            "odom_noise_angular_frac": args.odom_noise,
+        }
+        if args.image_size is not None:
+            overrides["camera_width"], overrides["camera_height"] = args.image_size
+        if args.fovy_deg is not None:
+            overrides["camera_fovy_deg"] = args.fovy_deg
+        config = robot.sim_config(**overrides)
+    except (RobotFileError, ValueError) as error:
         print(f"record: {error}", file=sys.stderr)
         return 2
+    options = RecordOptions(
+        encoding=robot.camera.encoding,
+        cmd_stamped=robot.cmd_vel_stamped,
+        ground_truth=not args.no_ground_truth,
+        storage=args.storage,
+        robot=robot.to_dict(),
+    )
     steps_per_bag = args.episodes * max(1, int(round(args.episode_seconds * args.rate_hz)))
     if args.workers < 1:
         print(f"record: --workers must be >= 1 (got {args.workers})", file=sys.stderr)
@@ -296,7 +332,7 @@ def run(args: argparse.Namespace) -> int:
         total=steps_per_bag * len(layouts), unit="sample", disable=args.quiet, desc="record"
     ) as bar:
         if workers == 1:
-            _start_worker(config, args, layouts[0])
+            _start_worker(config, args, layouts[0], options)
             for seed, bag in bags.items():
                 fraction, note = _record_bag(seed, bag, bar.update)
                 contact_fractions.append(fraction)
@@ -308,7 +344,7 @@ def run(args: argparse.Namespace) -> int:
                 workers,
                 mp_context=get_context("spawn"),
                 initializer=_start_worker,
-                initargs=(config, _picklable(args), layouts[0]),
+                initargs=(config, _picklable(args), layouts[0], options),
             ) as pool:
                 futures = [pool.submit(_record_bag, seed, bag) for seed, bag in bags.items()]
                 for future in as_completed(futures):
@@ -319,8 +355,10 @@ def run(args: argparse.Namespace) -> int:
                         bar.write(note)
     wall_s = time.perf_counter() - started
     sim_s = len(layouts) * args.episodes * args.episode_seconds
+    truth = "with" if options.ground_truth else "WITHOUT"
     print(
-        f"recorded {len(layouts)} bag(s) in {args.output}: {steps_per_bag * len(layouts)} "
+        f"recorded {len(layouts)} bag(s) of robot '{robot.name}' {truth} ground truth "
+        f"({options.storage}) in {args.output}: {steps_per_bag * len(layouts)} "
         "samples, "
         f"{sim_s / 60:.1f} simulated min in {wall_s:.1f} s wall ({sim_s / max(wall_s, 1e-9):.1f}x "
         "real time), "

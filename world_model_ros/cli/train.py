@@ -17,6 +17,12 @@ layouts (config.json + model.safetensors) and train_state.pt for ``--resume``.
 existing checkpoint, its world model frozen, and adds it to that folder:
 
     world-model-ros train data/train --occupancy-head runs/latent
+
+A robot's own bags (no contact topic, no arena map): contact labels are derived from
+commanded versus measured motion (``--derive-contacts``, core/data/labels.py) and from a bumper
+(``--bumper-topic``); ``train`` prints which label sources it used and how many labels each
+gave, and refuses to train a collision head from nothing. ``--robot`` names the robot file whose
+limits the derivation uses and whose footprint and camera the checkpoint records.
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ DEFAULT_CONFIG = Path(__file__).resolve().parent.parent.parent / "config" / "tra
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from . import train_input
     from .bag_input import add_topic_arguments
+    from .robot_input import add_robot_arguments
 
     parser.add_argument(
         "bags",
@@ -88,11 +95,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--occupancy-head",
         type=Path,
         metavar="CHECKPOINT",
-        help="train only the occupancy head of this checkpoint (simulator bags) and add it there",
+        help="train only the occupancy head of this checkpoint and add it there (from the arena "
+        "map of simulator bags, else from costmap labels of the robot's experience)",
+    )
+    parser.add_argument(
+        "--scan-topic",
+        default="scan",
+        help="sensor_msgs/LaserScan topic for the occupancy head's costmap labels when the "
+        "bags have it (default scan; '' = none)",
+    )
+    parser.add_argument(
+        "--no-collision-head",
+        action="store_true",
+        help="train without collision labels (collision loss off; the checkpoint says so)",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     train_input.add_arguments(parser)
     add_topic_arguments(parser)
+    add_robot_arguments(parser)
 
 
 def build_config(args: argparse.Namespace):
@@ -112,6 +132,8 @@ def build_config(args: argparse.Namespace):
     }
     if args.no_camera:
         overrides["model"] = dataclasses.replace(config.model, use_camera=False)
+    if getattr(args, "no_collision_head", False):
+        overrides["loss"] = dataclasses.replace(config.loss, collision=0.0)
     return dataclasses.replace(config, **overrides)
 
 
@@ -122,11 +144,14 @@ def run_occupancy(args: argparse.Namespace) -> int:
     from ..core.model.checkpoint import CheckpointError, load_latent_model, save_occupancy_head
     from ..core.model.registry import resolve_device
     from ..core.training.occupancy import OccupancyTrainConfig, train_occupancy_head
+    from ..core.training.occupancy_derived import train_occupancy_head_derived
     from .bag_input import load_bags
+    from .robot_input import apply_contact_labels, load_robot_arg
 
     try:
         device = resolve_device(args.device)
         predictor = load_latent_model(args.occupancy_head, device)
+        robot = load_robot_arg(args)
         overrides = {
             name: value
             for name, value in (
@@ -139,8 +164,29 @@ def run_occupancy(args: argparse.Namespace) -> int:
         config = OccupancyTrainConfig(**overrides)
         if args.threads:
             torch.set_num_threads(args.threads)
-        episodes, data_info = load_bags(args.bags, args, predictor.config.image_size)
-        head, report = train_occupancy_head(predictor, episodes, config, progress=not args.quiet)
+        episodes, data_info = load_bags(
+            args.bags, args, predictor.config.image_size, image_fit=predictor.config.image_fit
+        )
+        if all(e.arena is not None for e in episodes):
+            head, report = train_occupancy_head(
+                predictor, episodes, config, progress=not args.quiet
+            )
+        else:  # no map: costmap labels from the robot's experience (and its LaserScans)
+            footprint = robot.footprint_spec() if robot is not None else predictor.footprint
+            if footprint is None:
+                raise ValueError(
+                    "bags without an arena map need the robot's footprint: pass --robot (the "
+                    "checkpoint does not record one)"
+                )
+            data_info["labels"] = apply_contact_labels(episodes, args, robot, need_labels=False)
+            head, report = train_occupancy_head_derived(
+                predictor,
+                episodes,
+                footprint.circumscribed_radius_m,
+                _scans(args, episodes, robot),
+                config,
+                progress=not args.quiet,
+            )
     except (CheckpointError, ValueError, RuntimeError) as error:
         print(f"train: --occupancy-head: {error}", file=sys.stderr)
         return 2
@@ -148,6 +194,16 @@ def run_occupancy(args: argparse.Namespace) -> int:
     report["command"] = "world-model-ros " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     save_occupancy_head(args.occupancy_head, head, report)
     v = report["validation"]
+    if "auroc_labelled_in_view" in v:
+        labels = report["labels"]
+        print(
+            f"train: occupancy head in {args.occupancy_head} ({report['minutes']:.1f} min, best "
+            f"step {report['best_step']}) from derived costmap labels ({labels['source']}: "
+            f"{labels['free_cells']} free, {labels['occupied_cells']} occupied cells); "
+            f"validation episodes, labelled cells in view: AUROC "
+            f"{v['auroc_labelled_in_view']:.3f}"
+        )
+        return 0
     print(
         f"train: occupancy head in {args.occupancy_head} ({report['minutes']:.1f} min, best step "
         f"{report['best_step']}); validation layouts, cells in view within "
@@ -158,6 +214,22 @@ def run_occupancy(args: argparse.Namespace) -> int:
     return 0
 
 
+def _scans(args: argparse.Namespace, episodes, robot) -> dict:
+    """LaserScans of the bags on ``--scan-topic`` (bag -> scans), for the costmap labels."""
+    from ..core.data.scans import read_scans
+
+    if not getattr(args, "scan_topic", ""):
+        return {}
+    forward = robot.lidar.forward_m if robot is not None and robot.lidar else 0.0
+    by_bag: dict[str, list] = {}
+    for e in episodes:
+        by_bag.setdefault(e.source, []).append(e)
+    found = {
+        bag: read_scans(bag, args.scan_topic, group, forward) for bag, group in by_bag.items()
+    }
+    return {bag: scans for bag, scans in found.items() if scans}
+
+
 def run(args: argparse.Namespace) -> int:
 
     if args.occupancy_head is not None:
@@ -165,20 +237,22 @@ def run(args: argparse.Namespace) -> int:
 
     from ..core.model.registry import resolve_device
     from ..core.training import distributed
+    from .robot_input import load_robot_arg
 
     try:
         config = build_config(args)
+        robot = load_robot_arg(args)
         dist, device = distributed.init_distributed(resolve_device(args.device))
     except (ValueError, RuntimeError) as error:
         print(f"train: {error}", file=sys.stderr)
         return 2
     try:
-        return _run_training(args, config, dist, device)
+        return _run_training(args, config, dist, device, robot)
     finally:
         distributed.shutdown(dist)
 
 
-def _run_training(args: argparse.Namespace, config, dist, device) -> int:
+def _run_training(args: argparse.Namespace, config, dist, device, robot) -> int:
     import torch
 
     from ..core.model.checkpoint import CheckpointError, load_checkpoint, update_config
@@ -212,7 +286,7 @@ def _run_training(args: argparse.Namespace, config, dist, device) -> int:
 
     horizon = config.model.horizon
     try:
-        train_windows, val_windows, data_info = load_training_data(args, config, dist, log)
+        train_windows, val_windows, data_info = load_training_data(args, config, dist, robot, log)
     except ValueError as error:
         print(f"train: {error}", file=sys.stderr)
         return 2
@@ -224,6 +298,12 @@ def _run_training(args: argparse.Namespace, config, dist, device) -> int:
         data_info["world_size"] = dist.world_size
     if args.init is not None:
         data_info["init_checkpoint"] = str(args.init)
+        init_data = init_config.get("training", {}).get("data", {})
+        # what the starting checkpoint saw counts as seen: eval's held-out check reads this
+        data_info["init_layout_seeds"] = init_data.get("layout_seeds", "")
+        data_info["init_bags_without_layout_identity"] = init_data.get(
+            "bags_without_layout_identity", 0
+        )
     data_info["command"] = "world-model-ros " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     try:
         result = train(
@@ -252,6 +332,8 @@ def _run_training(args: argparse.Namespace, config, dist, device) -> int:
             "stopped_by": result.stopped_by,
             "best_step": result.best_step,
         },
+        collision_head="trained" if config.loss.collision > 0 else "not trained",
+        **checkpoint_robot_sections(robot, data_info, config.model.image_fit),
     )
     best = result.best_validation
     print(
@@ -263,3 +345,25 @@ def _run_training(args: argparse.Namespace, config, dist, device) -> int:
     )
     print(f"train: checkpoint in {args.out}")
     return 0
+
+
+def checkpoint_robot_sections(robot, data_info: dict, image_fit: str) -> dict:
+    """The checkpoint's ``robot`` and ``camera`` sections (core/model/checkpoint_robot.py):
+    footprint and limits from the robot file, the camera from the bags' camera_info (else the
+    robot file, else the frames' size)."""
+    from ..core.data.camera import CameraSpec
+    from ..core.model.checkpoint_robot import robot_sections
+
+    cameras = [CameraSpec.from_dict(c) for c in data_info.get("cameras", [])]
+    camera = next((c for c in cameras if c.source == "camera_info"), None)
+    if camera is None and robot is not None:
+        camera = robot.camera_spec()
+    camera = camera or (cameras[0] if cameras else None)
+    return robot_sections(
+        None if robot is None else robot.name,
+        None if robot is None else robot.footprint_spec(),
+        camera,
+        image_fit,
+        limits=None if robot is None else vars(robot.limits),
+        source="" if robot is None else robot.source,
+    )

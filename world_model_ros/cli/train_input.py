@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .bag_input import compact_seeds, layout_seeds, load_bags
+from .robot_input import apply_contact_labels
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,8 +43,10 @@ def dataset_folder(paths: list[Path]) -> Path | None:
     return folders[0] if folders else None
 
 
-def load_training_data(args: argparse.Namespace, config, dist, log=print):
+def load_training_data(args: argparse.Namespace, config, dist, robot=None, log=print):
     """-> (training windows or stream, validation WindowSet or None, data description).
+    Bags without a contact topic get labels from the robot's own experience
+    (``robot_input.apply_contact_labels``; ``robot``: its robot file, or None).
     Raises ValueError (and ShardError, a ValueError) with a one-line reason."""
     from ..core.data.windows import WindowSet, split_by_episode
 
@@ -51,12 +54,16 @@ def load_training_data(args: argparse.Namespace, config, dist, log=print):
     horizon, size = config.model.horizon, config.model.image_size
     folder = dataset_folder(args.bags)
     if folder is None:
-        episodes, data_info = load_bags(args.bags, args, size, log=log)
+        fit = config.model.image_fit
+        episodes, data_info = load_bags(args.bags, args, size, log=log, image_fit=fit)
+        data_info["labels"] = apply_contact_labels(
+            episodes, args, robot, need_labels=config.loss.collision > 0
+        )
         train_episodes, val_episodes = split_by_episode(
             episodes, config.validation_fraction, config.seed
         )
-        train_set = WindowSet(train_episodes, size, horizon)
-        val_set = WindowSet(val_episodes, size, horizon) if val_episodes else None
+        train_set = WindowSet(train_episodes, size, horizon, image_fit=fit)
+        val_set = WindowSet(val_episodes, size, horizon, image_fit=fit) if val_episodes else None
         train_seeds, val_seeds = layout_seeds(train_episodes), layout_seeds(val_episodes)
         what = f"{len(train_episodes)} episode(s)"
     else:

@@ -12,6 +12,10 @@ one beyond ``input_bounds.*``, is rejected and counted on ``diagnostics`` (stead
 Service ``~/reset`` (std_srvs/Trigger) restarts the episode from a new collision-free pose in
 the same layout.
 
+``robot`` (config/robots/<name>.yaml or a path, sim/robots.py) simulates another robot: its
+body, limits and camera replace the camera parameters, its LiDAR publishes ``scan``, its bumper
+``bumper``, and a base that takes TwistStamped gets it.
+
 Stamps are simulated time: run the other nodes with ``use_sim_time:=true``. Pacing is by the
 steady (wall) clock: ``real_time_factor`` 1 is real time, 5 is five times faster, 0 is as fast
 as the machine can. Odometry's frame is the arena frame (DiffDriveSim's docstring).
@@ -22,17 +26,14 @@ from __future__ import annotations
 import array
 import math
 import time
+from dataclasses import replace
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import (
-    Point,
-    Pose,
-    PoseWithCovariance,
     Quaternion,
     Twist,
     TwistStamped,
-    TwistWithCovariance,
     Vector3,
 )
 from nav_msgs.msg import Odometry
@@ -40,7 +41,7 @@ from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from rosgraph_msgs.msg import Clock as ClockMsg
-from sensor_msgs.msg import CameraInfo, Image
+from sensor_msgs.msg import CameraInfo, Image, LaserScan
 from std_msgs.msg import Bool, Header
 from std_srvs.srv import Trigger
 
@@ -51,7 +52,9 @@ from world_model_ros.nodes.conversions import twist_to_vw
 from world_model_ros.nodes.lifetime import run_node
 from world_model_ros.nodes.parameters import ParameterHandler
 from world_model_ros.nodes.qos import COMMAND_QOS
+from world_model_ros.nodes.sim_messages import camera_info_msg, laser_scan_msg, odometry_msg
 from world_model_ros.nodes.sim_node_config import SimNodeConfig
+from world_model_ros.sim.robots import RobotFileError, load_robot
 from world_model_ros.sim.simulator import DiffDriveSim, SimConfig
 
 try:  # not on PyPI; present in every ROS 2 distribution
@@ -90,15 +93,30 @@ class SimNode(Node):
         super().__init__(NODE_NAME)
         self.params = ParameterHandler(self, SimNodeConfig, on_change=self._on_parameters)
         self.cfg = cfg = self.params.config
-        self.sim = DiffDriveSim(
-            SimConfig(
+        noise = {
+            "odom_noise_linear_frac": cfg.odom_noise,
+            "odom_noise_angular_frac": cfg.odom_noise,
+        }
+        self._encoding = "rgb8"
+        if cfg.robot:  # a RobotFileError names the key and the file; the node exits with it
+            robot = load_robot(cfg.robot)
+            sim_config = robot.sim_config(**noise)
+            self._encoding = robot.camera.encoding
+            self._camera_rate_hz = robot.camera.rate_hz
+            cfg = self.cfg = replace(cfg, cmd_vel_stamped=robot.cmd_vel_stamped)
+        else:
+            sim_config = SimConfig(
                 camera_width=cfg.camera_width,
                 camera_height=cfg.camera_height,
                 camera_fovy_deg=cfg.camera_fovy_deg,
-                odom_noise_linear_frac=cfg.odom_noise,
-                odom_noise_angular_frac=cfg.odom_noise,
-            ),
-            cfg.layout_seed,
+                **noise,
+            )
+            self._camera_rate_hz = cfg.camera_rate_hz
+        self.sim = DiffDriveSim(sim_config, cfg.layout_seed)
+        lidar = sim_config.lidar
+        self._scan_pub = self.create_publisher(LaserScan, "scan", SENSOR_QOS) if lidar else None
+        self._bumper_pub = (
+            self.create_publisher(Bool, "bumper", SENSOR_QOS) if sim_config.bumper else None
         )
         self._image_pub = self.create_publisher(Image, "camera/image_raw", SENSOR_QOS)
         self._info_pub = self.create_publisher(CameraInfo, "camera/camera_info", SENSOR_QOS)
@@ -141,8 +159,10 @@ class SimNode(Node):
             self._publish_diagnostics,
             clock=Clock(clock_type=ClockType.STEADY_TIME),
         )
-        self._camera_period_s = 1.0 / cfg.camera_rate_hz
+        self._camera_period_s = 1.0 / self._camera_rate_hz
         self._odom_period_s = 1.0 / cfg.odom_rate_hz
+        self._scan_period_s = 1.0 / lidar.rate_hz if lidar else math.inf
+        self._next_scan_s = self.sim.time_s
         self._next_camera_s = self.sim.time_s
         self._next_odom_s = self.sim.time_s
         self._anchor: tuple[float, float] | None = None  # (wall, sim) at the first tick
@@ -156,15 +176,19 @@ class SimNode(Node):
         self.get_logger().info(
             f"layout {cfg.layout_seed}: {len(arena.obstacles)} obstacles in a "
             f"{2 * arena.half_size_m:.1f} m arena; "
-            f"camera {cfg.camera_width}x{cfg.camera_height} @ {cfg.camera_rate_hz:g} Hz, odom @ "
+            f"robot '{cfg.robot or 'default'}', camera {sim_config.camera_width}x"
+            f"{sim_config.camera_height} {self._encoding} @ {self._camera_rate_hz:g} Hz, odom @ "
             f"{cfg.odom_rate_hz:g} Hz, "
             f"real_time_factor {cfg.real_time_factor:g}"
         )
 
     def _on_parameters(self, config: SimNodeConfig, changed: set[str]) -> None:
         """Rates, the real-time factor and the command timeout change on the fly."""
-        self.cfg = config
-        self._camera_period_s = 1.0 / config.camera_rate_hz
+        # a robot file's base decides the command type (static; kept across changes)
+        self.cfg = replace(config, cmd_vel_stamped=self.cfg.cmd_vel_stamped)
+        if "camera_rate_hz" in changed:  # the robot file's rate until the parameter is set
+            self._camera_rate_hz = config.camera_rate_hz
+        self._camera_period_s = 1.0 / self._camera_rate_hz
         self._odom_period_s = 1.0 / config.odom_rate_hz
         self._anchor = None  # re-anchor wall and simulated time at the next tick
         if "diagnostics_period_s" in changed:
@@ -265,6 +289,14 @@ class SimNode(Node):
             )
         if self._clock_pub is not None:
             self._clock_pub.publish(ClockMsg(clock=stamp))
+        if self._bumper_pub is not None:
+            self._bumper_pub.publish(Bool(data=self.sim.bumper_pressed()))
+        if self._scan_pub is not None and now_s + 1e-9 >= self._next_scan_s:
+            self._next_scan_s += self._scan_period_s
+            self._scan_pub.publish(
+                laser_scan_msg(Header(stamp=stamp, frame_id="laser"), self.sim.config.lidar,
+                               self.sim.scan())
+            )  # fmt: skip
         if self._tf_pub is not None:
             qx, qy, qz, qw = yaw_to_quaternion(float(pose[2]))
             self._tf_pub.publish(
@@ -283,43 +315,28 @@ class SimNode(Node):
             )
 
     def _odometry_msg(self, stamp, pose: np.ndarray, twist: np.ndarray) -> Odometry:
-        qx, qy, qz, qw = yaw_to_quaternion(float(pose[2]))
-        msg = Odometry(
-            header=Header(stamp=stamp, frame_id=self.cfg.odom_frame),
-            child_frame_id=self.cfg.base_frame,
-        )
-        msg.pose = PoseWithCovariance(
-            pose=Pose(
-                position=Point(x=float(pose[0]), y=float(pose[1]), z=0.0),
-                orientation=Quaternion(x=qx, y=qy, z=qz, w=qw),
-            )
-        )
-        msg.pose.covariance[0] = msg.pose.covariance[7] = 1e-4 + self.cfg.odom_noise
-        msg.pose.covariance[35] = 1e-3 + self.cfg.odom_noise
-        msg.twist = TwistWithCovariance(
-            twist=Twist(linear=Vector3(x=float(twist[0])), angular=Vector3(z=float(twist[1])))
-        )
-        msg.twist.covariance[0], msg.twist.covariance[35] = 1e-4, 1e-3
-        return msg
+        header = Header(stamp=stamp, frame_id=self.cfg.odom_frame)
+        return odometry_msg(header, self.cfg.base_frame, pose, twist, self.cfg.odom_noise)
 
     def _publish_camera(self, now_s: float) -> None:
         stamp = stamp_msg(now_s)
         header = Header(stamp=stamp, frame_id=self.cfg.camera_frame)
-        height, width, step, data = encode_raw(self.sim.render(), "rgb8")
+        height, width, step, data = encode_raw(self.sim.render(), self._encoding)
         image = Image(
-            header=header, height=height, width=width, encoding="rgb8", is_bigendian=0, step=step
+            header=header,
+            height=height,
+            width=width,
+            encoding=self._encoding,
+            is_bigendian=0,
+            step=step,
         )
         image.data = array.array(
             "B", data
         )  # the fast path of the generated setter (bytes are checked one by one)
         self._image_pub.publish(image)
-        fx, fy, cx, cy = self.sim.camera_intrinsics()
-        info = CameraInfo(header=header, height=height, width=width, distortion_model="plumb_bob")
-        info.d = [0.0] * 5
-        info.k = [fx, 0.0, cx, 0.0, fy, cy, 0.0, 0.0, 1.0]
-        info.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
-        info.p = [fx, 0.0, cx, 0.0, 0.0, fy, cy, 0.0, 0.0, 0.0, 1.0, 0.0]
-        self._info_pub.publish(info)
+        self._info_pub.publish(
+            camera_info_msg(header, width, height, self.sim.camera_intrinsics())
+        )
         self._contact_pub.publish(Bool(data=self.sim.in_contact()))
 
     def _camera_static_tf(self):
@@ -355,7 +372,7 @@ class SimNode(Node):
 
 
 def main(args: list[str] | None = None) -> int:
-    return run_node(SimNode, args, name="sim_node")
+    return run_node(SimNode, args, name="sim_node", fatal=(RobotFileError,))
 
 
 if __name__ == "__main__":

@@ -21,6 +21,12 @@ class SimNodeConfig:
         high=2**31 - 1,
         dynamic=False,
     )
+    robot: str = setting(
+        "",
+        "robot file (config/robots/<name>.yaml or a path); '' = the default robot (the camera "
+        "parameters below apply only to it)",
+        dynamic=False,
+    )
     camera_width: int = setting(
         256,
         "camera image width in pixels (square by default: the model's input is square)",

@@ -173,6 +173,15 @@ class TwinPredictionCycle:
             except ImageError as exc:
                 self._reject(topic, exc.reason, str(exc).split(": ", 1)[-1])
                 return
+            mismatch = self._camera_check.check(
+                primary.model.model_id,
+                getattr(primary.model, "camera", None),
+                rgb_hw3.shape[1],
+                rgb_hw3.shape[0],
+                getattr(frame.msg, "encoding", None) or getattr(frame.msg, "format", None),
+            )
+            if mismatch:
+                self.node.get_logger().warning(f"camera: {mismatch}")
             age_s = now_s - frame.stamp_s
             if age_s > cfg.max_input_age_s:
                 self._skip(

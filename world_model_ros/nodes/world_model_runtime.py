@@ -34,11 +34,12 @@ from nav_msgs.msg import Odometry
 from nav_msgs.msg import Path as PathMsg
 from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
-from sensor_msgs.msg import CompressedImage, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Bool
 from std_srvs.srv import Trigger
 from visualization_msgs.msg import MarkerArray
 
+from world_model_ros.core.live.camera_check import CameraCheck
 from world_model_ros.core.live.input_checks import (
     RejectionCounter,
     WarningThrottle,
@@ -196,6 +197,14 @@ class WorldModelRuntime(TwinInputs, TwinPredictionCycle, TwinServices, TwinDomai
         )
         self._contact_sub = node.create_subscription(
             Bool, "ground_truth/contact", self._on_contact, ODOM_QOS
+        )
+        # The trained camera vs the live one: warned once per model (core/live/camera_check.py)
+        self._camera_check = CameraCheck()
+        node.create_subscription(
+            CameraInfo,
+            "camera/camera_info",
+            lambda m: self._camera_check.on_camera_info(m.width, m.height, m.k[0], m.k[4]),
+            ODOM_QOS,
         )
         self._prediction_pub = node.create_publisher(
             WorldModelPrediction, "world_model/prediction", OUTPUT_QOS

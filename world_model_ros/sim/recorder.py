@@ -12,6 +12,13 @@ stamp per sample, bag time = header stamp = simulated time):
 | /ground_truth/contact | std_msgs/msg/Bool | robot touching a wall/obstacle at this stamp |
 | /ground_truth/odom | nav_msgs/msg/Odometry | only when odometry noise is on: the true pose |
 | /tf | tf2_msgs/msg/TFMessage | odom -> base_link |
+| /scan | sensor_msgs/msg/LaserScan | only for a robot with a LiDAR (sim/robots.py) |
+| /bumper | std_msgs/msg/Bool | only for a robot with a bumper |
+
+A robot file (:class:`RecordOptions`) sets the image encoding and whether commands are
+TwistStamped. ``ground_truth=False`` writes what a real robot's bag holds: no contact topic, no
+true odometry, no layout seed, arena map or episode list in the metadata (sqlite3 storage if
+asked).
 
 Episodes are separated by a time gap of ``EPISODE_GAP_S`` and listed in the metadata.
 ``metadata.yaml`` ``custom_data`` (all values strings; keys in :data:`META_KEYS`): the layout seed,
@@ -28,16 +35,29 @@ from typing import Callable, Protocol
 
 import numpy as np
 from rosbags.rosbag2 import StoragePlugin, Writer
-from rosbags.typesys import Stores, get_typestore
 
 from ..core.data.dataset import META_KEYS, arena_to_json
-from ..core.data.images import encode_raw
-from ..core.geometry import yaw_to_quaternion
+from .bag_messages import TOPICS, MessageFactory, typestore
 from .explore import ExplorationPolicy, ExploreConfig
 from .simulator import DiffDriveSim
 
 EPISODE_GAP_S = 5.0
 BAG_FORMAT_VERSION = "1"
+
+
+@dataclass(frozen=True)
+class RecordOptions:
+    """How the bag is written (robot file and ``record`` flags)."""
+
+    encoding: str = "rgb8"
+    cmd_stamped: bool = False
+    ground_truth: bool = True  # contact topic, true odometry and the simulator's metadata
+    storage: str = "mcap"  # or "sqlite3"
+    robot: dict | None = None  # the robot description, stored with the ground truth
+
+    def __post_init__(self) -> None:
+        if self.storage not in ("mcap", "sqlite3"):
+            raise ValueError(f"storage must be mcap or sqlite3; got {self.storage!r}")
 
 
 class Policy(Protocol):
@@ -46,129 +66,6 @@ class Policy(Protocol):
     def reset(self) -> None: ...
 
     def command(self, dt_s: float, touching: bool) -> np.ndarray: ...
-
-
-TOPICS = {
-    "image": "/camera/image_raw",
-    "camera_info": "/camera/camera_info",
-    "odom": "/odom",
-    "cmd_vel": "/cmd_vel",
-    "contact": "/ground_truth/contact",
-    "true_odom": "/ground_truth/odom",
-    "tf": "/tf",
-}
-FRAMES = {"odom": "odom", "base": "base_link", "camera": "camera_optical_frame"}
-
-
-def typestore():
-    """The ROS 2 message definitions bags are written with (Kilted where rosbags knows it)."""
-    return get_typestore(getattr(Stores, "ROS2_KILTED", Stores.LATEST))
-
-
-class MessageFactory:
-    """Builds the rosbags message objects of one sample and serialises them to CDR."""
-
-    def __init__(self, store):
-        self.store = store
-        t = store.types
-        self.Time, self.Header = t["builtin_interfaces/msg/Time"], t["std_msgs/msg/Header"]
-        self.Image, self.CameraInfo = t["sensor_msgs/msg/Image"], t["sensor_msgs/msg/CameraInfo"]
-        self.RegionOfInterest = t["sensor_msgs/msg/RegionOfInterest"]
-        self.Odometry, self.Twist = t["nav_msgs/msg/Odometry"], t["geometry_msgs/msg/Twist"]
-        self.Vector3, self.Point = t["geometry_msgs/msg/Vector3"], t["geometry_msgs/msg/Point"]
-        self.Quaternion, self.Pose = t["geometry_msgs/msg/Quaternion"], t["geometry_msgs/msg/Pose"]
-        self.PoseCov, self.TwistCov = (
-            t["geometry_msgs/msg/PoseWithCovariance"],
-            t["geometry_msgs/msg/TwistWithCovariance"],
-        )
-        self.Transform, self.TransformStamped = (
-            t["geometry_msgs/msg/Transform"],
-            t["geometry_msgs/msg/TransformStamped"],
-        )
-        self.TFMessage, self.Bool = t["tf2_msgs/msg/TFMessage"], t["std_msgs/msg/Bool"]
-        # Diagonal covariances: small for a simulated, near-perfect odometry.
-        self.pose_cov = np.diag([1e-4, 1e-4, 1e6, 1e6, 1e6, 1e-3]).reshape(-1)
-        self.twist_cov = np.diag([1e-4, 1e6, 1e6, 1e6, 1e6, 1e-3]).reshape(-1)
-
-    def header(self, stamp_ns: int, frame: str):
-        return self.Header(
-            stamp=self.Time(sec=stamp_ns // 1_000_000_000, nanosec=stamp_ns % 1_000_000_000),
-            frame_id=frame,
-        )
-
-    def image(self, stamp_ns: int, rgb_hw3: np.ndarray) -> bytes:
-        height, width, step, data = encode_raw(rgb_hw3, "rgb8")
-        msg = self.Image(
-            header=self.header(stamp_ns, FRAMES["camera"]),
-            height=height,
-            width=width,
-            encoding="rgb8",
-            is_bigendian=0,
-            step=step,
-            data=np.frombuffer(data, dtype=np.uint8),
-        )
-        return self.store.serialize_cdr(msg, msg.__msgtype__)
-
-    def camera_info(
-        self, stamp_ns: int, width: int, height: int, intrinsics: tuple[float, float, float, float]
-    ) -> bytes:
-        fx, fy, cx, cy = intrinsics
-        msg = self.CameraInfo(
-            header=self.header(stamp_ns, FRAMES["camera"]),
-            height=height,
-            width=width,
-            distortion_model="plumb_bob",
-            d=np.zeros(5),
-            k=np.array([fx, 0, cx, 0, fy, cy, 0, 0, 1.0]),
-            r=np.eye(3).reshape(-1),
-            p=np.array([fx, 0, cx, 0, 0, fy, cy, 0, 0, 0, 1.0, 0]),
-            binning_x=0,
-            binning_y=0,
-            roi=self.RegionOfInterest(x_offset=0, y_offset=0, height=0, width=0, do_rectify=False),
-        )
-        return self.store.serialize_cdr(msg, msg.__msgtype__)
-
-    def odometry(self, stamp_ns: int, pose_3: np.ndarray, twist_2: np.ndarray) -> bytes:
-        qx, qy, qz, qw = yaw_to_quaternion(float(pose_3[2]))
-        msg = self.Odometry(
-            header=self.header(stamp_ns, FRAMES["odom"]),
-            child_frame_id=FRAMES["base"],
-            pose=self.PoseCov(
-                pose=self.Pose(
-                    position=self.Point(x=float(pose_3[0]), y=float(pose_3[1]), z=0.0),
-                    orientation=self.Quaternion(x=qx, y=qy, z=qz, w=qw),
-                ),
-                covariance=self.pose_cov,
-            ),
-            twist=self.TwistCov(twist=self.twist_msg(twist_2), covariance=self.twist_cov),
-        )
-        return self.store.serialize_cdr(msg, msg.__msgtype__)
-
-    def twist_msg(self, vw: np.ndarray):
-        return self.Twist(
-            linear=self.Vector3(x=float(vw[0]), y=0.0, z=0.0),
-            angular=self.Vector3(x=0.0, y=0.0, z=float(vw[1])),
-        )
-
-    def twist(self, vw: np.ndarray) -> bytes:
-        return self.store.serialize_cdr(self.twist_msg(vw), "geometry_msgs/msg/Twist")
-
-    def contact(self, touching: bool) -> bytes:
-        return self.store.serialize_cdr(self.Bool(data=bool(touching)), "std_msgs/msg/Bool")
-
-    def tf(self, stamp_ns: int, pose_3: np.ndarray) -> bytes:
-        qx, qy, qz, qw = yaw_to_quaternion(float(pose_3[2]))
-        transform = self.TransformStamped(
-            header=self.header(stamp_ns, FRAMES["odom"]),
-            child_frame_id=FRAMES["base"],
-            transform=self.Transform(
-                translation=self.Vector3(x=float(pose_3[0]), y=float(pose_3[1]), z=0.0),
-                rotation=self.Quaternion(x=qx, y=qy, z=qz, w=qw),
-            ),
-        )
-        return self.store.serialize_cdr(
-            self.TFMessage(transforms=[transform]), "tf2_msgs/msg/TFMessage"
-        )
 
 
 @dataclass
@@ -202,6 +99,7 @@ def record_layout(
     progress: Callable[[int], None] | None = None,
     policy: Policy | None = None,
     policy_name: str = "explore",
+    options: RecordOptions = RecordOptions(),
 ) -> BagSummary:
     """Drive ``episodes`` episodes in layout ``layout_seed`` and write them to a new MCAP bag.
 
@@ -209,7 +107,7 @@ def record_layout(
     the bag's content. ``keep_for_preview`` keeps up to that many camera frames per episode for
     the contact sheet. ``progress(n)`` is called with the number of samples just written.
     ``policy`` drives (default: the exploration policy on ``rng``); ``policy_name`` is written to
-    the bag's metadata.
+    the bag's metadata. ``options``: encoding, command type, ground truth and storage.
     """
     if episodes < 1 or episode_seconds <= 0 or rate_hz <= 0:
         raise ValueError(
@@ -222,10 +120,16 @@ def record_layout(
     messages = MessageFactory(store)
     noisy = sim.config.odom_noise_linear_frac > 0 or sim.config.odom_noise_angular_frac > 0
     policy = ExplorationPolicy(explore, rng) if policy is None else policy
-    writer = Writer(bag_path, version=8, storage_plugin=StoragePlugin.MCAP)
+    truth = options.ground_truth
+    lidar = sim.config.lidar
+    storage = StoragePlugin.MCAP if options.storage == "mcap" else StoragePlugin.SQLITE3
+    writer = Writer(bag_path, version=8, storage_plugin=storage)
     episode_index: list[dict] = []
     recorded: list[RecordedEpisode] = []
     contacts_total = 0
+    cmd_type = (
+        "geometry_msgs/msg/TwistStamped" if options.cmd_stamped else "geometry_msgs/msg/Twist"
+    )
     with writer:
         connection = {
             name: writer.add_connection(topic, msgtype, typestore=store)
@@ -233,11 +137,17 @@ def record_layout(
                 ("image", TOPICS["image"], "sensor_msgs/msg/Image"),
                 ("camera_info", TOPICS["camera_info"], "sensor_msgs/msg/CameraInfo"),
                 ("odom", TOPICS["odom"], "nav_msgs/msg/Odometry"),
-                ("cmd_vel", TOPICS["cmd_vel"], "geometry_msgs/msg/Twist"),
-                ("contact", TOPICS["contact"], "std_msgs/msg/Bool"),
+                ("cmd_vel", TOPICS["cmd_vel"], cmd_type),
                 ("tf", TOPICS["tf"], "tf2_msgs/msg/TFMessage"),
             ]
-            + ([("true_odom", TOPICS["true_odom"], "nav_msgs/msg/Odometry")] if noisy else [])
+            + ([("contact", TOPICS["contact"], "std_msgs/msg/Bool")] if truth else [])
+            + (
+                [("true_odom", TOPICS["true_odom"], "nav_msgs/msg/Odometry")]
+                if noisy and truth
+                else []
+            )
+            + ([("scan", TOPICS["scan"], "sensor_msgs/msg/LaserScan")] if lidar else [])
+            + ([("bumper", TOPICS["bumper"], "std_msgs/msg/Bool")] if sim.config.bumper else [])
         }
         intrinsics = sim.camera_intrinsics()
         width, height = sim.config.camera_width, sim.config.camera_height
@@ -258,7 +168,11 @@ def record_layout(
                 pose, twist = sim.odometry()
                 touching = sim.in_contact()
                 command = policy.command(dt_s, touching)
-                writer.write(connection["image"], stamp_ns, messages.image(stamp_ns, image))
+                writer.write(
+                    connection["image"],
+                    stamp_ns,
+                    messages.image(stamp_ns, image, options.encoding),
+                )
                 writer.write(
                     connection["camera_info"],
                     stamp_ns,
@@ -267,10 +181,25 @@ def record_layout(
                 writer.write(
                     connection["odom"], stamp_ns, messages.odometry(stamp_ns, pose, twist)
                 )
-                writer.write(connection["cmd_vel"], stamp_ns, messages.twist(command))
-                writer.write(connection["contact"], stamp_ns, messages.contact(touching))
+                writer.write(
+                    connection["cmd_vel"],
+                    stamp_ns,
+                    messages.twist_stamped(stamp_ns, command)
+                    if options.cmd_stamped
+                    else messages.twist(command),
+                )
                 writer.write(connection["tf"], stamp_ns, messages.tf(stamp_ns, pose))
-                if noisy:
+                if truth:
+                    writer.write(connection["contact"], stamp_ns, messages.contact(touching))
+                if lidar is not None:
+                    writer.write(
+                        connection["scan"], stamp_ns, messages.scan(stamp_ns, sim.scan(), lidar)
+                    )
+                if sim.config.bumper:
+                    writer.write(
+                        connection["bumper"], stamp_ns, messages.contact(sim.bumper_pressed())
+                    )
+                if noisy and truth:
                     writer.write(
                         connection["true_odom"],
                         stamp_ns,
@@ -286,23 +215,29 @@ def record_layout(
             contacts_total += int(contacts.sum())
             recorded.append(RecordedEpisode(poses, contacts, frames))
         arena = sim.arena_map()
-        custom = {
-            "format": BAG_FORMAT_VERSION,
-            "layout_seed": str(layout_seed),
-            "arena": arena_to_json(arena),
-            "colours": json.dumps([list(c) for c in sim.layout.colours_rgb]),
-            "episodes": json.dumps(episode_index),
-            "sim_config": json.dumps(asdict(sim.config)),
-            "recorder": json.dumps(
-                {
-                    "rate_hz": rate_hz,
-                    "episode_seconds": episode_seconds,
-                    "explore": asdict(explore),
-                    "episode_gap_s": EPISODE_GAP_S,
-                    "policy": policy_name,
-                }
-            ),
-        }
+        custom = (
+            {}
+            if not truth
+            else {
+                "format": BAG_FORMAT_VERSION,
+                "layout_seed": str(layout_seed),
+                "arena": arena_to_json(arena),
+                "colours": json.dumps([list(c) for c in sim.layout.colours_rgb]),
+                "episodes": json.dumps(episode_index),
+                "sim_config": json.dumps(asdict(sim.config)),
+                "recorder": json.dumps(
+                    {
+                        "rate_hz": rate_hz,
+                        "episode_seconds": episode_seconds,
+                        "explore": asdict(explore),
+                        "episode_gap_s": EPISODE_GAP_S,
+                        "policy": policy_name,
+                    }
+                ),
+            }
+        )
+        if truth and options.robot is not None:
+            custom["robot"] = json.dumps(options.robot)
         for key, value in custom.items():
             writer.set_custom_data(META_KEYS[key], value)
     return BagSummary(

@@ -30,6 +30,19 @@ class RobotGeometry:
     caster_radius_m: float = 0.025
     camera_forward_m: float = 0.15
     camera_height_m: float = 0.17  # above the floor
+    # Rectangular chassis (robot files, sim/robots.py): length along x and width along y; 0 = the
+    # cylinder of ``chassis_radius_m``. A rectangle's ``chassis_radius_m`` is its circumscribed
+    # radius (what ArenaMap.robot_radius_m and the clearance metrics use).
+    chassis_length_m: float = 0.0
+    chassis_width_m: float = 0.0
+    caster_offset_m: float = 0.12  # casters this far ahead of and behind the axle
+    com_forward_m: float = -0.03  # chassis centre of mass ahead of the axle (behind: < 0)
+    # Diagonal inertia (Ixx, Iyy, Izz) of the chassis; None = the default robot's 0.03/0.03/0.05
+    chassis_inertia_kgm2: tuple[float, float, float] | None = None
+
+    @property
+    def rectangular(self) -> bool:
+        return self.chassis_length_m > 0 and self.chassis_width_m > 0
 
 
 def robot_mjcf(
@@ -57,18 +70,28 @@ def robot_mjcf(
     xyaxes = f"0 -1 0 {math.sin(pitch):.6f} 0 {math.cos(pitch):.6f}"
     half_track = g.track_m / 2
     group = ROBOT_GEOM_GROUP
+    inertia = " ".join(f"{v:g}" for v in (g.chassis_inertia_kgm2 or (0.03, 0.03, 0.05)))
+    if g.rectangular:
+        chassis = (
+            f'type="box" size="{g.chassis_length_m / 2:.4f} {g.chassis_width_m / 2:.4f} '
+            f'{g.chassis_height_m / 2:.4f}"'
+        )
+    else:
+        chassis = f'type="cylinder" size="{g.chassis_radius_m} {g.chassis_height_m / 2:.4f}"'
+    caster = g.caster_offset_m
     return f"""
     <body name="{BASE_BODY}" pos="0 0 {r:.4f}">
       <freejoint name="base_free"/>
-      <inertial pos="-0.03 0 {chassis_z:.4f}" mass="{g.chassis_mass_kg}"
-                diaginertia="0.03 0.03 0.05"/>
-      <geom name="chassis" type="cylinder" size="{g.chassis_radius_m} {g.chassis_height_m / 2:.4f}"
+      <inertial pos="{g.com_forward_m:g} 0 {chassis_z:.4f}" mass="{g.chassis_mass_kg}"
+                diaginertia="{inertia}"/>
+      <geom name="chassis" {chassis}
             pos="0 0 {chassis_z:.4f}" rgba="0.2 0.2 0.22 1" friction="{body_friction} 0.005 0.0001"
             mass="0" group="{group}"/>
       <geom name="caster_rear" type="sphere" size="{g.caster_radius_m}"
-            pos="-0.12 0 {caster_z:.4f}" condim="1" mass="0" rgba="0.5 0.5 0.5 1" group="{group}"/>
+            pos="{-caster} 0 {caster_z:.4f}" condim="1" mass="0" rgba="0.5 0.5 0.5 1"
+            group="{group}"/>
       <geom name="caster_front" type="sphere" size="{g.caster_radius_m}"
-            pos="0.12 0 {caster_z + 0.004:.4f}" condim="1" mass="0" rgba="0.5 0.5 0.5 1"
+            pos="{caster} 0 {caster_z + 0.004:.4f}" condim="1" mass="0" rgba="0.5 0.5 0.5 1"
             group="{group}"/>
       <camera name="{CAMERA_NAME}" pos="{g.camera_forward_m} 0 {camera_z:.4f}" xyaxes="{xyaxes}"
               fovy="{camera_fovy_deg}"/>

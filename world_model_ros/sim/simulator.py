@@ -29,6 +29,7 @@ import numpy as np  # noqa: E402
 from ..core.data.episodes import ArenaMap  # noqa: E402
 from ..core.geometry import quaternion_to_yaw, wrap_angle_np, yaw_to_quaternion  # noqa: E402
 from .arena import Layout, LayoutConfig, generate_layout, signed_distance  # noqa: E402
+from .lidar import LidarConfig, cast_scan  # noqa: E402
 from .mjcf import camera_intrinsics, scene_mjcf  # noqa: E402
 from .robot import BASE_BODY, CAMERA_NAME, ROBOT_GEOM_GROUP, RobotGeometry  # noqa: E402
 
@@ -65,9 +66,16 @@ class SimConfig:
     odom_noise_linear_frac: float = 0.0  # std of the relative error of each odometry increment
     odom_noise_angular_frac: float = 0.0
     robot: RobotGeometry = field(default_factory=RobotGeometry)
+    lidar: LidarConfig | None = None
+    bumper: bool = False  # a front bumper (contacts ahead of the axle), sim/robots.py
 
     def validate(self) -> None:
         problems = []
+        if self.lidar is not None:
+            try:
+                self.lidar.validate()
+            except ValueError as error:
+                problems.append(str(error))
         if not (8 <= self.camera_width <= 4096 and 8 <= self.camera_height <= 4096):
             problems.append(
                 f"camera size {self.camera_width}x{self.camera_height} outside 8..4096"
@@ -98,10 +106,14 @@ class SimConfig:
             raise ValueError("invalid SimConfig: " + "; ".join(problems))
 
     def layout_config(self) -> LayoutConfig:
+        """The arena's drawing rules; corridors between obstacles stay passable for this robot
+        (at least its diameter + 5 cm; the default robot keeps LayoutConfig's 0.45 m)."""
+        default_gap = LayoutConfig().min_gap_m
         return LayoutConfig(
             half_size_m=self.arena_half_size_m,
             obstacles_min=self.obstacles_min,
             obstacles_max=self.obstacles_max,
+            min_gap_m=max(default_gap, 2 * self.robot.chassis_radius_m + 0.05),
         )
 
 
@@ -318,15 +330,38 @@ class DiffDriveSim:
     def in_contact(self) -> bool:
         """Whether any robot geom touches a wall or an obstacle right now (floor contact
         excluded)."""
+        return bool(self._contacts().any())
+
+    def _contacts(self) -> np.ndarray:
+        """Bool [ncon]: which of MuJoCo's current contacts are robot against wall/obstacle."""
         ncon = self.data.ncon
         if ncon == 0:
-            return False
+            return np.zeros(0, bool)
         pairs = self.data.contact.geom[:ncon]
         a, b = pairs[:, 0], pairs[:, 1]
-        hit = (self._robot_geom[a] & self._obstacle_geom[b]) | (
+        return (self._robot_geom[a] & self._obstacle_geom[b]) | (
             self._robot_geom[b] & self._obstacle_geom[a]
         )
-        return bool(hit.any())
+
+    def bumper_pressed(self) -> bool:
+        """A front bumper: a robot contact whose point lies ahead of the wheel axle (what a
+        TurtleBot-style bumper switch reports; False when the robot has no bumper)."""
+        if not self.config.bumper:
+            return False
+        hits = np.flatnonzero(self._contacts())
+        if len(hits) == 0:
+            return False
+        x, y, yaw = self.pose()
+        points = self.data.contact.pos[hits, :2] - np.array([x, y])
+        ahead = points @ np.array([math.cos(yaw), math.sin(yaw)])
+        return bool((ahead > 0.0).any())
+
+    def scan(self) -> np.ndarray:
+        """The LiDAR's ranges [beams] (m; +inf where nothing is within range), or an empty
+        array without a LiDAR. Rays see walls and obstacles, never the robot itself."""
+        if self.config.lidar is None:
+            return np.zeros(0)
+        return cast_scan(self.model, self.data, self.pose(), self.config.lidar)
 
     @property
     def contact_during_last_step(self) -> bool:

@@ -28,6 +28,7 @@ Alignment, per bag:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections import Counter
@@ -39,6 +40,16 @@ import cv2
 import numpy as np
 
 from ..geometry import quaternion_to_yaw
+from . import bag_extras
+from .camera import CameraSpec, fit_image
+from .doctor import (
+    DEFAULT_DOCTOR,
+    DoctorConfig,
+    Problem,
+    check_episode_frames,
+    check_streams,
+    twist_from_poses,
+)
 from .episodes import ArenaMap, Episode, Obstacle
 from .images import ImageError, decode_compressed, decode_raw
 
@@ -51,6 +62,7 @@ META_KEYS = {
     "episodes": "world_model_ros.episodes",
     "sim_config": "world_model_ros.sim_config",
     "recorder": "world_model_ros.recorder",
+    "robot": "world_model_ros.robot",
 }
 
 IMAGE_TYPES = {"sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage"}
@@ -67,6 +79,9 @@ class BagTopics:
     ``command_stamped``: None takes Twist or TwistStamped from the bag's type; True/False
     insist on one (a bag with the other is reported and skipped).
     ``contact``: a std_msgs/Bool ground-truth topic (simulator bags); missing is fine.
+    ``camera_info``: sensor_msgs/CameraInfo (the checkpoint records the camera); optional.
+    ``bumper``: a bumper topic (std_msgs/Bool, or any type whose ``bumper_field`` is truthy
+    when pressed); its flags land in ``Episode.metadata["bumper_t"]`` (core/data/labels.py).
     """
 
     image: str = "camera/image_raw"
@@ -75,6 +90,9 @@ class BagTopics:
     command: str = "cmd_vel"
     command_stamped: bool | None = None
     contact: str | None = "ground_truth/contact"
+    camera_info: str | None = "camera/camera_info"
+    bumper: str | None = None
+    bumper_field: str = "data"
 
 
 @dataclass
@@ -91,6 +109,12 @@ class LoadReport:
     short_dropped: int = 0  # runs shorter than min_steps
     stale_commands: int = 0  # samples whose command was older than command_timeout_s (zeroed)
     problems: list[str] = field(default_factory=list)  # bag-level problems, each naming the bag
+    doctor: list[Problem] = field(default_factory=list)  # the data doctor's findings
+    cameras: dict[str, CameraSpec] = field(default_factory=dict)  # bag -> its camera
+
+    def bad_bags(self) -> set[str]:
+        """Bags the data doctor found unusable (an ``error`` problem)."""
+        return {p.bag for p in self.doctor if p.severity == "error"}
 
     def summary(self) -> str:
         parts = [
@@ -180,13 +204,19 @@ def load_episodes(
     image_slop_s: float | None = None,
     command_timeout_s: float = 0.5,
     min_steps: int = 2,
+    image_fit: str = "crop",
+    twist_from_poses: bool = False,
+    doctor: DoctorConfig | None = DEFAULT_DOCTOR,
 ) -> tuple[list[Episode], LoadReport]:
     """Load bags (see the module docstring for the alignment rules).
 
-    image_size: resize frames at load to (height, width) (an int means square) with area
-    averaging; None keeps the camera's size (frames of another size than the first are then
-    skipped). image_slop_s defaults to dt_s / 2. Returns the episodes in bag and time order and
-    the report.
+    image_size: bring frames at load to (height, width) (an int means square) with
+    core/data/camera.fit_image (``image_fit``: crop or letterbox; never a squash); None keeps
+    the camera's size (frames of another size than the first are then skipped). image_slop_s
+    defaults to dt_s / 2. ``twist_from_poses`` rebuilds the odometry twist from the poses;
+    ``doctor`` checks every bag (core/data/doctor.py; its findings are in ``report.doctor``,
+    bags are loaded all the same: the caller decides). Returns the episodes in bag and time
+    order and the report.
     """
     if not dt_s > 0 or not max_gap_s > 0 or min_steps < 1:
         raise ValueError(
@@ -211,6 +241,9 @@ def load_episodes(
                     command_timeout_s,
                     min_steps,
                     report,
+                    image_fit=image_fit,
+                    twist_from_poses=twist_from_poses,
+                    doctor=doctor,
                 ).load()
             )
         except _BagProblem as problem:
@@ -257,12 +290,16 @@ class _BagLoader:
         command_timeout_s: float,
         min_steps: int,
         report: LoadReport,
+        image_fit: str = "crop",
+        twist_from_poses: bool = False,
+        doctor: DoctorConfig | None = None,
     ):
         self.path, self.topics, self.dt_s, self.size_hw = path, topics, dt_s, size_hw
         self.max_gap_ns = int(max_gap_s * 1e9)
         self.slop_ns = int(image_slop_s * 1e9)
         self.timeout_ns = int(command_timeout_s * 1e9)
         self.min_steps, self.report = min_steps, report
+        self.image_fit, self.twist_from_poses, self.doctor = image_fit, twist_from_poses, doctor
 
     def load(self) -> list[Episode]:
         from rosbags.highlevel import AnyReader
@@ -273,7 +310,9 @@ class _BagLoader:
         with AnyReader([self.path], default_typestore=store) as reader:
             roles = self._connections(reader)
             timeline = self._read_timeline(reader, roles)
-            plan = self._plan(timeline, self._episode_bounds(custom))
+            bounds = self._episode_bounds(custom)
+            self._check_streams(timeline, roles, bounds)
+            plan = self._plan(timeline, bounds)
             frames = self._decode_frames(
                 reader,
                 roles["image"],
@@ -322,6 +361,8 @@ class _BagLoader:
             "odom": pick(t.odom, ODOM_TYPES, "odometry", True),
             "command": command,
             "contact": pick(t.contact, CONTACT_TYPES, "contact", False),
+            "camera_info": pick(t.camera_info, bag_extras.CAMERA_INFO_TYPES, "camera_info", False),
+            "bumper": pick(t.bumper, bag_extras.AnyType(), "bumper", t.bumper is not None),
         }
 
     def _read_timeline(self, reader, roles) -> dict:
@@ -330,6 +371,7 @@ class _BagLoader:
         }
         wanted = [c for connections in roles.values() if connections for c in connections]
         image_ns, odom_rows, odom_receive, command_rows, contact_rows = [], [], [], [], []
+        extras = bag_extras.Extras(self.topics.bumper_field)
         for connection, receive_ns, raw in reader.messages(connections=wanted):
             role = role_of[connection.id]
             self.report.messages_read[connection.topic] += 1
@@ -342,6 +384,8 @@ class _BagLoader:
                 continue
             if role == "image":
                 image_ns.append(_stamp_ns(msg, receive_ns))
+            elif role in ("camera_info", "bumper"):
+                extras.add(role, msg, receive_ns, connection.topic, self.report)
             elif role == "odom":
                 p, q = msg.pose.pose.position, msg.pose.pose.orientation
                 v, w = msg.twist.twist.linear.x, msg.twist.twist.angular.z
@@ -397,6 +441,8 @@ class _BagLoader:
             "contact_t": contact_t[k_order],
             "contact": contact_v[k_order] if len(contact_rows) else None,
             "has_contact_topic": roles["contact"] is not None,
+            "odom_order_ns": np.array([r[0] for r in odom_rows], dtype=np.int64),
+            "extras": extras.finish(offset_ns),
         }
 
     def _episode_bounds(self, custom: dict[str, str]) -> np.ndarray:
@@ -411,6 +457,42 @@ class _BagLoader:
                 f"{self.path}: unreadable episode list in metadata; using time gaps only"
             )
             return np.zeros(0, np.int64)
+
+    def _check_streams(self, timeline: dict, roles: dict, bounds_ns: np.ndarray) -> None:
+        """The data doctor's stream checks; ``twist_from_poses`` rebuilds the twist first."""
+        if self.twist_from_poses and len(timeline["odom_t"]) >= 2:
+            timeline["odom"][:, 4:6] = twist_from_poses(
+                timeline["odom_t"], timeline["odom"][:, 1:4]
+            )
+        camera = timeline["extras"].camera
+        if camera is not None:
+            self.report.cameras[str(self.path)] = camera
+        if self.doctor is None:
+            return
+        names = {role: c[0].topic for role, c in roles.items() if c}
+        self.report.doctor.extend(
+            check_streams(
+                str(self.path),
+                names,
+                timeline["image_ns"],
+                timeline["odom_t"],
+                timeline["odom"][:, 1:6],
+                timeline["odom_order_ns"],
+                timeline["cmd_t"],
+                DoctorConfig(**{**vars(self.doctor), "command_timeout_s": self.timeout_ns * 1e-9}),
+                twist_rebuilt=self.twist_from_poses,
+                episode_starts_ns=bounds_ns,
+            )
+        )
+        self._image_topic = names.get("image", "image")
+
+    def _describe_camera(self, rgb: np.ndarray, encoding: str) -> None:
+        known = self.report.cameras.get(str(self.path))
+        self.report.cameras[str(self.path)] = (
+            CameraSpec(int(rgb.shape[1]), int(rgb.shape[0]), encoding=encoding, source="frames")
+            if known is None
+            else dataclasses.replace(known, encoding=encoding)
+        )
 
     # -- the grid ---------------------------------------------------------------------------
     def _plan(self, timeline: dict, bounds_ns: np.ndarray) -> list[dict]:
@@ -498,11 +580,14 @@ class _BagLoader:
                     rgb = decode_raw(
                         msg.encoding, int(msg.height), int(msg.width), int(msg.step), msg.data
                     )
+                if not frames:  # the first frame: its size and encoding describe the camera
+                    self._describe_camera(rgb, getattr(msg, "encoding", "compressed"))
                 if self.size_hw is not None and rgb.shape[:2] != tuple(self.size_hw):
-                    rgb = cv2.resize(
-                        rgb,
-                        (int(self.size_hw[1]), int(self.size_hw[0])),
-                        interpolation=cv2.INTER_AREA,
+                    height, width = int(self.size_hw[0]), int(self.size_hw[1])
+                    rgb = (
+                        fit_image(rgb, height, self.image_fit)
+                        if height == width
+                        else cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA)
                     )
                 frames[ordinal] = rgb
             except ImageError as error:
@@ -547,6 +632,7 @@ class _BagLoader:
             grid = part["grid"]
             commands, stale = self._commands(timeline, grid)
             contacts = self._contacts(timeline, grid)
+            bumper = timeline["extras"].flags_on_grid(grid, self.dt_s)
             # Runs of valid samples become episodes; each cut inside a run counts as a gap.
             edges = np.flatnonzero(np.diff(np.concatenate([[0], valid.astype(np.int8), [0]])))
             runs = list(zip(edges[::2], edges[1::2], strict=False))
@@ -573,9 +659,19 @@ class _BagLoader:
                             "layout_seed": None if layout_seed is None else int(layout_seed),
                             "bag_episode": part["episode"],
                             "topics": asdict(self.topics),
+                            **(
+                                {"bumper_t": bumper[start:stop].copy()}
+                                if bumper is not None
+                                else {}
+                            ),
                         },
                     )
                 )
+        if self.doctor is not None and episodes:
+            topic = getattr(self, "_image_topic", self.topics.image)
+            self.report.doctor.extend(
+                check_episode_frames(str(self.path), topic, episodes, self.doctor)
+            )
         return episodes
 
     def _commands(self, timeline: dict, grid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

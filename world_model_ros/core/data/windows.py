@@ -38,6 +38,9 @@ class WindowBatch:
     episode_b: torch.Tensor  # index of the episode each window came from
     start_b: torch.Tensor  # t0 within that episode
     arena: "ArenaTensors | None" = None  # ground-truth maps of the windows' episodes (when known)
+    # derived costmaps of the window set's episodes (core/training/costmap_loss.CostmapFields;
+    # indexed by episode_b), for the footprint loss where no map is known
+    costmap: object | None = None
 
 
 @dataclass
@@ -87,12 +90,18 @@ class WindowSet:
     """Flat arrays over all episodes plus the start index of every valid window."""
 
     def __init__(
-        self, episodes: Sequence[Episode], image_size: int, horizon: int, stride: int = 1
+        self,
+        episodes: Sequence[Episode],
+        image_size: int,
+        horizon: int,
+        stride: int = 1,
+        image_fit: str = "crop",
     ):
         if horizon < 1 or stride < 1:
             raise ValueError(f"horizon and stride must be >= 1; got {horizon}, {stride}")
         self.horizon = horizon
         self.image_size = image_size
+        self.costmap = None  # set by the caller: core/training/costmap_loss.CostmapFields
         self.episodes_meta: list[dict] = []
         self.arenas: list[ArenaMap | None] = []
         images, poses, twists, commands, deltas, contacts, known, starts, episode_of = (
@@ -118,7 +127,9 @@ class WindowSet:
                 }
             )
             images.append(
-                np.stack([prepare_image(frame, image_size) for frame in episode.images_thw3])
+                np.stack(
+                    [prepare_image(frame, image_size, image_fit) for frame in episode.images_thw3]
+                )
                 if length
                 else np.zeros((0, image_size, image_size, 3), np.uint8)
             )
@@ -242,6 +253,7 @@ class WindowSet:
                 self.arena_radius[episode],
                 self.arena_known[episode],
             ),
+            costmap=self.costmap,
         )
 
 

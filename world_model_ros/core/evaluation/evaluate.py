@@ -246,6 +246,7 @@ def write_report(
         "windows": results["windows"],
         "subsets": results["subsets"],
         "targets": targets["rows"],
+        "robot_targets": targets.get("robot_rows"),
     }
     paths["json"].write_text(json.dumps(serialisable, indent=2, default=_json_default) + "\n")
     plot_error_vs_horizon(results, windows, dt_s, paths["horizon_plot"], learned)
@@ -267,7 +268,7 @@ def markdown(
     config: EvalConfig,
     dt_s: float,
 ) -> str:
-    lines = ["# Latent world model: evaluation on held-out layouts", ""]
+    lines = [f"# Latent world model: evaluation on {header.get('split', 'held-out layouts')}", ""]
     for key, value in header.items():
         lines.append(
             f"- **{key}**: "
@@ -290,6 +291,11 @@ def markdown(
         else:
             value, threshold = _fmt(row["value"]), f"{row['threshold']:g}"
         lines.append(f"| {row['description']} | {value} | {threshold} | {met} |")
+    if targets.get("robot_rows"):
+        lines += ["", "Adapted-robot targets:", "", "| target | measured | met |", "|---|---|---|"]
+        for row in targets["robot_rows"]:
+            met = {True: "yes", False: "**no**", None: "—"}[row["met"]]
+            lines.append(f"| {row['description']} | {_fmt(row['value'])} | {met} |")
     labels = [f"{steps * dt_s:.1f}s" for steps in config.horizon_steps]
     for subset, title in (("all", "All windows"), ("contact", "Windows with a contact")):
         table = results["subsets"][subset]

@@ -24,6 +24,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from .checkpoint_robot import robot_of
 from .latent_model import LatentDynamicsModel, LatentModelConfig, LatentPredictor, Normalisation
 from .occupancy_head import OccupancyHead, OccupancyHeadConfig
 
@@ -375,6 +376,10 @@ def load_latent_model(
     folder = _resolve_folder(path)
     name = "default" if path in (None, "") else folder.name
     head = load_occupancy_head(folder, config, model.config.latent_dim)
+    try:
+        robot = robot_of(config)
+    except ValueError as error:
+        raise CheckpointError(folder / CONFIG_NAME, "mismatch", str(error)) from error
     return LatentPredictor(
         model,
         torch.device(device),
@@ -384,4 +389,6 @@ def load_latent_model(
         # Verified against config.json when it names one; hashed here when it does not.
         weights_sha256=config.get("weights_sha256") or sha256_of(folder / WEIGHTS_NAME),
         rollout_engine=rollout_engine,
+        camera=robot.camera,
+        footprint=robot.footprint,
     )

@@ -4,8 +4,8 @@ and the CUDA options (autocast precision, CUDA graphs, torch.compile) chosen by 
 Why a wrapper rather than changes inside each model: the contract (``encode``/``rollout``) is what
 the planner and evaluation call too; what only a real-time loop needs lives here.
 
-* Preprocessing once: for the learned model the camera frame is resized (INTER_AREA, exactly as
-  in training: ``latent_model.prepare_image``) straight into a preallocated host buffer, which
+* Preprocessing once: for the learned model the camera frame is fitted (aspect kept, exactly as
+  in training: ``core.data.camera.fit_image``) straight into a preallocated host buffer, which
   is copied into a preallocated device tensor (pinned memory and a non-blocking copy on CUDA);
   the normalisation to [-0.5, 0.5] happens on the model's device inside the network's
   ``encode``. Resizing *before* the upload moves 12 KB (64 x 64 x 3) instead of 0.9 MB (VGA).
@@ -25,10 +25,10 @@ import contextlib
 import time
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 import torch
 
+from ..data.camera import fit_image
 from .contract import LatentState, Observation, Rollout, WorldModel
 
 PRECISIONS = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
@@ -75,6 +75,7 @@ class InferenceEngine:
             model, "model", None
         )  # the nn.Module of a learned model (LatentPredictor)
         self._image_size = getattr(getattr(model, "config", None), "image_size", None)
+        self._image_fit = getattr(getattr(model, "config", None), "image_fit", "crop")
         self._uses_camera = (
             bool(getattr(model, "uses_camera", False)) and self._network is not None
         )
@@ -148,13 +149,12 @@ class InferenceEngine:
                     f"model '{self.model.model_id}' uses the camera but the observation has no "
                     "image"
                 )
-            size = self._image_host_np.shape[0]
-            if image.shape[0] == size and image.shape[1] == size:
-                np.copyto(self._image_host_np, image)
-            else:
-                cv2.resize(
-                    image, (size, size), dst=self._image_host_np, interpolation=cv2.INTER_AREA
-                )
+            fit_image(
+                image,
+                self._image_host_np.shape[0],
+                self._image_fit,
+                dst=self._image_host_np,
+            )
             self._image_dev_1ss3.copy_(self._image_host_ss3.unsqueeze(0), non_blocking=True)
             images = self._image_dev_1ss3
         with self._autocast():

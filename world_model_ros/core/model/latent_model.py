@@ -37,12 +37,12 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field, fields
 
-import cv2
 import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..data.camera import FIT_MODES, CameraSpec, Footprint, fit_image
 from ..geometry import compose_body_deltas
 from .contract import LatentState, Observation, Rollout, check_actions
 from .layers import ConvEncoder, mlp
@@ -72,6 +72,13 @@ class LatentModelConfig:
     dt_s: float = 0.1  # the step the model was trained at
     horizon: int = 20  # the horizon it was trained over (it can roll out longer, less accurately)
     kinematic_prior: bool = True  # predict motion as a residual over the commanded motion
+    # How a camera frame becomes the S x S input (core/data/camera.fit_image): "crop" (centred
+    # square) or "letterbox"; the same in training and at run time, never a squash
+    image_fit: str = "crop"
+    # Post-hoc calibration of the predicted variances (core/training/calibration.py): the
+    # accumulated position / yaw variance is multiplied by these (1 = as trained)
+    position_var_scale: float = 1.0
+    yaw_var_scale: float = 1.0
 
     def __post_init__(self) -> None:
         problems = []
@@ -84,6 +91,13 @@ class LatentModelConfig:
             )
         if self.dt_s <= 0 or self.horizon < 1:
             problems.append(f"dt_s={self.dt_s}, horizon={self.horizon}")
+        if not (self.position_var_scale > 0 and self.yaw_var_scale > 0):
+            problems.append(
+                f"position_var_scale={self.position_var_scale}, "
+                f"yaw_var_scale={self.yaw_var_scale} (must be > 0)"
+            )
+        if self.image_fit not in FIT_MODES:
+            problems.append(f"image_fit={self.image_fit!r} (one of {', '.join(FIT_MODES)})")
         if problems:
             raise ValueError("invalid latent model config: " + "; ".join(problems))
 
@@ -135,18 +149,14 @@ def kinematic_body_delta(actions_bh2: torch.Tensor, dt_s: float) -> torch.Tensor
     )
 
 
-def prepare_image(image_rgb_hw3: np.ndarray, size: int) -> np.ndarray:
-    """Any-size uint8 RGB -> uint8 [size, size, 3] (INTER_AREA: averages, no aliasing).
+def prepare_image(image_rgb_hw3: np.ndarray, size: int, fit: str = "crop") -> np.ndarray:
+    """Any-size uint8 RGB -> uint8 [size, size, 3]: :func:`core.data.camera.fit_image`
+    (aspect kept: a centred crop or a letterbox, then INTER_AREA).
 
-    Training (windows.py) and inference (encode) both call this, so a frame reaches the network
-    the same way in both.
+    Training (the bag loader, windows.py) and inference (encode, the fast path, the ONNX
+    backend) all go through fit_image, so a frame reaches the network the same way in both.
     """
-    image = np.asarray(image_rgb_hw3)
-    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-        raise ValueError(f"image must be uint8 RGB [H, W, 3]; got {image.dtype} {image.shape}")
-    if image.shape[0] == size and image.shape[1] == size:
-        return np.ascontiguousarray(image)
-    return cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
+    return fit_image(image_rgb_hw3, size, fit)
 
 
 @dataclass
@@ -257,8 +267,8 @@ class LatentDynamicsModel(nn.Module):
         if self.config.kinematic_prior:
             deltas = deltas + kinematic_body_delta(actions_bh2, self.config.dt_s)
         twists_norm = heads[..., HEAD_TWIST]
-        position_scale = float(self.delta_std[:2].pow(2).mean())
-        yaw_scale = float(self.delta_std[2].pow(2))
+        position_scale = float(self.delta_std[:2].pow(2).mean()) * self.config.position_var_scale
+        yaw_scale = float(self.delta_std[2].pow(2)) * self.config.yaw_var_scale
         return Imagined(
             deltas_bh3=deltas,
             delta_residual_norm_bh3=residual_norm,
@@ -287,6 +297,8 @@ class LatentPredictor:
         occupancy_head: OccupancyHead | None = None,
         weights_sha256: str = "",
         rollout_engine: str = "auto",
+        camera: CameraSpec | None = None,
+        footprint: Footprint | None = None,
     ):
         """``rollout_engine``: ``onnxruntime`` (core/model/rollout_engine.py, CPU only), ``torch``
         (the reference ``imagine``) or ``auto`` (the first on the CPU, the second on a GPU)."""
@@ -305,6 +317,11 @@ class LatentPredictor:
         self.horizon = int(horizon or model.config.horizon)
         self.model_id = model_id
         self.weights_sha256 = weights_sha256  # what a twin's state names (msg/WorldModelState)
+        # What the checkpoint says it was trained for (None when it does not say): the camera
+        # (core/data/camera.camera_mismatch warns about another one) and the robot's footprint
+        # (the planner's collision checks and the occupancy head are for that size)
+        self.camera = camera
+        self.footprint = footprint
         if self.horizon < 1:
             raise ValueError(f"horizon must be >= 1; got {self.horizon}")
 
@@ -326,7 +343,9 @@ class LatentPredictor:
                 raise ValueError(
                     f"model '{self.model_id}' uses the camera but the observation has no image"
                 )
-            image = prepare_image(observation.image_rgb_hw3, self.config.image_size)
+            image = prepare_image(
+                observation.image_rgb_hw3, self.config.image_size, self.config.image_fit
+            )
             images = torch.from_numpy(image).to(self.device).unsqueeze(0)
         features = self.model.encode(images, twist.reshape(1, 2))[0]
         return LatentState(pose_3=pose, twist_2=twist, features=features)

@@ -25,11 +25,11 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 from torch import nn
 
+from ..data.camera import fit_image
 from ..geometry import compose_body_deltas
 from .contract import LatentState, Observation
 from .latent_model import LatentDynamicsModel
@@ -173,6 +173,7 @@ class OnnxEngine:
         self.horizon = 0
         size = self._network.config.image_size
         self._image_1ss3 = np.zeros((1, size, size, 3), np.uint8)
+        self._image_fit = self._network.config.image_fit
         self._twist_12 = np.zeros((1, 2), np.float32)
         self._pose_13 = np.zeros((1, 3), np.float32)
         self.resize_horizon(int(horizon or model.horizon))
@@ -199,11 +200,7 @@ class OnnxEngine:
             raise ValueError(
                 f"model '{self.model.model_id}' uses the camera but the observation has no image"
             )
-        size = self._image_1ss3.shape[1]
-        if image.shape[0] == size and image.shape[1] == size:
-            np.copyto(self._image_1ss3[0], image)
-        else:
-            cv2.resize(image, (size, size), dst=self._image_1ss3[0], interpolation=cv2.INTER_AREA)
+        fit_image(image, self._image_1ss3.shape[1], self._image_fit, dst=self._image_1ss3[0])
         self._twist_12[0] = observation.twist_vw
         self._pose_13[0] = observation.pose_xyyaw
         (z,) = self._encoder.run(["z"], {"image": self._image_1ss3, "twist": self._twist_12})

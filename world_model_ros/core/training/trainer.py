@@ -18,6 +18,7 @@ fixed seed and a run bounded by steps (not by minutes), training is deterministi
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Callable
@@ -45,6 +46,8 @@ from .distributed import DistContext
 
 if TYPE_CHECKING:
     from ..data.streaming import StreamingWindows
+from .costmap_loss import imagined_collision_labels
+from .mirror import mirror_batch
 
 TRAIN_STATE_NAME = "train_state.pt"
 
@@ -60,6 +63,9 @@ class LossWeights:
     footprint: float = (
         2.0  # predicted footprints overlapping the ground-truth map (simulator bags only)
     )
+    # collision head on other windows' command sequences, labelled by the derived costmap
+    # (no map: core/training/costmap_loss.py); off without a costmap
+    costmap_collision: float = 1.0
 
 
 @dataclass
@@ -78,6 +84,12 @@ class TrainConfig:
     consistency_steps: tuple[int, ...] = (5, 10, 20)
     collision_pos_weight: float = 3.0  # contacts are rare: weight positives in the BCE
     augment_shift_px: int = 2  # random image shift (DrQ-style), 0 = off
+    mirror_probability: float = 0.0  # share of windows mirrored left-right (training/mirror.py)
+    # Weight of the collision term when picking the best validation step (None = loss weight).
+    # Fine-tuning on derived labels: their validation BCE rises long before motion stops
+    # improving, so adaptation weighs it less.
+    selection_collision_weight: float | None = None
+    imagined_sequences: int = 1  # other windows' command sequences per window (costmap term)
     # Gaussian noise on the measured (v, w) the encoder sees (not on targets): the model must
     # lean on the image and the commands, not on "measured v is exactly 0" (0 = off)
     twist_noise_v_mps: float = 0.0
@@ -98,6 +110,8 @@ class TrainConfig:
     seed: int = 0
     num_threads: int = 0  # torch CPU threads; 0 = torch's default
     max_minutes: float = 0.0  # wall-clock budget; 0 = none. Binds the LR schedule too.
+    # Parameter-name prefixes kept fixed (fine-tuning on little data: e.g. "image_encoder")
+    freeze: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch_size < 1 or self.learning_rate <= 0:
@@ -115,6 +129,7 @@ class TrainConfig:
         out = asdict(self)
         out["model"] = self.model.to_dict()
         out["consistency_steps"] = list(self.consistency_steps)
+        out["freeze"] = list(self.freeze)
         return out
 
     @classmethod
@@ -130,6 +145,8 @@ class TrainConfig:
                 values["consistency_steps"] = tuple(
                     int(k) for k in values["consistency_steps"] or ()
                 )
+            if "freeze" in values:
+                values["freeze"] = tuple(str(k) for k in values["freeze"] or ())
             return cls(**values)
         except (TypeError, ValueError) as error:
             raise ValueError(f"{where}: {error}") from error
@@ -214,11 +231,23 @@ def compute_losses(
     config: TrainConfig,
     images_bss3: torch.Tensor | None = None,
     twist_b2: torch.Tensor | None = None,
+    mirrored_b: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Total weighted loss and its parts (floats, plus the window ADE at the horizon in metres).
 
     ``images_bss3`` / ``twist_b2`` replace the batch's encoder inputs (augmented copies).
+    ``mirrored_b``: windows mirrored left-right (training/mirror.py), left out of the terms
+    that compare odometry-frame poses with a map or costmap.
     """
+    mirrored = (
+        mirrored_b
+        if mirrored_b is not None
+        else torch.zeros(batch.actions_bh2.shape[0], dtype=torch.bool)
+    )
+    if bool(mirrored.any()) and batch.arena is not None:  # mirrored poses match no map
+        batch = dataclasses.replace(
+            batch, arena=dataclasses.replace(batch.arena, known_b=batch.arena.known_b & ~mirrored)
+        )
     device = model.delta_std.device
     mc = config.model
     images = (images_bss3 if images_bss3 is not None else batch.images_bss3).to(device)
@@ -284,6 +313,21 @@ def compute_losses(
         loss_footprint = overlap.mean() / config.pose_scale_m
     else:
         loss_footprint = torch.zeros((), device=device)
+    if config.loss.footprint > 0 and batch.costmap is not None:
+        # No map: the costmap derived from the robot's experience (core/training/costmap_loss.py)
+        rows = ~mirrored if arena is None else ~(arena.known_b | mirrored)
+        if bool(rows.any()):
+            poses_odom = compose_body_deltas(batch.start_pose_b3.to(device), imagined.deltas_bh3)
+            penalty = batch.costmap.penalty(
+                poses_odom[rows.to(device)][..., :2],
+                batch.episode_b[rows],
+                config.footprint_tolerance_m,
+            )
+            loss_footprint = loss_footprint + penalty / config.pose_scale_m
+
+    loss_imagined = torch.zeros((), device=device)
+    if config.loss.costmap_collision > 0 and batch.costmap is not None:
+        loss_imagined = imagined_collision_loss(model, z0, batch, config, device, mirrored)
 
     w = config.loss
     total = (
@@ -294,6 +338,7 @@ def compute_losses(
         + w.nll * nll
         + w.consistency * loss_consistency
         + w.footprint * loss_footprint
+        + w.costmap_collision * loss_imagined
     )
     parts = {
         "loss": total.item(),
@@ -304,10 +349,44 @@ def compute_losses(
         "nll": nll.item(),
         "consistency": loss_consistency.item(),
         "footprint": loss_footprint.item(),
+        "imagined_collision": loss_imagined.item(),
         "ade_m": float(pos_err.detach().mean()),
         "fde_m": float(pos_err.detach()[:, -1].mean()),
     }
     return total, parts
+
+
+def imagined_collision_loss(
+    model: LatentDynamicsModel,
+    z0: torch.Tensor,
+    batch: WindowBatch,
+    config: TrainConfig,
+    device: torch.device,
+    mirrored_b: torch.Tensor,
+) -> torch.Tensor:
+    """The collision head under command sequences the robot did not drive (another window's,
+    from this window's frame), labelled where the model's own predicted path meets the derived
+    costmap: far more near misses and hits than the recorded drives hold."""
+    batch_size = z0.shape[0]
+    if batch_size < 2:
+        return torch.zeros((), device=device)
+    pos_weight = torch.tensor(config.collision_pos_weight, device=device)
+    losses = []
+    for shift in range(1, 1 + max(1, min(config.imagined_sequences, batch_size - 1))):
+        other = torch.roll(torch.arange(batch_size), shift)
+        imagined = model.imagine(z0, batch.actions_bh2[other].to(device))
+        with torch.no_grad():
+            poses = compose_body_deltas(batch.start_pose_b3.to(device), imagined.deltas_bh3)
+            labels, mask = imagined_collision_labels(
+                batch.costmap, poses, batch.episode_b, exclude_b=mirrored_b
+            )
+        if bool(mask.any()):
+            losses.append(
+                F.binary_cross_entropy_with_logits(
+                    imagined.collision_logit_bh[mask], labels[mask], pos_weight=pos_weight
+                )
+            )
+    return torch.stack(losses).mean() if losses else torch.zeros((), device=device)
 
 
 def _arena_to(arena: ArenaTensors, device: torch.device) -> ArenaTensors:
@@ -318,11 +397,16 @@ def supervised_score(parts: dict[str, float], config: TrainConfig) -> float:
     """What picks the best checkpoint on validation: the supervised terms (no consistency/NLL,
     which can be lowered without predicting better)."""
     w = config.loss
+    collision = (
+        w.collision
+        if config.selection_collision_weight is None
+        else config.selection_collision_weight
+    )
     return (
         w.delta * parts["delta"]
         + w.pose * parts["pose"]
         + w.twist * parts["twist"]
-        + w.collision * parts["collision"]
+        + collision * parts["collision"]
     )
 
 
@@ -435,11 +519,16 @@ def train(
             ),
         )
     model.to(device).train()
+    for name, parameter in model.named_parameters():
+        if config.freeze and name.startswith(tuple(config.freeze)):
+            parameter.requires_grad_(False)
     loss_fn = ddp.wrap_loss(
         model, lambda m, batch, *rest: compute_losses(m, batch, config, *rest), dist
     )
     optimiser = torch.optim.AdamW(
-        model.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
+        [p for p in model.parameters() if p.requires_grad],
+        lr=config.learning_rate,
+        weight_decay=config.weight_decay,
     )
 
     step, elapsed_before, best_score, best_step = 0, 0.0, math.inf, -1
@@ -559,6 +648,7 @@ def train(
                     )
                 )
                 batch = cast(WindowSet, train_windows).gather(index, config.consistency_steps)
+            batch, mirrored = mirror_batch(batch, config.mirror_probability, generator)
             images = (
                 shift_images(batch.images_bss3, config.augment_shift_px, generator)
                 if config.model.use_camera
@@ -567,7 +657,7 @@ def train(
             twists = jitter_twists(
                 batch.twist_b2, config.twist_noise_v_mps, config.twist_noise_w_radps, generator
             )
-            loss, parts = loss_fn(batch, images, twists)
+            loss, parts = loss_fn(batch, images, twists, mirrored)
             parts = ddp.average_parts(parts, dist)
             optimiser.zero_grad(set_to_none=True)
             loss.backward()

@@ -1,0 +1,231 @@
+"""Training the occupancy head without a map: on C-space labels from the robot's experience.
+
+Same head, same frozen encoder as core/training/occupancy.py, but the targets come from
+core/data/occupancy_labels.py (where the footprint went: free; where it was blocked while
+pushing: occupied; LaserScan beams when the bags have them) instead of a simulator's arena map.
+Most cells around a frame are unknown and are left out of the loss; the occupied ones are rare
+and weighted up to balance the free ones. The split holds out whole episodes; the best
+validation step (masked loss) is kept.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import asdict, dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+from tqdm import tqdm
+
+from ..data.episodes import Episode
+from ..data.occupancy_labels import (
+    OCCUPIED,
+    LabelGrid,
+    OccupancyLabelConfig,
+    Scan,
+    build_label_grid,
+)
+from ..data.windows import WindowSet, split_by_episode
+from ..evaluation.metrics import auroc
+from ..model.latent_model import LatentPredictor
+from ..model.occupancy_head import OccupancyHead, OccupancyHeadConfig, cells_in_world, in_view_c
+from .occupancy import OccupancyTrainConfig
+
+DEFAULT_LABELS = OccupancyLabelConfig()
+DEFAULT_TRAINING = OccupancyTrainConfig()
+
+
+@dataclass
+class DerivedFrames:
+    """Frames with their latent, pose and the label grid of their bag."""
+
+    latents_nd: torch.Tensor
+    poses_n3: torch.Tensor
+    grid_n: np.ndarray  # index into ``grids``
+    grids: list[LabelGrid]
+
+    def __len__(self) -> int:
+        return int(self.latents_nd.shape[0])
+
+    def labels(self, index: torch.Tensor, cells_c2: torch.Tensor) -> torch.Tensor:
+        """Labels [B, C] int8: OCCUPIED, FREE or UNKNOWN (-1) for each head cell of each frame."""
+        world = cells_in_world(cells_c2, self.poses_n3[index]).numpy()
+        out = np.empty(world.shape[:2], np.int8)
+        grid_of = self.grid_n[index.numpy()]
+        for g in np.unique(grid_of):
+            rows = grid_of == g
+            out[rows] = (
+                self.grids[int(g)].lookup(world[rows].reshape(-1, 2)).reshape(-1, world.shape[1])
+            )
+        return torch.from_numpy(out)
+
+
+def build_grids(
+    episodes: Sequence[Episode],
+    robot_radius_m: float,
+    scans_by_source: dict[str, list[Scan]] | None = None,
+    config: OccupancyLabelConfig = DEFAULT_LABELS,
+) -> dict[str, LabelGrid]:
+    """One label grid per bag (episodes of a bag share its odometry frame)."""
+    by_source: dict[str, list[Episode]] = {}
+    for e in episodes:
+        by_source.setdefault(e.source, []).append(e)
+    return {
+        source: build_label_grid(
+            group, robot_radius_m, (scans_by_source or {}).get(source), config
+        )
+        for source, group in by_source.items()
+    }
+
+
+def encode_derived_frames(
+    predictor: LatentPredictor,
+    episodes: Sequence[Episode],
+    grids: dict[str, LabelGrid],
+    chunk: int = 1024,
+    progress: bool = True,
+) -> DerivedFrames:
+    windows = WindowSet(
+        list(episodes),
+        predictor.config.image_size,
+        horizon=1,
+        image_fit=predictor.config.image_fit,
+    )
+    sources = sorted(grids)
+    grid_of_episode = np.array([sources.index(e.source) for e in episodes], dtype=np.int64)
+    count = windows.num_frames
+    episode_of = np.searchsorted(windows.offsets, np.arange(count), side="right") - 1
+    latents = []
+    for start in tqdm(
+        range(0, count, chunk), disable=not progress, dynamic_ncols=True, desc="encode"
+    ):
+        index = torch.arange(start, min(count, start + chunk))
+        latents.append(
+            predictor.encode_batch(windows.images[index], windows.twists[index]).float().cpu()
+        )
+    return DerivedFrames(
+        torch.cat(latents),
+        windows.poses.clone(),
+        grid_of_episode[episode_of],
+        [grids[s] for s in sources],
+    )
+
+
+def evaluate_derived(
+    head: OccupancyHead, frames: DerivedFrames, config: OccupancyTrainConfig, chunk: int = 4096
+) -> dict[str, float]:
+    """Masked loss over the labelled cells; AUROC over the labelled cells in view."""
+    cells = head.cells_c2.cpu()
+    view = in_view_c(cells, config.camera_x_m, config.view_half_angle_rad, config.report_range_m)
+    loss_sum, known_sum, scores, targets = 0.0, 0, [], []
+    head.eval()
+    with torch.no_grad():
+        for start in range(0, len(frames), chunk):
+            index = torch.arange(start, min(len(frames), start + chunk))
+            logits = head(frames.latents_nd[index]).cpu()
+            labels = frames.labels(index, cells)
+            known = labels >= 0
+            loss_sum += float(
+                F.binary_cross_entropy_with_logits(
+                    logits[known], (labels[known] == OCCUPIED).float(), reduction="sum"
+                )
+            )
+            known_sum += int(known.sum())
+            judged = known & view
+            scores.append(logits[judged])
+            targets.append(labels[judged] == OCCUPIED)
+    score, target = torch.cat(scores).numpy(), torch.cat(targets).numpy()
+    return {
+        "loss": loss_sum / max(1, known_sum),
+        "labelled_cell_fraction": known_sum / max(1, len(frames) * cells.shape[0]),
+        "auroc_labelled_in_view": auroc(target, score) if len(target) else float("nan"),
+        "occupied_fraction_labelled": float(target.mean()) if len(target) else float("nan"),
+    }
+
+
+def train_occupancy_head_derived(
+    predictor: LatentPredictor,
+    episodes: Sequence[Episode],
+    robot_radius_m: float,
+    scans_by_source: dict[str, list[Scan]] | None = None,
+    config: OccupancyTrainConfig = DEFAULT_TRAINING,
+    label_config: OccupancyLabelConfig = DEFAULT_LABELS,
+    head_config: OccupancyHeadConfig | None = None,
+    progress: bool = True,
+) -> tuple[OccupancyHead, dict]:
+    """Fit a head on the frozen ``predictor`` from experience-derived labels (episodes must
+    carry contact labels: core/data/labels.py). Returns the best head and a report."""
+    started = time.perf_counter()
+    torch.manual_seed(config.seed)
+    head_config = head_config or OccupancyHeadConfig(latent_dim=predictor.config.latent_dim)
+    grids = build_grids(episodes, robot_radius_m, scans_by_source, label_config)
+    free = sum(g.counts["free_cells"] for g in grids.values())
+    occupied = sum(g.counts["occupied_cells"] for g in grids.values())
+    if occupied == 0:
+        raise ValueError(
+            "no occupied cells in the derived costmap labels (no blocked contact and no "
+            "LaserScan): the occupancy head cannot learn where obstacles are"
+        )
+    train_episodes, val_episodes = split_by_episode(
+        episodes, config.validation_fraction, config.seed
+    )
+    train = encode_derived_frames(predictor, train_episodes, grids, progress=progress)
+    val = (
+        encode_derived_frames(predictor, val_episodes, grids, progress=progress)
+        if val_episodes
+        else train
+    )
+    head = OccupancyHead(head_config)
+    optimiser = torch.optim.AdamW(
+        head.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
+    )
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=config.steps)
+    generator = torch.Generator().manual_seed(config.seed)
+    cells = head.cells_c2
+    pos_weight = torch.tensor(float(np.clip(free / max(1, occupied), 1.0, 10.0)))
+    best, best_loss, best_step = copy.deepcopy(head.state_dict()), math.inf, 0
+    bar = tqdm(
+        range(1, config.steps + 1), disable=not progress, dynamic_ncols=True, desc="occupancy"
+    )
+    for step in bar:
+        head.train()
+        index = torch.randint(len(train), (config.batch_size,), generator=generator)
+        labels = train.labels(index, cells)
+        known = labels >= 0
+        logits = head(train.latents_nd[index])
+        loss = F.binary_cross_entropy_with_logits(
+            logits[known], (labels[known] == OCCUPIED).float(), pos_weight=pos_weight
+        )
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+        schedule.step()
+        if step % config.validate_every == 0 or step == config.steps:
+            val_loss = evaluate_derived(head, val, config)["loss"]
+            bar.set_postfix(train=f"{loss.item():.3f}", val=f"{val_loss:.3f}")
+            if val_loss < best_loss:
+                best, best_loss, best_step = copy.deepcopy(head.state_dict()), val_loss, step
+    head.load_state_dict(best)
+    head.eval()
+    report = {
+        "config": asdict(config),
+        "labels": {
+            "source": "derived from experience" + (" + LaserScan" if scans_by_source else ""),
+            "config": asdict(label_config),
+            "robot_radius_m": robot_radius_m,
+            "free_cells": free,
+            "occupied_cells": occupied,
+            "blocked_pushes": sum(g.counts["blocked_pushes"] for g in grids.values()),
+            "scans": sum(g.counts["scans"] for g in grids.values()),
+            "pos_weight": float(pos_weight),
+        },
+        "frames": {"train": len(train), "validation": len(val)},
+        "best_step": best_step,
+        "validation": evaluate_derived(head, val, config),
+        "minutes": (time.perf_counter() - started) / 60.0,
+    }
+    return head, report
