@@ -82,7 +82,7 @@ class Extras:
     def flags_on_grid(self, grid_ns: np.ndarray, dt_s: float) -> np.ndarray | None:
         """Pressed at grid time t: any bumper message in (t - dt, t] said pressed, or the
         newest one before said so (a held press). None without a bumper topic."""
-        if self.bumper_t is None:
+        if self.bumper_t is None or self.bumper_v is None:
             return None
         t, v = self.bumper_t, self.bumper_v
         dt_ns = int(round(dt_s * 1e9))

@@ -257,4 +257,6 @@ def check_episode_frames(
             step[1:] = (np.hypot(d[:, 0], d[:, 1]) > 0.02) | (np.abs(d[:, 2]) > 0.05)
         frames.extend(e.images_thw3)
         moved.append(step)
-    return check_frames(bag, topic, frames, np.concatenate(moved) if moved else [], config)
+    return check_frames(
+        bag, topic, frames, np.concatenate(moved) if moved else np.zeros(0, bool), config
+    )

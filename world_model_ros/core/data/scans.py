@@ -9,6 +9,7 @@ a bag's tf_static is not read). Read with ``rosbags``; no rclpy.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -50,7 +51,7 @@ def read_scans(
         if not wanted:  # rosbags reads every connection when given none
             return scans
         for connection, receive_ns, raw in reader.messages(connections=wanted):
-            msg = reader.deserialize(raw, connection.msgtype)
+            msg: Any = reader.deserialize(raw, connection.msgtype)  # sensor_msgs/LaserScan
             stamp_ns = int(msg.header.stamp.sec) * 1_000_000_000 + int(msg.header.stamp.nanosec)
             pose = _pose_at(episodes, (stamp_ns if stamp_ns > 0 else receive_ns) * 1e-9)
             if pose is None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -17,6 +18,9 @@ import torch
 from ..geometry import body_deltas_from_poses, wrap_angle
 from ..model.latent_model import prepare_image
 from .episodes import ArenaMap, Episode
+
+if TYPE_CHECKING:  # the training layer's type; data does not import training at run time
+    from ..training.costmap_loss import CostmapFields
 
 
 @dataclass
@@ -40,7 +44,7 @@ class WindowBatch:
     arena: "ArenaTensors | None" = None  # ground-truth maps of the windows' episodes (when known)
     # derived costmaps of the window set's episodes (core/training/costmap_loss.CostmapFields;
     # indexed by episode_b), for the footprint loss where no map is known
-    costmap: object | None = None
+    costmap: CostmapFields | None = None
 
 
 @dataclass
@@ -101,7 +105,7 @@ class WindowSet:
             raise ValueError(f"horizon and stride must be >= 1; got {horizon}, {stride}")
         self.horizon = horizon
         self.image_size = image_size
-        self.costmap = None  # set by the caller: core/training/costmap_loss.CostmapFields
+        self.costmap: CostmapFields | None = None  # set by the caller (cli/adapt.py)
         self.episodes_meta: list[dict] = []
         self.arenas: list[ArenaMap | None] = []
         images, poses, twists, commands, deltas, contacts, known, starts, episode_of = (

@@ -12,6 +12,7 @@ mirrored against a map, so mirrored windows are left out of the map and costmap 
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import torch
 
@@ -38,7 +39,7 @@ def mirror_batch(
         return torch.where(mirrored.reshape(shape), flipped, original)
 
     future = batch.future_images_bkss3
-    changes = {
+    changes: dict[str, Any] = {
         "images_bss3": pick(batch.images_bss3, batch.images_bss3.flip(2)),
         "twist_b2": pick(batch.twist_b2, batch.twist_b2 * _ANGULAR),
         "actions_bh2": pick(batch.actions_bh2, batch.actions_bh2 * _ANGULAR),
@@ -48,7 +49,7 @@ def mirror_batch(
     }
     if future is not None:
         changes["future_images_bkss3"] = pick(future, future.flip(3))
-        changes["future_twists_bk2"] = pick(
-            batch.future_twists_bk2, batch.future_twists_bk2 * _ANGULAR
-        )
+    future_twists = batch.future_twists_bk2
+    if future_twists is not None:
+        changes["future_twists_bk2"] = pick(future_twists, future_twists * _ANGULAR)
     return dataclasses.replace(batch, **changes), mirrored

@@ -367,8 +367,8 @@ def imagined_collision_loss(
     """The collision head under command sequences the robot did not drive (another window's,
     from this window's frame), labelled where the model's own predicted path meets the derived
     costmap: far more near misses and hits than the recorded drives hold."""
-    batch_size = z0.shape[0]
-    if batch_size < 2:
+    batch_size, costmap = z0.shape[0], batch.costmap
+    if batch_size < 2 or costmap is None:
         return torch.zeros((), device=device)
     pos_weight = torch.tensor(config.collision_pos_weight, device=device)
     losses = []
@@ -378,7 +378,7 @@ def imagined_collision_loss(
         with torch.no_grad():
             poses = compose_body_deltas(batch.start_pose_b3.to(device), imagined.deltas_bh3)
             labels, mask = imagined_collision_labels(
-                batch.costmap, poses, batch.episode_b, exclude_b=mirrored_b
+                costmap, poses, batch.episode_b, exclude_b=mirrored_b
             )
         if bool(mask.any()):
             losses.append(
