@@ -178,6 +178,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from ..core.planning.goal_controller import GoalController
+    from ..core.planning.robot_fit import RobotLimits, fit_controller
     from ..sim.demo_runner import DEMO_LAYOUT_SEED_START, DemoConfig, episode_setup, run_episode
     from ..sim.robots import RobotFileError, load_robot
     from ..sim.simulator import DiffDriveSim
@@ -192,6 +193,14 @@ def run(args: argparse.Namespace) -> int:
     if args.ros and robot.name != "default":
         raise SystemExit("demo: --robot runs lockstep only (sim_node takes robot:=<name> itself)")
     controller_config, config_source = load_planner_config(args.config, args.seed, args.samples)
+    # the simulated robot's body and limits, not the default robot's (core/planning/robot_fit.py)
+    controller_config, fitted = fit_controller(
+        controller_config,
+        robot.footprint_spec().circumscribed_radius_m,
+        RobotLimits(**asdict(robot.limits)),
+    )
+    if fitted:
+        log.info("planner fitted to robot '%s': %s", robot.name, ", ".join(fitted))
     mppi_config = controller_config.mppi
     models = choose_models(args)
     dt_s = models[0][1].dt_s

@@ -44,6 +44,7 @@ from world_model_ros.core.model.contract import Observation
 from world_model_ros.core.model.registry import ModelSpec, load_world_model
 from world_model_ros.core.planning.goal import GoalState
 from world_model_ros.core.planning.goal_controller import GoalController
+from world_model_ros.core.planning.robot_fit import fit_controller
 from world_model_ros.msg import DomainStatus, PlannerStatus, WorldModelPrediction, WorldModelState
 from world_model_ros.nodes.conversions import ns_to_time, occupancy_to_grid
 from world_model_ros.nodes.lifetime import run_node
@@ -81,7 +82,13 @@ class MpcPlannerNode(Node):
                 allow_unverified=cfg.allow_unverified_weights,
             )
         )
-        self.controller = GoalController(self.model, cfg.controller)
+        # an adapted checkpoint names its robot's footprint: the contact memory's body radius
+        footprint = getattr(self.model, "footprint", None)
+        self._body_radius_m = None if footprint is None else footprint.circumscribed_radius_m
+        controller_config, fitted = fit_controller(cfg.controller, self._body_radius_m, None)
+        if fitted:
+            self.get_logger().info(f"planner fitted to the checkpoint's robot: {fitted[0]}")
+        self.controller = GoalController(self.model, controller_config)
         self.controller.plan_check = lambda result: plan_problem(
             result.commands_h2.detach().cpu().numpy(),
             result.plan_rollout.to_numpy(),
@@ -192,7 +199,9 @@ class MpcPlannerNode(Node):
     def _cycle(self) -> None:
         cfg, changed = self.params.take_changes()
         if changed:
-            self.controller.reconfigure(cfg.controller)
+            self.controller.reconfigure(
+                fit_controller(cfg.controller, self._body_radius_m, None)[0]
+            )
             self.inputs.reconfigure(cfg)
             if "control_rate_hz" in changed:
                 self._timer.timer_period_ns = int(1e9 / cfg.control_rate_hz)
