@@ -25,7 +25,7 @@ the same on another robot: the zero-shot case.
     .venv/bin/python bench/domain_check.py sim --seconds 300
     .venv/bin/python bench/domain_check.py sim --seconds 120 --robot large --tag zero-shot-large
 
-Run figures for the docs under ``/work/tools/cpu-slot --exclusive`` (or on a quiet machine):
+Run figures for the docs alone on the machine:
 the report records the load average. Results: bench/results/domain-<mode>-<machine>[-tag].md
 and .json.
 """

@@ -16,7 +16,7 @@ Faults: silence, republished odometry (the same message again), frozen odometry 
 poses), NaN odometry, implausible odometry (1e308 m/s), camera frames of an unsupported
 encoding, camera frames of the wrong size, and (state_source: twin) states from another
 checkpoint. Each fault is repeated ``--repeats`` times. Results: bench/results/failsafe-<tag>
-.json and .md, with the machine. Run timed figures alone: /work/tools/cpu-slot --exclusive.
+.json and .md, with the machine. Run timed figures alone on the machine.
 
     .venv/bin/python bench/failsafe.py --repeats 5
 """
@@ -254,7 +254,7 @@ def main() -> int:
                 f"Machine: {machine['cpu']}, {machine['logical_cores']} logical cores, "
                 f"{machine['memory_gib']} GiB, no GPU; load average at the end "
                 f"{load[0]:.2f}. Command: `.venv/bin/python bench/failsafe.py --repeats "
-                f"{args.repeats}` (under `cpu-slot --exclusive`).",
+                f"{args.repeats}` (alone on the machine).",
                 "",
                 "mpc_planner_node with config/mpc_planner.yaml (stale_timeout_s 0.5, 10 Hz), "
                 "kinematic model, use_camera true; fed odometry and 64x48 camera frames at 50 "

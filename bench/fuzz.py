@@ -20,7 +20,7 @@ still be served at the end. Figures:
 
 Results: bench/results/fuzz-<tag>.json and .md with the machine. Timed figures alone:
 
-    /work/tools/cpu-slot --exclusive .venv/bin/python bench/fuzz.py --messages 10000
+    .venv/bin/python bench/fuzz.py --messages 10000   # alone on the machine
 """
 
 from __future__ import annotations
@@ -249,8 +249,8 @@ def write(report: dict, args) -> None:
                 "",
                 f"Machine: {machine['cpu']}, {machine['logical_cores']} logical cores, "
                 f"{machine['memory_gib']} GiB, no GPU; load average at the end {load[0]:.2f}. "
-                f"Command: `.venv/bin/python {report['command']}` (under `cpu-slot "
-                f"--exclusive`); {report['seconds'] / 60:.1f} min.",
+                f"Command: `.venv/bin/python {report['command']}` (alone on the machine); "
+                f"{report['seconds'] / 60:.1f} min.",
                 "",
                 f"{total} malformed messages, drawn by hypothesis (test/malformed.py), to five "
                 "nodes at once over DDS, each counted on its node's diagnostics before the next "

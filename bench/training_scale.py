@@ -1,7 +1,7 @@
 """Fleet-scale training figures (issue: sharded dataset, bounded memory, torchrun): writes
 bench/results/training_scale-<tag>.json and .md with the machine they ran on.
 
-Sections (run each under `/work/tools/cpu-slot --exclusive` on a shared machine):
+Sections (run each alone on the machine: the figures are timings):
 
     python bench/training_scale.py build data/fleet_bags --dataset data/fleet_ds  # build speed
     python bench/training_scale.py memory data/fleet_ds --hours 1 5 10 20         # RSS vs hours
