@@ -259,17 +259,12 @@ def run_switch(args, workdir: Path) -> dict:
 def run_sim(args, workdir: Path) -> dict:
     from nav_msgs.msg import Odometry
 
-    from world_model_ros.core.config import settings_of
     from world_model_ros.core.geometry import quaternion_to_yaw
     from world_model_ros.nodes.qos import ODOM_QOS
-    from world_model_ros.nodes.sim_node import SimNodeConfig
+    from world_model_ros.sim.robots import load_robot
     from world_model_ros.sim.simulator import DiffDriveSim, SimConfig
 
-    if args.robot and "robot" not in {info.name for info in settings_of(SimNodeConfig)}:
-        raise SystemExit(
-            "--robot: this sim_node has no 'robot' parameter (robot files are not in this "
-            "checkout); it would silently simulate the default robot"
-        )
+    robot = load_robot(args.robot or None)
 
     sim_args = [
         *("--params-file", "config/sim.yaml", "-p", f"layout_seed:={args.layout_seed}"),
@@ -278,6 +273,8 @@ def run_sim(args, workdir: Path) -> dict:
     if args.robot:
         sim_args += ["-p", f"robot:={args.robot}"]
     model_args = ["-p", "use_sim_time:=true"]
+    if robot.cmd_vel_stamped:  # its base takes TwistStamped: so must the planner and the twin
+        model_args += ["-p", "cmd_vel_stamped:=true"]
     if args.checkpoint:
         model_args += ["-p", f"checkpoint:={args.checkpoint}"]
     nodes = [

@@ -54,16 +54,18 @@ FEED_PERIOD_S = 0.02  # odometry at 50 Hz, the camera with it
 
 
 class Rig:
-    def __init__(self, ros: RosTestNode, state_source: str, log_dir: Path):
+    def __init__(
+        self, ros: RosTestNode, state_source: str, log_dir: Path, model: str = "kinematic"
+    ):
         self.ros, self.twin = ros, state_source == "twin"
-        ns = f"/failsafe_{state_source}"
+        ns = self.namespace = f"/failsafe_{state_source}"
         params = [
             "--ros-args",
             "--params-file",
             str(REPO / "config" / "mpc_planner.yaml"),
             "-r",
             f"__ns:={ns}",
-            *("-p", "model:=kinematic", "-p", f"state_source:={state_source}"),
+            *("-p", f"model:={model}", "-p", f"state_source:={state_source}"),
             *("-p", "use_camera:='true'", "-p", "seed:=1"),
         ]
         self.node = NodeProcess("mpc_planner_node", params, log_dir / f"{state_source}.log")
