@@ -62,7 +62,9 @@ def one_run(args: argparse.Namespace) -> None:
     from world_model_ros.core.data.streaming import StreamingWindows, validation_episodes
     from world_model_ros.core.data.windows import WindowSet
     from world_model_ros.core.training import distributed
-    from world_model_ros.core.training.trainer import TrainConfig, train, window_sampling_weights
+    from world_model_ros.core.training.sampling import window_sampling_weights
+    from world_model_ros.core.training.train_config import TrainConfig
+    from world_model_ros.core.training.trainer import train
 
     torch.set_num_threads(args.threads)
     dist, device = distributed.init_distributed(torch.device("cpu"))

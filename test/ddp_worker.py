@@ -18,7 +18,8 @@ from synthetic_episodes import make_episode  # noqa: E402
 from world_model_ros.core.data.windows import WindowSet  # noqa: E402
 from world_model_ros.core.model.latent_model import LatentModelConfig  # noqa: E402
 from world_model_ros.core.training import distributed  # noqa: E402
-from world_model_ros.core.training.trainer import TrainConfig, train  # noqa: E402
+from world_model_ros.core.training.train_config import TrainConfig  # noqa: E402
+from world_model_ros.core.training.trainer import train  # noqa: E402
 
 SMALL = LatentModelConfig(
     image_size=32, encoder_channels=(8, 16), image_features=32, latent_dim=16, hidden_dim=32

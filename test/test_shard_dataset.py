@@ -19,7 +19,7 @@ from world_model_ros.core.data.manifest import ShardDataset, record_windows
 from world_model_ros.core.data.shards import ShardError, from_json_value, to_json_value
 from world_model_ros.core.data.streaming import StreamingWindows
 from world_model_ros.core.data.windows import WindowSet, split_by_episode
-from world_model_ros.core.training.trainer import window_sampling_weights
+from world_model_ros.core.training.sampling import window_sampling_weights
 
 HORIZON, SIZE = 20, 32
 

@@ -15,12 +15,9 @@ from world_model_ros.core.data.windows import WindowSet, split_by_episode
 from world_model_ros.core.geometry import compose_body_deltas
 from world_model_ros.core.model.checkpoint import load_checkpoint, load_latent_model
 from world_model_ros.core.model.latent_model import LatentModelConfig
-from world_model_ros.core.training.trainer import (
-    TRAIN_STATE_NAME,
-    TrainConfig,
-    compute_losses,
-    train,
-)
+from world_model_ros.core.training.losses import compute_losses
+from world_model_ros.core.training.train_config import TrainConfig
+from world_model_ros.core.training.trainer import TRAIN_STATE_NAME, train
 
 SMALL = LatentModelConfig(
     image_size=32, encoder_channels=(8, 16), image_features=32, latent_dim=16, hidden_dim=32
@@ -271,7 +268,7 @@ def test_train_and_eval_verbs_end_to_end(tiny_bags, tmp_path, capsys):
 
 
 def test_twist_jitter_is_seeded_small_and_off_by_default():
-    from world_model_ros.core.training.trainer import jitter_twists
+    from world_model_ros.core.training.sampling import jitter_twists
 
     twists = torch.zeros(4096, 2)
     assert jitter_twists(twists, 0.0, 0.0, torch.Generator().manual_seed(0)) is twists
@@ -286,7 +283,7 @@ def test_twist_jitter_is_seeded_small_and_off_by_default():
 
 
 def test_rest_start_windows_are_weighted_only_in_free_space(episodes):
-    from world_model_ros.core.training.trainer import window_sampling_weights
+    from world_model_ros.core.training.sampling import window_sampling_weights
 
     windows = WindowSet(episodes, 16, 5)
     assert window_sampling_weights(windows, 1.0) is None

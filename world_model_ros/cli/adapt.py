@@ -148,7 +148,8 @@ def _adapt(args, robot, init_model, init_config, started: float) -> int:
     from ..core.training.costmap_loss import CostmapFields
     from ..core.training.occupancy import OccupancyTrainConfig
     from ..core.training.occupancy_derived import build_grids, train_occupancy_head_derived
-    from ..core.training.trainer import TrainConfig, train
+    from ..core.training.train_config import TrainConfig
+    from ..core.training.trainer import train
     from .bag_input import load_bags
     from .robot_input import apply_contact_labels
     from .train import checkpoint_robot_sections

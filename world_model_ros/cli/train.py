@@ -116,7 +116,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def build_config(args: argparse.Namespace):
-    from ..core.training.trainer import TrainConfig
+    from ..core.training.train_config import TrainConfig
 
     config = TrainConfig.from_yaml(args.config)
     overrides = {

@@ -87,7 +87,7 @@ def _from_dataset(folder: Path, args, config, dist) -> tuple:
     from ..core.data.manifest import ShardDataset, record_windows
     from ..core.data.streaming import StreamingWindows, validation_episodes
     from ..core.data.windows import WindowSet
-    from ..core.training.trainer import window_sampling_weights
+    from ..core.training.sampling import window_sampling_weights
 
     dataset = ShardDataset(folder)
     horizon, size = config.model.horizon, config.model.image_size

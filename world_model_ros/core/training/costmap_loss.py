@@ -1,7 +1,7 @@
 """The footprint loss without a map: predicted poses must stay out of the derived costmap.
 
 With simulator bags the training penalises predicted footprints that overlap the arena map
-(trainer.py, ``footprint``). A robot's own bags have no map, but they have the C-space labels
+(losses.py, ``footprint``). A robot's own bags have no map, but they have the C-space labels
 of core/data/occupancy_labels.py (where the footprint was blocked; what a LaserScan saw). Here
 those labels become signed distance fields (metres to the occupied region; negative inside it)
 that a predicted position is looked up in, bilinearly, so the penalty has a gradient that

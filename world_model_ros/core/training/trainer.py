@@ -1,39 +1,28 @@
-"""Training the latent world model: multi-step open-loop losses over the horizon.
+"""Training the latent world model: the loop, validation and the best checkpoint.
 
-One step: encode the frame at t0, roll the latent dynamics open-loop through the H recorded
-commands, and score every step at once against what happened:
+Each step draws a batch of windows (sampling.py: weights, image shift, twist noise; mirror.py),
+scores it with the multi-step open-loop losses (losses.py), and steps AdamW under a warm-up +
+cosine learning rate. Every ``validate_every`` steps the supervised terms on the validation
+windows pick the best checkpoint; ``train_state.pt`` keeps what ``resume`` needs.
 
-* ``delta``: per-step body-frame motion (normalised residual over the kinematic prior);
-* ``pose``: the composed trajectory (what ADE measures), in metres and radians;
-* ``twist``: the measured velocity after each step;
-* ``collision``: BCE against the ground-truth contact at each step;
-* ``nll``: Gaussian NLL of the accumulated position/yaw error under the predicted variance
-  (errors detached: the variance heads learn calibration, not the mean);
-* ``consistency``: TD-MPC's latent consistency, the predicted latent at a few steps against the
-  (stop-gradient) encoding of the frame that was really seen there.
-
-Everything that matters is in :class:`TrainConfig` (loaded from config/train.yaml). With a
-fixed seed and a run bounded by steps (not by minutes), training is deterministic on CPU.
+Everything that matters is in :class:`~.train_config.TrainConfig` (loaded from
+config/train.yaml). With a fixed seed and a run bounded by steps (not by minutes), training is
+deterministic on CPU.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import torch
-import yaml
-from torch.nn import functional as F
 from tqdm import tqdm
 
-from ..config import check_plain_mapping
-from ..data.windows import ArenaTensors, WindowBatch, WindowSet
-from ..geometry import compose_body_deltas, wrap_angle
+from ..data.windows import WindowSet
 from ..model.checkpoint import save_checkpoint
 from ..model.latent_model import (
     LatentDynamicsModel,
@@ -43,124 +32,15 @@ from ..model.latent_model import (
 )
 from . import distributed as ddp
 from .distributed import DistContext
+from .losses import compute_losses
+from .mirror import mirror_batch
+from .sampling import jitter_twists, shift_images, window_sampling_weights
+from .train_config import TrainConfig
 
 if TYPE_CHECKING:
     from ..data.streaming import StreamingWindows
-from .costmap_loss import imagined_collision_labels
-from .mirror import mirror_batch
 
 TRAIN_STATE_NAME = "train_state.pt"
-
-
-@dataclass
-class LossWeights:
-    delta: float = 1.0
-    pose: float = 1.0
-    twist: float = 0.5
-    collision: float = 1.0
-    nll: float = 0.1
-    consistency: float = 1.0
-    footprint: float = (
-        2.0  # predicted footprints overlapping the ground-truth map (simulator bags only)
-    )
-    # collision head on other windows' command sequences, labelled by the derived costmap
-    # (no map: core/training/costmap_loss.py); off without a costmap
-    costmap_collision: float = 1.0
-
-
-@dataclass
-class TrainConfig:
-    """Hyperparameters (config/train.yaml). Model architecture lives in ``model``."""
-
-    model: LatentModelConfig = field(default_factory=LatentModelConfig)
-    loss: LossWeights = field(default_factory=LossWeights)
-    steps: int = 4000
-    batch_size: int = 64
-    learning_rate: float = 1e-3
-    min_learning_rate_fraction: float = 0.05
-    warmup_steps: int = 200
-    weight_decay: float = 1e-4
-    grad_clip: float = 10.0
-    consistency_steps: tuple[int, ...] = (5, 10, 20)
-    collision_pos_weight: float = 3.0  # contacts are rare: weight positives in the BCE
-    augment_shift_px: int = 2  # random image shift (DrQ-style), 0 = off
-    mirror_probability: float = 0.0  # share of windows mirrored left-right (training/mirror.py)
-    # Weight of the collision term when picking the best validation step (None = loss weight).
-    # Fine-tuning on derived labels: their validation BCE rises long before motion stops
-    # improving, so adaptation weighs it less.
-    selection_collision_weight: float | None = None
-    imagined_sequences: int = 1  # other windows' command sequences per window (costmap term)
-    # Gaussian noise on the measured (v, w) the encoder sees (not on targets): the model must
-    # lean on the image and the commands, not on "measured v is exactly 0" (0 = off)
-    twist_noise_v_mps: float = 0.0
-    twist_noise_w_radps: float = 0.0
-    # Windows that start at rest (|v| < 0.05 m/s), not in contact, under a forward command
-    # (> 0.05 m/s) are drawn this many times as often: starts from rest in free space are what a
-    # planner asks about first, and in the data they are rare next to the same measured state
-    # pinned against a wall (1 = uniform sampling)
-    rest_start_weight: float = 1.0
-    validation_fraction: float = 0.1
-    validate_every: int = 250
-    validation_windows: int = 2048
-    footprint_tolerance_m: float = (
-        0.005  # overlap the footprint loss forgives (soft contacts in the data)
-    )
-    pose_scale_m: float = 0.1  # the pose loss is in units of this
-    yaw_scale_rad: float = 0.1
-    seed: int = 0
-    num_threads: int = 0  # torch CPU threads; 0 = torch's default
-    max_minutes: float = 0.0  # wall-clock budget; 0 = none. Binds the LR schedule too.
-    # Parameter-name prefixes kept fixed (fine-tuning on little data: e.g. "image_encoder")
-    freeze: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        if self.steps < 1 or self.batch_size < 1 or self.learning_rate <= 0:
-            raise ValueError(
-                f"steps, batch_size and learning_rate must be positive; got {self.steps}, "
-                f"{self.batch_size}, {self.learning_rate}"
-            )
-        if any(not 1 <= k <= self.model.horizon for k in self.consistency_steps):
-            raise ValueError(
-                f"consistency_steps {list(self.consistency_steps)} must lie in "
-                f"1..{self.model.horizon}"
-            )
-
-    def to_dict(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["model"] = self.model.to_dict()
-        out["consistency_steps"] = list(self.consistency_steps)
-        out["freeze"] = list(self.freeze)
-        return out
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any], where: str = "train config") -> "TrainConfig":
-        values = dict(values or {})
-        check_plain_mapping(cls, values, where)  # unknown keys and wrong types name the key
-        try:
-            if "model" in values:
-                values["model"] = LatentModelConfig.from_dict(values["model"] or {})
-            if "loss" in values:
-                values["loss"] = LossWeights(**(values["loss"] or {}))
-            if "consistency_steps" in values:
-                values["consistency_steps"] = tuple(
-                    int(k) for k in values["consistency_steps"] or ()
-                )
-            if "freeze" in values:
-                values["freeze"] = tuple(str(k) for k in values["freeze"] or ())
-            return cls(**values)
-        except (TypeError, ValueError) as error:
-            raise ValueError(f"{where}: {error}") from error
-
-    @classmethod
-    def from_yaml(cls, path: str | Path) -> "TrainConfig":
-        path = Path(path)
-        try:
-            values = yaml.safe_load(path.read_text()) or {}
-        except (OSError, yaml.YAMLError) as error:
-            raise ValueError(f"cannot read train config {path}: {error}") from error
-        if not isinstance(values, dict):
-            raise ValueError(f"train config {path}: expected a mapping at the top level")
-        return cls.from_dict(values, where=str(path))
 
 
 def compute_normalisation(windows: WindowSet, config: LatentModelConfig) -> Normalisation:
@@ -183,214 +63,6 @@ def compute_normalisation(windows: WindowSet, config: LatentModelConfig) -> Norm
     action_mean, action_std = stats(commands, 0.05)
     delta_mean, delta_std = stats(residual, 5e-3)
     return Normalisation(twist_mean, twist_std, action_mean, action_std, delta_mean, delta_std)
-
-
-def window_sampling_weights(windows: WindowSet, rest_start_weight: float) -> torch.Tensor | None:
-    """Per-window sampling weights, or None for uniform sampling (``rest_start_weight`` 1)."""
-    if rest_start_weight == 1.0 or len(windows) == 0:
-        return None
-    if rest_start_weight <= 0:
-        raise ValueError(f"rest_start_weight must be positive; got {rest_start_weight}")
-    at_rest = (windows.twists[windows.starts, 0].abs() < 0.05) & (
-        windows.commands[windows.starts, 0] > 0.05
-    )
-    free = windows.contacts[windows.starts] < 0.5  # not already pressed against something
-    return torch.where(at_rest & free, rest_start_weight, 1.0).double()
-
-
-def jitter_twists(
-    twist_b2: torch.Tensor, std_v: float, std_w: float, generator: torch.Generator
-) -> torch.Tensor:
-    """Measured (v, w) plus Gaussian noise of std (``std_v`` m/s, ``std_w`` rad/s); unchanged when
-    both are 0."""
-    if std_v <= 0 and std_w <= 0:
-        return twist_b2
-    noise = torch.randn(twist_b2.shape, generator=generator, dtype=twist_b2.dtype)
-    return twist_b2 + noise * torch.tensor([std_v, std_w], dtype=twist_b2.dtype)
-
-
-def shift_images(
-    images_bss3: torch.Tensor, max_shift: int, generator: torch.Generator
-) -> torch.Tensor:
-    """Random translation by up to ``max_shift`` pixels with edge padding (DrQ), per image."""
-    if max_shift <= 0:
-        return images_bss3
-    batch, size = images_bss3.shape[0], images_bss3.shape[1]
-    padded = F.pad(images_bss3.permute(0, 3, 1, 2).float(), (max_shift,) * 4, mode="replicate")
-    offsets = torch.randint(0, 2 * max_shift + 1, (batch, 2), generator=generator)
-    rows = offsets[:, 0, None] + torch.arange(size)  # [B, S]
-    cols = offsets[:, 1, None] + torch.arange(size)
-    batch_index = torch.arange(batch)[:, None, None]
-    shifted = padded.permute(0, 2, 3, 1)[batch_index, rows[:, :, None], cols[:, None, :]]
-    return shifted.round().to(torch.uint8)
-
-
-def compute_losses(
-    model: LatentDynamicsModel,
-    batch: WindowBatch,
-    config: TrainConfig,
-    images_bss3: torch.Tensor | None = None,
-    twist_b2: torch.Tensor | None = None,
-    mirrored_b: torch.Tensor | None = None,
-) -> tuple[torch.Tensor, dict[str, float]]:
-    """Total weighted loss and its parts (floats, plus the window ADE at the horizon in metres).
-
-    ``images_bss3`` / ``twist_b2`` replace the batch's encoder inputs (augmented copies).
-    ``mirrored_b``: windows mirrored left-right (training/mirror.py), left out of the terms
-    that compare odometry-frame poses with a map or costmap.
-    """
-    mirrored = (
-        mirrored_b
-        if mirrored_b is not None
-        else torch.zeros(batch.actions_bh2.shape[0], dtype=torch.bool)
-    )
-    if bool(mirrored.any()) and batch.arena is not None:  # mirrored poses match no map
-        batch = dataclasses.replace(
-            batch, arena=dataclasses.replace(batch.arena, known_b=batch.arena.known_b & ~mirrored)
-        )
-    device = model.delta_std.device
-    mc = config.model
-    images = (images_bss3 if images_bss3 is not None else batch.images_bss3).to(device)
-    actions = batch.actions_bh2.to(device)
-    z0 = model.encode(images, (twist_b2 if twist_b2 is not None else batch.twist_b2).to(device))
-    imagined = model.imagine(
-        z0, actions, keep_latents=config.loss.consistency > 0 and bool(config.consistency_steps)
-    )
-
-    target_residual = batch.deltas_bh3.to(device)
-    if mc.kinematic_prior:
-        target_residual = target_residual - kinematic_body_delta(actions, mc.dt_s)
-    target_residual = (target_residual - model.delta_mean) / model.delta_std
-    loss_delta = F.smooth_l1_loss(imagined.delta_residual_norm_bh3, target_residual)
-
-    rel_true = batch.rel_poses_bh3.to(device)
-    rel_pred = compose_body_deltas(torch.zeros(3, device=device), imagined.deltas_bh3)
-    pos_err2 = (rel_pred[..., :2] - rel_true[..., :2]).pow(2).sum(-1)
-    pos_err = torch.sqrt(pos_err2 + 1e-8)
-    yaw_err = wrap_angle(rel_pred[..., 2] - rel_true[..., 2])
-    loss_pose = pos_err.mean() / config.pose_scale_m + yaw_err.abs().mean() / config.yaw_scale_rad
-
-    twist_target = (batch.twists_bh2.to(device) - model.twist_mean) / model.twist_std
-    loss_twist = F.mse_loss(imagined.twists_norm_bh2, twist_target)
-
-    known = batch.contact_known_b.to(device)
-    if bool(known.any()):
-        logits = imagined.collision_logit_bh[known]
-        labels = batch.contacts_bh.to(device)[known]
-        pos_weight = torch.tensor(config.collision_pos_weight, device=device)
-        loss_collision = F.binary_cross_entropy_with_logits(logits, labels, pos_weight=pos_weight)
-    else:
-        loss_collision = torch.zeros((), device=device)
-
-    pos_var, yaw_var = imagined.position_var_bh, imagined.yaw_var_bh
-    nll = (torch.log(pos_var) + pos_err2.detach() / (2 * pos_var)).mean() + (
-        0.5 * torch.log(yaw_var) + yaw_err.detach().pow(2) / (2 * yaw_var)
-    ).mean()
-
-    if imagined.latents_bhd is not None and batch.future_images_bkss3 is not None:
-        ks = torch.as_tensor(config.consistency_steps, dtype=torch.long, device=device)
-        future = batch.future_images_bkss3.to(device)
-        future_twists = batch.future_twists_bk2
-        assert future_twists is not None  # comes with future_images_bkss3
-        b, k = future.shape[:2]
-        with torch.no_grad():
-            target_z = model.encode(
-                future.reshape(b * k, *future.shape[2:]),
-                future_twists.to(device).reshape(b * k, 2),
-            ).reshape(b, k, -1)
-        loss_consistency = F.mse_loss(imagined.latents_bhd[:, ks - 1], target_z)
-    else:
-        loss_consistency = torch.zeros((), device=device)
-
-    arena = batch.arena
-    if config.loss.footprint > 0 and arena is not None and bool(arena.known_b.any()):
-        # Physically impossible predictions are penalised where the map is known: the footprint
-        # of each predicted pose (odom frame) must not overlap an obstacle or wall.
-        known_map = arena.known_b.to(device)
-        poses_odom = compose_body_deltas(batch.start_pose_b3.to(device), imagined.deltas_bh3)
-        clearance = _arena_to(arena, device).clearance(poses_odom[..., :2])
-        overlap = (-clearance - config.footprint_tolerance_m).clamp_min(0.0)[known_map]
-        loss_footprint = overlap.mean() / config.pose_scale_m
-    else:
-        loss_footprint = torch.zeros((), device=device)
-    if config.loss.footprint > 0 and batch.costmap is not None:
-        # No map: the costmap derived from the robot's experience (core/training/costmap_loss.py)
-        rows = ~mirrored if arena is None else ~(arena.known_b | mirrored)
-        if bool(rows.any()):
-            poses_odom = compose_body_deltas(batch.start_pose_b3.to(device), imagined.deltas_bh3)
-            penalty = batch.costmap.penalty(
-                poses_odom[rows.to(device)][..., :2],
-                batch.episode_b[rows],
-                config.footprint_tolerance_m,
-            )
-            loss_footprint = loss_footprint + penalty / config.pose_scale_m
-
-    loss_imagined = torch.zeros((), device=device)
-    if config.loss.costmap_collision > 0 and batch.costmap is not None:
-        loss_imagined = imagined_collision_loss(model, z0, batch, config, device, mirrored)
-
-    w = config.loss
-    total = (
-        w.delta * loss_delta
-        + w.pose * loss_pose
-        + w.twist * loss_twist
-        + w.collision * loss_collision
-        + w.nll * nll
-        + w.consistency * loss_consistency
-        + w.footprint * loss_footprint
-        + w.costmap_collision * loss_imagined
-    )
-    parts = {
-        "loss": total.item(),
-        "delta": loss_delta.item(),
-        "pose": loss_pose.item(),
-        "twist": loss_twist.item(),
-        "collision": loss_collision.item(),
-        "nll": nll.item(),
-        "consistency": loss_consistency.item(),
-        "footprint": loss_footprint.item(),
-        "imagined_collision": loss_imagined.item(),
-        "ade_m": float(pos_err.detach().mean()),
-        "fde_m": float(pos_err.detach()[:, -1].mean()),
-    }
-    return total, parts
-
-
-def imagined_collision_loss(
-    model: LatentDynamicsModel,
-    z0: torch.Tensor,
-    batch: WindowBatch,
-    config: TrainConfig,
-    device: torch.device,
-    mirrored_b: torch.Tensor,
-) -> torch.Tensor:
-    """The collision head under command sequences the robot did not drive (another window's,
-    from this window's frame), labelled where the model's own predicted path meets the derived
-    costmap: far more near misses and hits than the recorded drives hold."""
-    batch_size, costmap = z0.shape[0], batch.costmap
-    if batch_size < 2 or costmap is None:
-        return torch.zeros((), device=device)
-    pos_weight = torch.tensor(config.collision_pos_weight, device=device)
-    losses = []
-    for shift in range(1, 1 + max(1, min(config.imagined_sequences, batch_size - 1))):
-        other = torch.roll(torch.arange(batch_size), shift)
-        imagined = model.imagine(z0, batch.actions_bh2[other].to(device))
-        with torch.no_grad():
-            poses = compose_body_deltas(batch.start_pose_b3.to(device), imagined.deltas_bh3)
-            labels, mask = imagined_collision_labels(
-                costmap, poses, batch.episode_b, exclude_b=mirrored_b
-            )
-        if bool(mask.any()):
-            losses.append(
-                F.binary_cross_entropy_with_logits(
-                    imagined.collision_logit_bh[mask], labels[mask], pos_weight=pos_weight
-                )
-            )
-    return torch.stack(losses).mean() if losses else torch.zeros((), device=device)
-
-
-def _arena_to(arena: ArenaTensors, device: torch.device) -> ArenaTensors:
-    return ArenaTensors(*(getattr(arena, f.name).to(device) for f in fields(ArenaTensors)))
 
 
 def supervised_score(parts: dict[str, float], config: TrainConfig) -> float:
