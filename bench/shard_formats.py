@@ -171,7 +171,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
-    from world_model_ros.core.data.dataset import find_bags
+    from world_model_ros.core.data.bag_format import find_bags
 
     episodes = episodes_arrays(find_bags(args.data)[: args.bags])
     samples = sum(len(e["stamps_s"]) for e in episodes)

@@ -202,7 +202,7 @@ def child(
 
 
 def section_build(args) -> None:
-    from world_model_ros.core.data.dataset import find_bags
+    from world_model_ros.core.data.bag_format import find_bags
 
     bags = find_bags(args.bags)
     if args.dataset.exists():

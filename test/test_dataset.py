@@ -13,7 +13,8 @@ import pytest
 from rosbags.rosbag2 import StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
 
-from world_model_ros.core.data.dataset import BagTopics, load_episodes
+from world_model_ros.core.data.bag_format import BagTopics
+from world_model_ros.core.data.dataset import load_episodes
 
 STORE = get_typestore(Stores.ROS2_HUMBLE)  # a different distro's definitions than the recorder's
 T = STORE.types

@@ -11,7 +11,8 @@ from rosbags.highlevel import AnyReader
 
 from world_model_ros.cli.main import main
 from world_model_ros.cli.record import parse_seeds
-from world_model_ros.core.data.dataset import META_KEYS, load_episodes, read_custom_data
+from world_model_ros.core.data.bag_format import META_KEYS, read_custom_data
+from world_model_ros.core.data.dataset import load_episodes
 
 
 def record(out: Path, *extra: str) -> int:

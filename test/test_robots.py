@@ -13,7 +13,7 @@ import yaml
 from rosbags.highlevel import AnyReader
 
 from world_model_ros.cli.main import main
-from world_model_ros.core.data.dataset import read_custom_data
+from world_model_ros.core.data.bag_format import read_custom_data
 from world_model_ros.sim.robots import (
     RobotFileError,
     available_robots,

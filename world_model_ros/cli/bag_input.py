@@ -1,6 +1,6 @@
 """Bags on the command line -> Episodes, shared by ``train`` and ``eval``.
 
-Bags, storage files or folders holding bags (core/dataset.find_bags), with topic names from
+Bags, storage files or folders holding bags (core/data/bag_format.find_bags), with topic names from
 flags so a user's own robot recordings load unchanged.
 """
 
@@ -84,7 +84,8 @@ def load_bags(
     problem. Returns the episodes and a description of the data (bags, layout seeds, samples,
     the camera). Raises ValueError when nothing usable was loaded, or when a bag is unusable
     and ``--skip-bad`` was not given."""
-    from ..core.data.dataset import BagTopics, find_bags, load_episodes
+    from ..core.data.bag_format import BagTopics, find_bags
+    from ..core.data.dataset import load_episodes
 
     missing = [str(p) for p in paths if not Path(p).exists()]
     if missing:

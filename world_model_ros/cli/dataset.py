@@ -71,8 +71,8 @@ def run(args: argparse.Namespace) -> int:
 def run_build(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from ..core.data.bag_format import BagTopics, find_bags
     from ..core.data.build import bag_bytes, build_dataset
-    from ..core.data.dataset import BagTopics, find_bags
     from ..core.data.manifest import DatasetSettings
 
     missing = [str(p) for p in args.bags if not p.exists()]

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..core.data.dataset import arena_from_json, arena_to_json  # noqa: F401 (the JSON form lives with the bag format)
+from ..core.data.bag_format import arena_from_json, arena_to_json  # noqa: F401 (the JSON form lives with the bag format)
 from ..core.data.episodes import ArenaMap, Obstacle
 
 # Saturated colours that stand out against the grey floor and the pale walls (RGBA 0..1).

@@ -36,7 +36,7 @@ from typing import Callable, Protocol
 import numpy as np
 from rosbags.rosbag2 import StoragePlugin, Writer
 
-from ..core.data.dataset import META_KEYS, arena_to_json
+from ..core.data.bag_format import META_KEYS, arena_to_json
 from .bag_messages import TOPICS, MessageFactory, typestore
 from .explore import ExplorationPolicy, ExploreConfig
 from .simulator import DiffDriveSim

@@ -1,6 +1,6 @@
 """Optional streams of a bag beside camera, odometry and commands: camera_info and a bumper.
 
-The loader (dataset.py) reads them in its first pass; this module turns the messages into what
+The loader reads them in its first pass (bag_reader.py); this module turns the messages into what
 the rest needs: the camera as a :class:`~world_model_ros.core.data.camera.CameraSpec` (the
 checkpoint records it) and the bumper's pressed flags on the sample grid (contact labels,
 core/data/labels.py). A bumper may be any message type: ``field`` is a dotted attribute path

@@ -72,7 +72,8 @@ def build_one_bag(
     """Worker: decode one bag and write its shards. Returns its manifest entries (no arrays)."""
     import cv2
 
-    from .dataset import BagTopics, load_episodes, read_custom_data
+    from .bag_format import BagTopics, read_custom_data
+    from .dataset import load_episodes
 
     cv2.setNumThreads(1)
     config = DatasetSettings(**settings)
