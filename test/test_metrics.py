@@ -17,7 +17,6 @@ from world_model_ros.core.evaluation.evaluate import (
     evaluate,
     kinematic_baseline,
     target_figures,
-    write_report,
 )
 from world_model_ros.core.evaluation.metrics import (
     ade_fde,
@@ -29,6 +28,7 @@ from world_model_ros.core.evaluation.metrics import (
     interpenetrating,
     position_errors,
 )
+from world_model_ros.core.evaluation.report import write_report
 from world_model_ros.core.model.contract import LatentState, Rollout
 
 

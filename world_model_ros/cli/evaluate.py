@@ -82,8 +82,8 @@ def run(args: argparse.Namespace) -> int:
         evaluate,
         kinematic_baseline,
         target_figures,
-        write_report,
     )
+    from ..core.evaluation.report import write_report
     from ..core.model.checkpoint import (
         DEFAULT_CHECKPOINT,
         NO_CAMERA_CHECKPOINT,
