@@ -14,15 +14,16 @@ ROS 2 nodes.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 
+from .demo_report import write_summary
+from .demo_setup import choose_models, load_planner_config, warn_if_other_robot
+
 HELP = "drive the simulator to goals with the MPPI planner on the world model (the main job)"
-REPO_CONFIG = Path(__file__).resolve().parent.parent.parent / "config" / "mpc_planner.yaml"
 log = logging.getLogger("world_model_ros.demo")
 
 
@@ -98,73 +99,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def load_planner_config(path: Path | None, seed: int, samples: int | None):
-    """The controller's settings from the planner node's YAML, as the demo runs them
-    (``demo_controller_config``); every key is checked as the node would check it."""
-    from ..core.config import ConfigError
-    from ..nodes.mpc_planner_config import PlannerNodeConfig, load_planner_yaml
-    from ..sim.demo_runner import demo_controller_config
-
-    source = path if path is not None else (REPO_CONFIG if REPO_CONFIG.exists() else None)
-    try:
-        node = load_planner_yaml(source) if source is not None else PlannerNodeConfig()
-        mppi = replace(node.controller.mppi, seed=seed)
-        if samples is not None:
-            mppi = replace(mppi, num_samples=samples)
-        controller = replace(node.controller, mppi=mppi)
-    except ConfigError as exc:
-        raise SystemExit(f"demo: {exc}") from None
-    return demo_controller_config(controller), source
-
-
-def choose_models(args) -> list[tuple[str, object]]:
-    """[(name, model)]: the main model first, then the kinematic one (unless --no-compare)."""
-    from ..core.model.checkpoint import DEFAULT_CHECKPOINT
-    from ..core.model.registry import ModelSpec, load_world_model
-
-    kind = args.model
-    if kind == "auto":
-        shipped = (DEFAULT_CHECKPOINT / "config.json").exists() or bool(args.checkpoint)
-        kind = "latent" if shipped else "kinematic"
-        if kind == "kinematic":
-            log.warning(
-                "no shipped latent checkpoint at %s: running the demo with the KINEMATIC model "
-                "only "
-                "(it cannot see obstacles; train one with `world-model-ros train`)",
-                DEFAULT_CHECKPOINT,
-            )
-    models = [
-        (
-            kind,
-            load_world_model(ModelSpec(kind=kind, checkpoint=args.checkpoint, device=args.device)),
-        )
-    ]
-    if kind != "kinematic" and not args.no_compare:
-        main_model = models[0][1]
-        models.append(
-            (
-                "kinematic",
-                load_world_model(
-                    ModelSpec(kind="kinematic", device=args.device, dt_s=main_model.dt_s)
-                ),
-            )
-        )
-    if args.oracle:
-        from ..core.model.kinematic import KinematicConfig
-        from ..core.model.registry import resolve_device
-        from ..sim.oracle_model import MapOraclePredictor
-
-        models.append(
-            (
-                "oracle",
-                MapOraclePredictor(
-                    KinematicConfig(dt_s=models[0][1].dt_s), resolve_device(args.device)
-                ),
-            )
-        )
-    return models
-
-
 def run(args: argparse.Namespace) -> int:
     if not log.handlers:  # this verb's own lines only (not every library's INFO)
         handler = logging.StreamHandler()
@@ -224,7 +158,7 @@ def run(args: argparse.Namespace) -> int:
         out,
     )
 
-    _warn_if_other_robot(models[0][1], robot)
+    warn_if_other_robot(models[0][1], robot)
     sim = DiffDriveSim(sim_config, layout_seed=seeds[0])
     setups, arenas = {}, {}
     for seed in seeds:
@@ -254,7 +188,7 @@ def run(args: argparse.Namespace) -> int:
                     it, desc=f"MPPI on {n} (DDS)", unit="episode", disable=args.no_progress
                 ),
             )
-        return _report(
+        return write_summary(
             args,
             out,
             seeds,
@@ -320,7 +254,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if bag is not None:
             bag.__exit__(None, None, None)
-    return _report(
+    return write_summary(
         args,
         out,
         seeds,
@@ -349,87 +283,3 @@ def _bag_hook(bag, model, controller, goal):
         cycles[0] += 1
 
     return hook
-
-
-def _warn_if_other_robot(model, robot) -> None:
-    """One line when the checkpoint was trained for another camera or footprint than the
-    simulated robot's (a demo of the default checkpoint on another robot is out of domain)."""
-    from ..core.data.camera import camera_mismatch
-
-    text = camera_mismatch(getattr(model, "camera", None), robot.camera_spec())
-    footprint = getattr(model, "footprint", None)
-    if (
-        footprint is not None
-        and abs(footprint.circumscribed_radius_m - robot.footprint_spec().circumscribed_radius_m)
-        > 0.01
-    ):
-        text = (text + "; " if text else "") + (
-            f"its footprint ({footprint.circumscribed_radius_m:.2f} m) is not robot "
-            f"'{robot.name}''s ({robot.footprint_spec().circumscribed_radius_m:.2f} m)"
-        )
-    if text:
-        log.warning("checkpoint vs robot '%s': %s", robot.name, text)
-
-
-def _report(
-    args,
-    out,
-    seeds,
-    arenas,
-    models,
-    results,
-    demo,
-    wall_s: float,
-    bag_written: bool,
-    maps: dict | None = None,
-) -> int:
-    from ..core.evaluation.demo_metrics import summarise, summary_table
-    from ..sim.demo_plot import plot_paths
-
-    summaries = [summarise(name, episodes) for name, episodes in results.items()]
-    table = summary_table(summaries)
-    png = plot_paths(
-        out / "paths.png", arenas, results, demo.controller.xy_goal_tolerance, maps=maps
-    )
-    report = {
-        "layout_seeds": seeds,
-        "wall_s": wall_s,
-        "mode": "ros" if args.ros else "lockstep",
-        "planner": asdict(demo.controller),
-        "demo": asdict(demo),
-        "models": {name: getattr(model, "model_id", name) for name, model in models},
-        "summaries": [s.to_dict() for s in summaries],
-        "episodes": [
-            {
-                "planner": r.planner,
-                "layout_seed": r.setup.layout_seed,
-                "start": r.setup.start_xyyaw,
-                "goal": r.setup.goal_xyyaw,
-                "status": r.status,
-                "reached": r.reached,
-                "collided": r.collided,
-                "contact_steps": r.contact_steps,
-                "detours": r.detours,
-                "time_s": r.time_s,
-                "final_distance_m": r.final_distance_m,
-            }
-            for episodes in results.values()
-            for r in episodes
-        ],
-    }
-    (out / "summary.json").write_text(json.dumps(report, indent=2, default=str))
-    (out / "summary.md").write_text(
-        f"# Demo summary\n\nLayouts {seeds[0]}..{seeds[-1]}, {args.episodes} episodes "
-        f"per planner, wall time {wall_s:.0f} s.\n\n{table}\n"
-    )
-    print()
-    print(table)
-    print()
-    print(f"paths:     {png}")
-    if bag_written:
-        print(
-            f"recording: {out / 'demo_bag'} (MCAP; open in Foxglove, or `ros2 bag play` with "
-            "rviz2)"
-        )
-    print(f"summary:   {out / 'summary.json'}  ({wall_s:.0f} s)")
-    return 0

@@ -172,7 +172,7 @@ def planner_policy_factory(args: argparse.Namespace, sim):
 
     from ..core.model.registry import ModelSpec, load_world_model
     from ..sim.planner_policy import PlannerPolicy
-    from .demo import load_planner_config
+    from .demo_setup import load_planner_config
 
     if args.rate_hz != 10.0:
         raise SystemExit(
