@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from world_model_ros.core.data.episodes import Episode
+from world_model_ros.core.data.label_quality import compare_labels
 from world_model_ros.core.data.labels import (
     BaseLimits,
-    compare_labels,
     derive_contacts,
     estimate_limits,
     label_episodes,

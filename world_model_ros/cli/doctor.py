@@ -40,7 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..core.data.bag_format import BagTopics, find_bags
     from ..core.data.dataset import load_episodes
-    from ..core.data.labels import compare_labels, derive_contacts, estimate_limits
+    from ..core.data.label_quality import compare_labels
+    from ..core.data.labels import derive_contacts, estimate_limits
     from .robot_input import apply_contact_labels, base_limits, load_robot_arg
 
     missing = [str(p) for p in args.bags if not Path(p).exists()]
