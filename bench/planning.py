@@ -69,11 +69,8 @@ def load_models(
         ("kinematic", KinematicPredictor(KinematicConfig(), device))
     ]
     from world_model_ros.core.model.checkpoint import DEFAULT_CHECKPOINT, load_latent_model
-    from world_model_ros.core.model.latent_model import (
-        LatentDynamicsModel,
-        LatentModelConfig,
-        LatentPredictor,
-    )
+    from world_model_ros.core.model.latent_model import LatentDynamicsModel, LatentModelConfig
+    from world_model_ros.core.model.latent_predictor import LatentPredictor
 
     folder = Path(checkpoint) if checkpoint else DEFAULT_CHECKPOINT
     if (folder / "config.json").exists():

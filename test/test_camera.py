@@ -15,11 +15,8 @@ from world_model_ros.core.data.windows import WindowSet
 from world_model_ros.core.live.camera_check import CameraCheck
 from world_model_ros.core.model.contract import Observation
 from world_model_ros.core.model.fast_path import FastPathConfig, InferenceEngine
-from world_model_ros.core.model.latent_model import (
-    LatentDynamicsModel,
-    LatentModelConfig,
-    LatentPredictor,
-)
+from world_model_ros.core.model.latent_model import LatentDynamicsModel, LatentModelConfig
+from world_model_ros.core.model.latent_predictor import LatentPredictor
 
 
 def test_crop_keeps_the_centre_and_letterbox_the_whole_view():

@@ -12,10 +12,10 @@ from world_model_ros.core.model.contract import LatentState, Observation, WorldM
 from world_model_ros.core.model.latent_model import (
     LatentDynamicsModel,
     LatentModelConfig,
-    LatentPredictor,
     kinematic_body_delta,
     prepare_image,
 )
+from world_model_ros.core.model.latent_predictor import LatentPredictor
 from world_model_ros.core.model.rollout_engine import mish
 
 SMALL = LatentModelConfig(

@@ -16,11 +16,8 @@ from world_model_ros.core.model.checkpoint import (
     save_occupancy_head,
 )
 from world_model_ros.core.model.contract import LatentState
-from world_model_ros.core.model.latent_model import (
-    LatentDynamicsModel,
-    LatentModelConfig,
-    LatentPredictor,
-)
+from world_model_ros.core.model.latent_model import LatentDynamicsModel, LatentModelConfig
+from world_model_ros.core.model.latent_predictor import LatentPredictor
 from world_model_ros.core.model.occupancy_head import (
     OccupancyHead,
     OccupancyHeadConfig,

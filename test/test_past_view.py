@@ -9,11 +9,8 @@ import torch
 from test_mppi import DiskObstacleModel
 
 from world_model_ros.core.model.contract import LatentState, Observation
-from world_model_ros.core.model.latent_model import (
-    LatentDynamicsModel,
-    LatentModelConfig,
-    LatentPredictor,
-)
+from world_model_ros.core.model.latent_model import LatentDynamicsModel, LatentModelConfig
+from world_model_ros.core.model.latent_predictor import LatentPredictor
 from world_model_ros.core.planning.contact_memory import ContactMemoryConfig
 from world_model_ros.core.planning.mppi import MppiConfig, MppiPlanner
 from world_model_ros.core.planning.past_view import PastViewConfig, PastViews

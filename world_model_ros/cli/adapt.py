@@ -143,7 +143,7 @@ def _adapt(args, robot, init_model, init_config, started: float) -> int:
     from ..core.data.scans import read_scans
     from ..core.data.windows import WindowSet, split_by_episode
     from ..core.model.checkpoint import save_checkpoint, save_occupancy_head, update_config
-    from ..core.model.latent_model import LatentPredictor
+    from ..core.model.latent_predictor import LatentPredictor
     from ..core.training.calibration import calibrate_variance
     from ..core.training.costmap_loss import CostmapFields
     from ..core.training.occupancy import OccupancyTrainConfig

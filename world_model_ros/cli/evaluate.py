@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
         load_checkpoint,
         update_config,
     )
-    from ..core.model.latent_model import LatentPredictor
+    from ..core.model.latent_predictor import LatentPredictor
     from ..core.model.registry import resolve_device
     from .bag_input import compact_seeds, load_bags, parse_compact_seeds
 
@@ -268,7 +268,7 @@ def _evaluate_occupancy_head(
     """The checkpoint's occupancy head on the held-out frames that have a map; None without
     either."""
     from ..core.model.checkpoint import load_occupancy_head
-    from ..core.model.latent_model import LatentPredictor
+    from ..core.model.latent_predictor import LatentPredictor
     from ..core.training.occupancy import OccupancyTrainConfig, encode_frames, evaluate_head
 
     head = load_occupancy_head(folder, model_config, model.config.latent_dim)

@@ -24,7 +24,7 @@ from ..data.windows import WindowSet
 from ..geometry import integrate_unicycle
 from ..model.contract import LatentState, WorldModel
 from ..model.kinematic import KinematicConfig, KinematicPredictor
-from ..model.latent_model import LatentPredictor
+from ..model.latent_predictor import LatentPredictor
 from .metrics import (
     auroc,
     gaussian_coverage_95,

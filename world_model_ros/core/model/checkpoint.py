@@ -25,7 +25,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from .checkpoint_robot import robot_of
-from .latent_model import LatentDynamicsModel, LatentModelConfig, LatentPredictor, Normalisation
+from .latent_model import LatentDynamicsModel, LatentModelConfig, Normalisation
+from .latent_predictor import LatentPredictor
 from .occupancy_head import OccupancyHead, OccupancyHeadConfig
 
 FORMAT = "world_model_ros/latent-world-model"

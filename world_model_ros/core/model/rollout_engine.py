@@ -45,7 +45,7 @@ from torch import nn
 from ..geometry import compose_body_deltas
 from .contract import Rollout
 
-if TYPE_CHECKING:  # latent_model imports this module
+if TYPE_CHECKING:  # for the annotation only
     from .latent_model import LatentDynamicsModel
 
 OUTPUTS = ("poses_bh3", "twists_bh2", "position_var_bh", "yaw_var_bh", "collision_prob_bh")
@@ -146,7 +146,7 @@ class OnnxRollout:
         return known[1]
 
     def _build(self, horizon: int, threads: int) -> Any:
-        from .onnx_backend import OPSET, register_sinc  # it imports latent_model, which imports us
+        from .onnx_backend import OPSET, register_sinc  # loaded when a session is first built
 
         register_sinc()
         dim = self.network.config.latent_dim

@@ -22,7 +22,8 @@ import torch
 from ..data.windows import WindowSet
 from ..evaluation.metrics import CHI2_2DOF_95, position_errors
 from ..geometry import wrap_angle_np
-from ..model.latent_model import LatentDynamicsModel, LatentPredictor
+from ..model.latent_model import LatentDynamicsModel
+from ..model.latent_predictor import LatentPredictor
 
 CHI2_1DOF_95 = 3.841458820694124
 

@@ -23,7 +23,7 @@ from tqdm import tqdm
 from ..data.episodes import Episode
 from ..data.windows import ArenaTensors, WindowSet, split_by_episode
 from ..evaluation.metrics import auroc
-from ..model.latent_model import LatentPredictor
+from ..model.latent_predictor import LatentPredictor
 from ..model.occupancy_head import OccupancyHead, OccupancyHeadConfig, cells_in_world, in_view_c
 
 

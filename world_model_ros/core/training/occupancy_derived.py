@@ -31,7 +31,7 @@ from ..data.occupancy_labels import (
 )
 from ..data.windows import WindowSet, split_by_episode
 from ..evaluation.metrics import auroc
-from ..model.latent_model import LatentPredictor
+from ..model.latent_predictor import LatentPredictor
 from ..model.occupancy_head import OccupancyHead, OccupancyHeadConfig, cells_in_world, in_view_c
 from .occupancy import OccupancyTrainConfig
 
