@@ -4,13 +4,13 @@ A mixin of ``WorldModelRuntime`` (``world_model_runtime.py``). Each cycle takes 
 camera frame, pairs it with odometry at the frame's stamp, publishes the twin's state (the
 latent the planner plans from), chooses the actions to predict under (a fresh planner plan,
 else the last command held, else the measured twist held), rolls the model out and publishes
-the prediction, a path and rviz markers stamped with the frame's stamp. The shadow model runs
-the same on its own worker.
+the prediction, a path and rviz markers stamped with the frame's stamp (publishing:
+``world_model_outputs.py``). The shadow model runs the same on its own worker
+(``world_model_shadow.py``).
 """
 
 from __future__ import annotations
 
-import array
 import os
 import threading
 from collections.abc import Callable
@@ -19,7 +19,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from sensor_msgs.msg import CompressedImage, Image
-from std_msgs.msg import Header
 
 from world_model_ros.core.data.images import ImageError
 from world_model_ros.core.live.latency import StageTimer
@@ -31,11 +30,11 @@ from world_model_ros.core.live.sync import (
     align_plan,
 )
 from world_model_ros.core.model.contract import LatentState, Observation
-from world_model_ros.msg import WorldModelState
 from world_model_ros.nodes import conversions as conv
 from world_model_ros.nodes.model_loading import (
     LoadedModel,
 )
+from world_model_ros.nodes.world_model_shadow import ShadowJob
 
 
 @dataclass
@@ -50,16 +49,6 @@ class Frame:
 class HeldCommand:
     vw: np.ndarray
     received_s: float  # node clock
-
-
-@dataclass
-class ShadowJob:
-    stamp: object  # builtin_interfaces/Time of the frame
-    stamp_s: float
-    frame_id: str
-    observation: Observation
-    actions_h2: np.ndarray
-    source: str
 
 
 class TwinPredictionCycle:
@@ -117,22 +106,6 @@ class TwinPredictionCycle:
                 on_encoded(latent)
         with timer.stage("rollout"):
             return latent, engine.rollout(latent, actions_1h2)
-
-    def _state_message(self, stamp, frame_id: str, model, latent: LatentState) -> WorldModelState:
-        """The twin's state for one frame (msg/WorldModelState.msg)."""
-        msg = WorldModelState(
-            header=Header(stamp=stamp, frame_id=frame_id),
-            model_id=model.model_id,
-            checkpoint_sha256=model.weights_sha256,
-        )
-        x, y, yaw = (float(v) for v in latent.pose_3.detach().cpu().tolist())
-        msg.pose = conv.pose_from_xyyaw(x, y, yaw)
-        v, w = (float(v) for v in latent.twist_2.detach().cpu().tolist())
-        msg.twist.linear.x, msg.twist.angular.z = v, w
-        if latent.features is not None:
-            features = latent.features.detach().float().cpu().numpy().ravel()
-            msg.latent = array.array("f", features.tobytes())  # the generated setter's fast path
-        return msg
 
     def _worker_loop(self) -> None:
         self._set_worker_priority()
@@ -284,106 +257,6 @@ class TwinPredictionCycle:
                 + ", ".join(f"{k} {v:.1f} ms" for k, v in timer.ms.items())
                 + ")",
             )
-
-    def _publish_prediction(
-        self,
-        stamp,
-        stamp_s: float,
-        odom: OdomSample,
-        model_id: str,
-        dt_s: float,
-        rollout_np: dict,
-        actions_h2: np.ndarray,
-        source: str,
-        shadow: bool = False,
-    ):
-        """Fill the thread's preallocated messages in place and publish them; returns (prediction,
-        latency s)."""
-        cfg = self.config
-        messages = self._shadow_messages if shadow else self._messages
-        prediction, path, markers = messages.fill(
-            stamp,
-            odom.frame_id,
-            model_id,
-            dt_s,
-            rollout_np,
-            actions_h2,
-            source,
-            odom.pose_xyyaw,
-            cfg.marker_sigma,
-            cfg.marker_lifetime_s,
-        )
-        latency_s = self._now_s() - stamp_s
-        prediction.latency = conv.s_to_duration(latency_s)
-        if shadow:
-            self._shadow_pub.publish(prediction)
-        elif self.active:
-            self._prediction_pub.publish(prediction)
-            self._path_pub.publish(path)
-            self._marker_pub.publish(markers)
-        return prediction, latency_s
-
-    def _shadow_loop(self) -> None:
-        """The shadow model on the primary's inputs, at its own pace (the newest job only)."""
-        while True:
-            with self._shadow_wake:
-                job = self._take(self._shadow_wake, "_shadow_job")
-                if job is None:
-                    return
-                shadow = self.shadow
-            if shadow is None:
-                continue
-            try:
-                timer = StageTimer()
-                engine = shadow.engine
-                dt_s = float(shadow.model.dt_s)
-                _, rollout_np = self._predict(engine, job.observation, job.actions_h2, timer)
-                problem = prediction_problem(rollout_np, self.config.input_bounds)
-                if problem:
-                    self._withhold("world_model/shadow/prediction", problem)
-                    continue
-                odom = OdomSample(
-                    job.stamp_s, job.observation.pose_xyyaw, job.observation.twist_vw, job.frame_id
-                )
-                with timer.stage("publish"):
-                    _, latency_s = self._publish_prediction(
-                        job.stamp,
-                        job.stamp_s,
-                        odom,
-                        shadow.model.model_id,
-                        dt_s,
-                        rollout_np,
-                        job.actions_h2,
-                        job.source,
-                        shadow=True,
-                    )
-                with self._lock:
-                    self._counts["shadow_processed"] += 1
-                    self._shadow_latency.record(1e3 * latency_s, timer.ms)
-                    self._live["shadow"].add_prediction(
-                        job.stamp_s,
-                        dt_s,
-                        job.frame_id,
-                        rollout_np["poses_bh3"][0],
-                        rollout_np["collision_prob_bh"][0],
-                    )
-            except Exception as exc:  # noqa: BLE001 - the shadow must never take the primary down
-                with self._lock:
-                    self._counts["shadow_errors"] += 1
-                self.node.get_logger().error(
-                    f"shadow cycle failed: {type(exc).__name__}: {exc}", throttle_duration_sec=5.0
-                )
-
-    def _withhold(self, topic: str, problem: str) -> None:
-        """The last check on an output failed: it is not published; counted, logged as an
-        error, and diagnostics go ERROR (core/live/output_checks.py)."""
-        with self._lock:
-            self._counts["invalid_outputs"] += 1
-            self._last_invalid_output = f"{topic}: {problem}"
-        self.node.get_logger().error(
-            f"not publishing {topic}: {problem} (input_bounds; counted as invalid_outputs)",
-            throttle_duration_sec=5.0,
-        )
 
     def _score_live_errors(self) -> None:
         """Score pending predictions against the odometry received so far (caller holds the

@@ -69,15 +69,18 @@ from world_model_ros.nodes.world_model_config import STATIC_REASON, WorldModelNo
 from world_model_ros.nodes.world_model_cycle import (
     Frame,
     HeldCommand,
-    ShadowJob,
     TwinPredictionCycle,
 )
 from world_model_ros.nodes.world_model_domain import TwinDomainCheck
 from world_model_ros.nodes.world_model_inputs import TwinInputs
+from world_model_ros.nodes.world_model_outputs import TwinOutputs
 from world_model_ros.nodes.world_model_services import TwinServices
+from world_model_ros.nodes.world_model_shadow import ShadowJob, TwinShadowCycle
 
 
-class WorldModelRuntime(TwinInputs, TwinPredictionCycle, TwinServices, TwinDomainCheck):
+class WorldModelRuntime(
+    TwinInputs, TwinPredictionCycle, TwinShadowCycle, TwinOutputs, TwinServices, TwinDomainCheck
+):
     """Everything the world-model node does, for a plain node and a lifecycle node alike.
 
     Stages: ``configure`` (read parameters, load and warm the models, create interfaces),
