@@ -7,7 +7,8 @@ import numpy as np
 
 from world_model_ros.core.evaluation.demo_metrics import summarise, summary_table
 from world_model_ros.core.model.kinematic import KinematicPredictor
-from world_model_ros.core.planning.goal_controller import ControllerConfig, GoalController
+from world_model_ros.core.planning.controller_config import ControllerConfig
+from world_model_ros.core.planning.goal_controller import GoalController
 from world_model_ros.core.planning.mppi import MppiConfig
 from world_model_ros.sim.demo_runner import (
     DemoConfig,

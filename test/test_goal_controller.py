@@ -17,8 +17,9 @@ from hypothesis import strategies as st
 from world_model_ros.core.config import ConfigError
 from world_model_ros.core.model.contract import LatentState, Observation
 from world_model_ros.core.model.kinematic import KinematicPredictor
+from world_model_ros.core.planning.controller_config import ControllerConfig
 from world_model_ros.core.planning.goal import GoalState, PlanningInput
-from world_model_ros.core.planning.goal_controller import ControllerConfig, GoalController
+from world_model_ros.core.planning.goal_controller import GoalController
 from world_model_ros.core.planning.mppi import MppiConfig
 from world_model_ros.core.planning.safety import SafetyGate, VelocityLimits
 

@@ -1,6 +1,6 @@
 """The planner fitted to another robot: its body radius, and never more than its base can do."""
 
-from world_model_ros.core.planning.goal_controller import ControllerConfig
+from world_model_ros.core.planning.controller_config import ControllerConfig
 from world_model_ros.core.planning.robot_fit import RobotLimits, fit_controller
 
 

@@ -21,7 +21,7 @@ from world_model_ros.core.config import (
 )
 from world_model_ros.core.live.input_checks import InputBounds
 from world_model_ros.core.model.registry import MODEL_KINDS
-from world_model_ros.core.planning.goal_controller import ControllerConfig
+from world_model_ros.core.planning.controller_config import ControllerConfig
 
 NODE_NAME = "mpc_planner_node"
 STATE_SOURCES = ("twin", "local")

@@ -22,8 +22,9 @@ import numpy as np
 
 from ..core.data.episodes import ArenaMap
 from ..core.model.contract import KnowsArena, Observation, WorldModel
+from ..core.planning.controller_config import ControllerConfig
 from ..core.planning.goal import ControlOutput, GoalState, PlanningInput
-from ..core.planning.goal_controller import ControllerConfig, GoalController
+from ..core.planning.goal_controller import GoalController
 from .simulator import DiffDriveSim
 
 DEMO_LAYOUT_SEED_START = 10_000

@@ -17,8 +17,9 @@ import math
 import numpy as np
 
 from ..core.model.contract import Observation, WorldModel
+from ..core.planning.controller_config import ControllerConfig
 from ..core.planning.goal import GoalState
-from ..core.planning.goal_controller import ControllerConfig, GoalController
+from ..core.planning.goal_controller import GoalController
 from .simulator import DiffDriveSim
 
 

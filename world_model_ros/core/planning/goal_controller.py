@@ -5,7 +5,8 @@ staleness rules and the timeout. Each control period the caller hands it the new
 (the twin's published state, an observation to encode, or nothing new) and the time, and gets
 back the command to send and the goal's status. The ROS planner node, the lockstep demo and
 the on-policy recorder all drive this one class, so its stop conditions are unit-tested
-without DDS and a change to them reaches every caller.
+without DDS and a change to them reaches every caller. Its settings are
+:class:`~.controller_config.ControllerConfig`.
 
 Inputs are judged before they are planned from: a stamp that did not advance (a duplicated or
 frozen publisher), one older than ``max_input_age_s``, or a non-finite state is not usable and
@@ -18,80 +19,24 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 
-from ..config import setting, validate_settings
 from ..live.sync import StampMonitor, StampOrder
 from ..model.contract import Observation, WorldModel
 from ..model.kinematic import KinematicConfig, KinematicPredictor
-from .detour import Detour, DetourConfig
+from .controller_config import ControllerConfig
+from .detour import Detour
 from .goal import (
     ControllerStatus,
     ControlOutput,
     GoalState,
-    GoalTolerance,
     PlanningInput,
     goal_reached,
 )
-from .mppi import MppiConfig, MppiPlanner, MppiResult
-from .safety import SafetyGate, VelocityLimits, plan_not_finite
-
-FALLBACKS = ("kinematic", "stop", "none")
-
-
-@dataclass(frozen=True)
-class ControllerConfig:
-    """Goal logic and safety timing around the MPPI planner (docs/planner.md)."""
-
-    xy_goal_tolerance: float = setting(
-        0.15, "goal reached within this distance (m)", low=0.001, high=5.0
-    )
-    yaw_goal_tolerance: float = setting(
-        0.35, "goal reached within this yaw error (rad; >= pi ignores yaw)", low=0.001, high=7.0
-    )
-    goal_timeout_s: float = setting(
-        120.0, "give up a goal after this long (s; 0 = never)", low=0.0, high=86400.0
-    )
-    stale_timeout_s: float = setting(
-        0.5,
-        "send zero when no fresh, usable input (so no fresh plan) arrived for this long (s)",
-        low=0.01,
-        high=10.0,
-    )
-    max_input_age_s: float = setting(
-        1.0,
-        "an input stamped longer ago than this (node clock) is not usable (s)",
-        low=0.001,
-        high=3600.0,
-    )
-    stop_zero_s: float = setting(
-        1.0,
-        "after a goal ends, keep sending zero this long (s), then fall silent (teleop may drive)",
-        low=0.0,
-        high=60.0,
-    )
-    fallback: str = setting(
-        "kinematic",
-        "when the twin reports its learned model out of domain: plan with the kinematic model "
-        "(kinematic), hold the robot still (stop), or carry on (none)",
-        choices=FALLBACKS,
-    )
-    mppi: MppiConfig = setting(default_factory=MppiConfig, flatten=True)
-    detour: DetourConfig = setting(default_factory=DetourConfig)
-
-    def __post_init__(self) -> None:
-        validate_settings(self)
-
-    @property
-    def tolerance(self) -> GoalTolerance:
-        return GoalTolerance(self.xy_goal_tolerance, self.yaw_goal_tolerance)
-
-    @property
-    def limits(self) -> VelocityLimits:
-        return VelocityLimits(self.mppi.v_min, self.mppi.v_max, self.mppi.w_max)
+from .mppi import MppiPlanner, MppiResult
+from .safety import SafetyGate, plan_not_finite
 
 
 class GoalController:

@@ -13,7 +13,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from .goal_controller import ControllerConfig
+from .controller_config import ControllerConfig
 
 
 @dataclass(frozen=True)
