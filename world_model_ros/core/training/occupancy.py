@@ -13,7 +13,7 @@ import copy
 import math
 import time
 from dataclasses import asdict, dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -154,6 +154,45 @@ def evaluate_head(
     }
 
 
+def fit_head(
+    head: OccupancyHead,
+    frames: int,
+    batch_loss: Callable[[torch.Tensor], torch.Tensor],
+    validation_loss: Callable[[], float],
+    config: OccupancyTrainConfig,
+    progress: bool = True,
+) -> int:
+    """Train ``head`` for ``config.steps`` on random batches of frame indices (``batch_loss``
+    of an index tensor), keep the weights of the best ``validation_loss`` and return their
+    step. One loop for the map's labels and the derived ones (occupancy_derived.py): they
+    differ only in the loss of a batch."""
+    optimiser = torch.optim.AdamW(
+        head.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
+    )
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=config.steps)
+    generator = torch.Generator().manual_seed(config.seed)
+    best, best_loss, best_step = copy.deepcopy(head.state_dict()), math.inf, 0
+    bar = tqdm(
+        range(1, config.steps + 1), disable=not progress, dynamic_ncols=True, desc="occupancy"
+    )
+    for step in bar:
+        head.train()
+        index = torch.randint(frames, (config.batch_size,), generator=generator)
+        loss = batch_loss(index)
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+        schedule.step()
+        if step % config.validate_every == 0 or step == config.steps:
+            val_loss = validation_loss()
+            bar.set_postfix(train=f"{loss.item():.3f}", val=f"{val_loss:.3f}")
+            if val_loss < best_loss:
+                best, best_loss, best_step = copy.deepcopy(head.state_dict()), val_loss, step
+    head.load_state_dict(best)
+    head.eval()
+    return best_step
+
+
 def train_occupancy_head(
     predictor: LatentPredictor,
     episodes: Sequence[Episode],
@@ -177,33 +216,21 @@ def train_occupancy_head(
     train = encode_frames(predictor, train_episodes, progress=progress)
     val = encode_frames(predictor, val_episodes, progress=progress) if val_episodes else train
     head = OccupancyHead(head_config)
-    optimiser = torch.optim.AdamW(
-        head.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
-    )
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=config.steps)
-    generator = torch.Generator().manual_seed(config.seed)
     cells = head.cells_c2
-    best, best_loss, best_step = copy.deepcopy(head.state_dict()), math.inf, 0
-    bar = tqdm(
-        range(1, config.steps + 1), disable=not progress, dynamic_ncols=True, desc="occupancy"
-    )
-    for step in bar:
-        head.train()
-        index = torch.randint(len(train), (config.batch_size,), generator=generator)
-        loss = F.binary_cross_entropy_with_logits(
+
+    def batch_loss(index: torch.Tensor) -> torch.Tensor:
+        return F.binary_cross_entropy_with_logits(
             head(train.latents_nd[index]), train.targets(index, cells)
         )
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        optimiser.step()
-        schedule.step()
-        if step % config.validate_every == 0 or step == config.steps:
-            val_loss = evaluate_head(head, val, config)["loss"]
-            bar.set_postfix(train=f"{loss.item():.3f}", val=f"{val_loss:.3f}")
-            if val_loss < best_loss:
-                best, best_loss, best_step = copy.deepcopy(head.state_dict()), val_loss, step
-    head.load_state_dict(best)
-    head.eval()
+
+    best_step = fit_head(
+        head,
+        len(train),
+        batch_loss,
+        lambda: evaluate_head(head, val, config)["loss"],
+        config,
+        progress,
+    )
     report = {
         "config": asdict(config),
         "frames": {"train": len(train), "validation": len(val)},

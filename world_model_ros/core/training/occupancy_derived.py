@@ -10,8 +10,6 @@ validation step (masked loss) is kept.
 
 from __future__ import annotations
 
-import copy
-import math
 import time
 from dataclasses import asdict, dataclass
 from typing import Sequence
@@ -33,7 +31,7 @@ from ..data.windows import WindowSet, split_by_episode
 from ..evaluation.metrics import auroc
 from ..model.latent_predictor import LatentPredictor
 from ..model.occupancy_head import OccupancyHead, OccupancyHeadConfig, cells_in_world, in_view_c
-from .occupancy import OccupancyTrainConfig
+from .occupancy import OccupancyTrainConfig, fit_head
 
 DEFAULT_LABELS = OccupancyLabelConfig()
 DEFAULT_TRAINING = OccupancyTrainConfig()
@@ -180,37 +178,25 @@ def train_occupancy_head_derived(
         else train
     )
     head = OccupancyHead(head_config)
-    optimiser = torch.optim.AdamW(
-        head.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay
-    )
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=config.steps)
-    generator = torch.Generator().manual_seed(config.seed)
     cells = head.cells_c2
     pos_weight = torch.tensor(float(np.clip(free / max(1, occupied), 1.0, 10.0)))
-    best, best_loss, best_step = copy.deepcopy(head.state_dict()), math.inf, 0
-    bar = tqdm(
-        range(1, config.steps + 1), disable=not progress, dynamic_ncols=True, desc="occupancy"
-    )
-    for step in bar:
-        head.train()
-        index = torch.randint(len(train), (config.batch_size,), generator=generator)
+
+    def batch_loss(index: torch.Tensor) -> torch.Tensor:
         labels = train.labels(index, cells)
         known = labels >= 0
         logits = head(train.latents_nd[index])
-        loss = F.binary_cross_entropy_with_logits(
+        return F.binary_cross_entropy_with_logits(
             logits[known], (labels[known] == OCCUPIED).float(), pos_weight=pos_weight
         )
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        optimiser.step()
-        schedule.step()
-        if step % config.validate_every == 0 or step == config.steps:
-            val_loss = evaluate_derived(head, val, config)["loss"]
-            bar.set_postfix(train=f"{loss.item():.3f}", val=f"{val_loss:.3f}")
-            if val_loss < best_loss:
-                best, best_loss, best_step = copy.deepcopy(head.state_dict()), val_loss, step
-    head.load_state_dict(best)
-    head.eval()
+
+    best_step = fit_head(
+        head,
+        len(train),
+        batch_loss,
+        lambda: evaluate_derived(head, val, config)["loss"],
+        config,
+        progress,
+    )
     report = {
         "config": asdict(config),
         "labels": {
