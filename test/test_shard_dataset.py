@@ -234,3 +234,16 @@ def test_metadata_values_round_trip_through_json():
         to_json_value({"f": print}, "metadata")
     with pytest.raises(ValueError, match="not this package"):
         from_json_value({"__dataclass__": "os:system", "fields": {}})
+
+
+def test_a_dataset_without_contact_labels_does_not_train_a_collision_head(tmp_path, capsys):
+    bags = tmp_path / "bags"
+    assert main(["record", "--robot", "small", "--output", str(bags), "--no-ground-truth",
+                 "--layouts", "3", "--episodes", "1", "--episode-seconds", "4",
+                 "--quiet"]) == 0  # fmt: skip
+    assert build([bags / "layout_0003"], tmp_path / "ds", "--image-size", str(SIZE)) == 0
+    capsys.readouterr()
+    assert main(["train", str(tmp_path / "ds"), "--out", str(tmp_path / "ckpt"), "--steps", "1",
+                 "--quiet"]) == 2  # fmt: skip
+    error = capsys.readouterr().err
+    assert "no episode has contact labels" in error and "--no-collision-head" in error

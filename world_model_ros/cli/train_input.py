@@ -96,6 +96,15 @@ def _from_dataset(folder: Path, args, config, dist) -> tuple:
             f"{folder}: built at dt {dataset.settings.dt_s} s, the model steps "
             f"{config.model.dt_s} s"
         )
+    if config.loss.collision > 0 and not any(
+        "contacts_t" in r.get("label_sources", {}) for r in dataset.records
+    ):  # the derived labels of `train BAGS` / `adapt` are not built into shards (yet)
+        raise ValueError(
+            f"{folder}: no episode has contact labels (its bags had no contact topic), so a "
+            "collision head would learn from nothing: train on the bags themselves (`train "
+            "BAGS` derives labels from motion, --bumper-topic adds a bumper), use `adapt`, or "
+            "pass --no-collision-head"
+        )
     train_records, val_records = dataset.split(config.validation_fraction, config.seed)
     if args.in_memory:
         train_set = WindowSet(dataset.load_episodes(train_records), size, horizon)
