@@ -23,6 +23,7 @@ from launch_ros.parameter_descriptions import ParameterValue
 from world_model_ros.nodes.launch_common import (
     OUTPUT,
     WORLD_MODEL_TOPICS,
+    common_arguments,
     refuse_missing,
     share_file,
     topic_arguments,
@@ -93,24 +94,8 @@ def generate_launch_description() -> LaunchDescription:
         ),
         DeclareLaunchArgument("goal_x", default_value="1.5", description="goal x (m, odom frame)"),
         DeclareLaunchArgument("goal_y", default_value="1.0", description="goal y (m, odom frame)"),
-        DeclareLaunchArgument(
-            "namespace", default_value="", description="namespace of the nodes and their topics"
-        ),
-        DeclareLaunchArgument(
-            "use_sim_time",
-            default_value="true",
-            description="the world model, planner and rviz follow the simulator's /clock",
-        ),
-        DeclareLaunchArgument(
-            "log_level", default_value="info", description="log level of every node"
-        ),
-        DeclareLaunchArgument(
-            "rviz", default_value="false", description="also start rviz2 (needs rviz2)"
-        ),
-        DeclareLaunchArgument(
-            "rviz_config",
-            default_value=share_file("config", "world_model.rviz"),
-            description="rviz2 configuration",
+        *common_arguments(
+            "true", "the world model, planner and rviz follow the simulator's /clock"
         ),
         *topics,
     ]

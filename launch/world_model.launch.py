@@ -20,6 +20,7 @@ from launch_ros.parameter_descriptions import ParameterValue
 from world_model_ros.nodes.launch_common import (
     OUTPUT,
     WORLD_MODEL_TOPICS,
+    common_arguments,
     refuse_missing,
     share_file,
     topic_arguments,
@@ -34,23 +35,7 @@ def generate_launch_description() -> LaunchDescription:
             default_value=share_file("config", "world_model.yaml"),
             description="parameter file of world_model_node",
         ),
-        DeclareLaunchArgument(
-            "namespace", default_value="", description="namespace of the nodes and their topics"
-        ),
-        DeclareLaunchArgument(
-            "use_sim_time", default_value="false", description="follow /clock (simulation)"
-        ),
-        DeclareLaunchArgument(
-            "log_level", default_value="info", description="log level of every node"
-        ),
-        DeclareLaunchArgument(
-            "rviz", default_value="false", description="also start rviz2 (needs rviz2)"
-        ),
-        DeclareLaunchArgument(
-            "rviz_config",
-            default_value=share_file("config", "world_model.rviz"),
-            description="rviz2 configuration",
-        ),
+        *common_arguments("false", "follow /clock (simulation)"),
         DeclareLaunchArgument(
             "managed",
             default_value="false",

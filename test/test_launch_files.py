@@ -48,6 +48,8 @@ def declared_arguments(path: Path) -> set[str]:
     for call in calls(tree, "topic_arguments"):
         topics = eval(compile(ast.Expression(call.args[0]), "", "eval"), env)
         names |= set(topics)
+    if calls(tree, "common_arguments"):
+        names |= set(launch_common.COMMON_ARGUMENTS)
     return names
 
 

@@ -65,6 +65,35 @@ def share_file(*parts: str) -> str:
     return os.path.join(get_package_share_directory(PACKAGE), *parts)
 
 
+COMMON_ARGUMENTS = ("namespace", "use_sim_time", "log_level", "rviz", "rviz_config")
+
+
+def common_arguments(use_sim_time: str, use_sim_time_description: str) -> list[Any]:
+    """The arguments every launch file takes (COMMON_ARGUMENTS), declared once here; only
+    ``use_sim_time``'s default and description differ between them."""
+    from launch.actions import DeclareLaunchArgument
+
+    return [
+        DeclareLaunchArgument(
+            "namespace", default_value="", description="namespace of the nodes and their topics"
+        ),
+        DeclareLaunchArgument(
+            "use_sim_time", default_value=use_sim_time, description=use_sim_time_description
+        ),
+        DeclareLaunchArgument(
+            "log_level", default_value="info", description="log level of every node"
+        ),
+        DeclareLaunchArgument(
+            "rviz", default_value="false", description="also start rviz2 (needs rviz2)"
+        ),
+        DeclareLaunchArgument(
+            "rviz_config",
+            default_value=share_file("config", "world_model.rviz"),
+            description="rviz2 configuration",
+        ),
+    ]
+
+
 def topic_arguments(names: list[str]) -> tuple[list[Any], list[tuple[str, Any]]]:
     """The DeclareLaunchArgument of each topic in ``names`` and the remappings they drive."""
     from launch.actions import DeclareLaunchArgument
