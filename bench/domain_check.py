@@ -36,8 +36,6 @@ import argparse
 import json
 import math
 import os
-import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -54,32 +52,15 @@ os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 os.environ.setdefault("HOME", "/tmp")
 os.environ.setdefault("MUJOCO_GL", "egl")
 
+from domain_report import markdown, summarise_sim  # noqa: E402  (bench/domain_report.py)
 from latency import machine_description  # noqa: E402  (bench/latency.py)
 
+from world_model_ros.cli.demo_ros import start_process, stop_process  # noqa: E402
+from world_model_ros.nodes.conversions import time_to_s  # noqa: E402
 
-def start(executable: str, args: list[str], log: Path) -> subprocess.Popen:
-    handle = open(log, "wb")
-    return subprocess.Popen(
-        [str(BIN / executable), "--ros-args", *args],
-        stdout=handle,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-        cwd=str(REPO),
-    )
-
-
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(5)
-
-
-def stamp_s(stamp) -> float:
-    return stamp.sec + 1e-9 * stamp.nanosec
+CONFIG = {
+    name: str(REPO / "config" / f"{name}.yaml") for name in ("world_model", "mpc_planner", "sim")
+}
 
 
 class Watcher:
@@ -155,15 +136,15 @@ def run_switch(args, workdir: Path) -> dict:
     checkpoint = write_veering_checkpoint(workdir / "veer", VEER_RADPS)
     model_id = "latent:veer"
     nodes = [
-        start(
+        start_process(
             "world_model_node",
-            ["--params-file", "config/world_model.yaml", "-p", f"checkpoint:={checkpoint}"],
+            ["--params-file", CONFIG["world_model"], "-p", f"checkpoint:={checkpoint}"],
             workdir / "world_model_node.log",
         ),
-        start(
+        start_process(
             "mpc_planner_node",
             [
-                *("--params-file", "config/mpc_planner.yaml", "-p", f"checkpoint:={checkpoint}"),
+                *("--params-file", CONFIG["mpc_planner"], "-p", f"checkpoint:={checkpoint}"),
                 *("-p", "state_source:=twin", "-p", "goal_timeout_s:=0.0", "-p", "seed:=1"),
             ],
             workdir / "mpc_planner_node.log",
@@ -224,7 +205,7 @@ def run_switch(args, workdir: Path) -> dict:
                     (a for a, m in watcher.status[status_count:] if m.predictor == predictor),
                     arrival,
                 )
-                row[f"{phase}_stamp_s"] = stamp_s(msg.header.stamp) - changed_ros
+                row[f"{phase}_stamp_s"] = time_to_s(msg.header.stamp) - changed_ros
                 row[f"{phase}_arrival_s"] = arrival - changed_wall
                 row[f"{phase}_planner_s"] = planner_at - changed_wall
                 row[f"{phase}_reason"] = msg.reason
@@ -239,13 +220,13 @@ def run_switch(args, workdir: Path) -> dict:
     finally:
         watcher.close()
         for node in nodes:
-            stop(node)
+            stop_process(node)
     changes = []  # every in/out change of the verdict, for the record
     for _, m in watcher.domain:
         if not changes or changes[-1]["in_domain"] != m.in_domain:
             changes.append(
                 {
-                    "t_s": round(stamp_s(m.header.stamp) - started, 2),
+                    "t_s": round(time_to_s(m.header.stamp) - started, 2),
                     "in_domain": m.in_domain,
                     "reason": m.reason,
                 }
@@ -267,7 +248,7 @@ def run_sim(args, workdir: Path) -> dict:
     robot = load_robot(args.robot or None)
 
     sim_args = [
-        *("--params-file", "config/sim.yaml", "-p", f"layout_seed:={args.layout_seed}"),
+        *("--params-file", CONFIG["sim"], "-p", f"layout_seed:={args.layout_seed}"),
         *("-p", "camera_width:=64", "-p", "camera_height:=64"),
     ]
     if args.robot:
@@ -278,16 +259,16 @@ def run_sim(args, workdir: Path) -> dict:
     if args.checkpoint:
         model_args += ["-p", f"checkpoint:={args.checkpoint}"]
     nodes = [
-        start("sim_node", sim_args, workdir / "sim_node.log"),
-        start(
+        start_process("sim_node", sim_args, workdir / "sim_node.log"),
+        start_process(
             "world_model_node",
-            ["--params-file", "config/world_model.yaml", *model_args],
+            ["--params-file", CONFIG["world_model"], *model_args],
             workdir / "world_model_node.log",
         ),
-        start(
+        start_process(
             "mpc_planner_node",
             [
-                *("--params-file", "config/mpc_planner.yaml", *model_args),
+                *("--params-file", CONFIG["mpc_planner"], *model_args),
                 *("-p", "state_source:=twin", "-p", "seed:=1"),
                 *("-p", "costs.use_goal_yaw:=false", "-p", "yaw_goal_tolerance:=3.1416"),
                 *("-p", "xy_goal_tolerance:=0.2", "-p", "goal_timeout_s:=40.0"),
@@ -301,7 +282,7 @@ def run_sim(args, workdir: Path) -> dict:
     def on_odom(msg) -> None:
         p, q = msg.pose.pose.position, msg.pose.pose.orientation
         pose = np.array([p.x, p.y, quaternion_to_yaw(q.x, q.y, q.z, q.w)])
-        odom.append((stamp_s(msg.header.stamp), pose))
+        odom.append((time_to_s(msg.header.stamp), pose))
         del odom[:-2000]
 
     watcher.node.create_subscription(Odometry, "odom", on_odom, ODOM_QOS)
@@ -351,10 +332,10 @@ def run_sim(args, workdir: Path) -> dict:
     finally:
         watcher.close()
         for node in nodes:
-            stop(node)
+            stop_process(node)
     verdicts = [
         {
-            "stamp_s": stamp_s(m.header.stamp),
+            "stamp_s": time_to_s(m.header.stamp),
             "in_domain": m.in_domain,
             "learned_m": m.learned_error_m,
             "baseline_m": m.baseline_error_m,
@@ -363,100 +344,9 @@ def run_sim(args, workdir: Path) -> dict:
             "reason": m.reason,
         }
         for _, m in watcher.domain
-        if start_sim_s <= stamp_s(m.header.stamp) <= end_sim_s
+        if start_sim_s <= time_to_s(m.header.stamp) <= end_sim_s
     ]
     return summarise_sim(verdicts, start_sim_s, end_sim_s, first_moved_s, goals, reached)
-
-
-def summarise_sim(verdicts, start_s, end_s, first_moved_s, goals, reached) -> dict:
-    """Time out of domain (each verdict holds until the next), switches, and the figures."""
-    out_s, switches, previous, first_out_s = 0.0, 0, True, math.nan
-    for row, following in zip(verdicts, [*verdicts[1:], {"stamp_s": end_s}], strict=True):
-        if not row["in_domain"]:
-            out_s += following["stamp_s"] - row["stamp_s"]
-            if math.isnan(first_out_s):
-                first_out_s = row["stamp_s"]
-        switches += int(row["in_domain"] != previous)
-        previous = row["in_domain"]
-    judged = [r for r in verdicts if r["samples"] >= 10 and math.isfinite(r["baseline_m"])]
-    ratios = [r["learned_m"] / r["baseline_m"] for r in judged if r["baseline_m"] > 0]
-    coverage = [r["coverage"] for r in judged if math.isfinite(r["coverage"])]
-
-    def spread(values):
-        if not values:
-            return {}
-        a = np.asarray(values)
-        return {k: float(np.percentile(a, q)) for k, q in (("min", 0), ("p50", 50), ("max", 100))}
-
-    return {
-        "simulated_s": end_s - start_s,
-        "goals": goals,
-        "reached": reached,
-        "verdicts": len(verdicts),
-        "out_of_domain_s": out_s,
-        "out_of_domain_share": out_s / max(end_s - start_s, 1e-9),
-        "switches": switches,
-        "first_out_after_moving_s": first_out_s - first_moved_s,
-        "error_ratio": spread(ratios),
-        "coverage_95": spread(coverage),
-        "out_reasons": sorted({r["reason"] for r in verdicts if not r["in_domain"]})[:5],
-        "last_reason": verdicts[-1]["reason"] if verdicts else "",
-    }
-
-
-def markdown(mode: str, machine: dict, result: dict, command: str) -> str:
-    lines = [
-        f"# Domain check: {mode}",
-        "",
-        f"Machine: {machine['cpu']}, {machine['logical_cores']} logical cores, "
-        f"{machine['memory_gib']} GiB, torch {machine['torch']}; load average before "
-        f"{machine['load_average_before']}.",
-        f"Command: `{command}`",
-        "",
-    ]
-    if mode == "switch":
-        rounds = result["rounds"]
-        lines += [
-            "Seconds from the robot's change to the first `world_model/domain` message saying "
-            "so (its stamp), to its arrival in another process, and to the first planner "
-            "status on the other predictor. Default domain settings, diagnostics_period_s 1.0.",
-            "",
-            "| round | out: stamp | out: arrival | out: planner | back: stamp | back: arrival "
-            "| back: planner |",
-            "|---|---|---|---|---|---|---|",
-        ]
-        for r in rounds:
-            lines.append(
-                f"| {r['round']} | {r['out_stamp_s']:.1f} | {r['out_arrival_s']:.1f} | "
-                f"{r['out_planner_s']:.1f} | {r['back_stamp_s']:.1f} | "
-                f"{r['back_arrival_s']:.1f} | {r['back_planner_s']:.1f} |"
-            )
-        for key in ("out_stamp_s", "out_planner_s", "back_stamp_s", "back_planner_s"):
-            values = [r[key] for r in rounds]
-            lines.append(
-                f"\n{key}: min {min(values):.1f}, median {float(np.median(values)):.1f}, "
-                f"max {max(values):.1f} s"
-                if values
-                else ""
-            )
-        if rounds:
-            lines += ["", f"An out-of-domain reason: {rounds[0]['out_reason']}"]
-    else:
-        r = result
-        lines += [
-            f"Simulated {r['simulated_s']:.0f} s, {r['goals']} goals sent, {r['reached']} "
-            f"reached; {r['verdicts']} verdicts.",
-            "",
-            f"- out of domain: {r['out_of_domain_s']:.1f} s ({100 * r['out_of_domain_share']:.1f} "
-            f"% of the time), {r['switches']} switches",
-            f"- first out-of-domain verdict after the robot first moved: "
-            f"{r['first_out_after_moving_s']:.1f} s (nan: never)",
-            f"- learned/baseline error ratio over judged verdicts: {r['error_ratio']}",
-            f"- coverage of the 95% interval: {r['coverage_95']}",
-            f"- out-of-domain reasons: {r['out_reasons']}",
-            f"- last verdict: {r['last_reason']}",
-        ]
-    return "\n".join(lines) + "\n"
 
 
 def main() -> int:

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-# The stages of one prediction cycle, in order (DESIGN.md data flow).
+# The stages of one prediction cycle, in order (docs/architecture.md, "Data flow 1").
 STAGES = ("convert", "preprocess", "encode", "rollout", "publish")
 
 

@@ -1,4 +1,4 @@
-"""The model contract every predictor implements (DESIGN.md, "Model contract").
+"""The model contract every predictor implements (docs/architecture.md, "The model contract").
 
 ``encode(observation) -> LatentState`` and ``rollout(latent, actions[B, H, 2]) -> Rollout``,
 batched on one device with no Python loop over the batch. The kinematic baseline, the learned
