@@ -87,9 +87,12 @@ def warn_if_other_robot(model, robot) -> None:
     """One line when the checkpoint was trained for another camera or footprint than the
     simulated robot's (a demo of the default checkpoint on another robot is out of domain)."""
     from ..core.data.camera import camera_mismatch
+    from ..core.model.contract import KnowsItsRobot
 
-    text = camera_mismatch(getattr(model, "camera", None), robot.camera_spec())
-    footprint = getattr(model, "footprint", None)
+    if not isinstance(model, KnowsItsRobot):
+        return  # the kinematic model is no robot's in particular
+    text = camera_mismatch(model.camera, robot.camera_spec())
+    footprint = model.footprint
     if (
         footprint is not None
         and abs(footprint.circumscribed_radius_m - robot.footprint_spec().circumscribed_radius_m)

@@ -40,7 +40,7 @@ from std_msgs.msg import Header
 from visualization_msgs.msg import MarkerArray
 
 from world_model_ros.core.live.output_checks import plan_problem
-from world_model_ros.core.model.contract import Observation
+from world_model_ros.core.model.contract import KnowsItsRobot, Observation
 from world_model_ros.core.model.registry import ModelSpec, load_world_model
 from world_model_ros.core.planning.goal import GoalState
 from world_model_ros.core.planning.goal_controller import GoalController
@@ -83,7 +83,7 @@ class MpcPlannerNode(Node):
             )
         )
         # an adapted checkpoint names its robot's footprint: the contact memory's body radius
-        footprint = getattr(self.model, "footprint", None)
+        footprint = self.model.footprint if isinstance(self.model, KnowsItsRobot) else None
         self._body_radius_m = None if footprint is None else footprint.circumscribed_radius_m
         controller_config, fitted = fit_controller(cfg.controller, self._body_radius_m, None)
         if fitted:

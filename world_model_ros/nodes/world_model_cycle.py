@@ -29,7 +29,7 @@ from world_model_ros.core.live.sync import (
     SyncError,
     align_plan,
 )
-from world_model_ros.core.model.contract import LatentState, Observation
+from world_model_ros.core.model.contract import KnowsItsRobot, LatentState, Observation
 from world_model_ros.nodes import conversions as conv
 from world_model_ros.nodes.model_loading import (
     LoadedModel,
@@ -148,7 +148,7 @@ class TwinPredictionCycle:
                 return
             mismatch = self._camera_check.check(
                 primary.model.model_id,
-                getattr(primary.model, "camera", None),
+                primary.model.camera if isinstance(primary.model, KnowsItsRobot) else None,
                 rgb_hw3.shape[1],
                 rgb_hw3.shape[0],
                 getattr(frame.msg, "encoding", None) or getattr(frame.msg, "format", None),

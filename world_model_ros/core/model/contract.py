@@ -9,10 +9,13 @@ planner and evaluation never ask which model they hold.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 import torch
+
+if TYPE_CHECKING:
+    from ..data.camera import CameraSpec, Footprint
 
 
 @dataclass(frozen=True)
@@ -124,6 +127,16 @@ class KnowsArena(Protocol):
     """A reference model told the true map of each simulated episode (sim/oracle_model.py)."""
 
     def set_arena(self, arena: object) -> None: ...
+
+
+@runtime_checkable
+class KnowsItsRobot(Protocol):
+    """Trained for one robot: the camera it expects and the robot's footprint, each None when
+    the checkpoint does not say (the twin warns about another camera, the planner sizes its
+    contact memory by the footprint; core/planning/robot_fit.py)."""
+
+    camera: CameraSpec | None
+    footprint: Footprint | None
 
 
 def check_actions(actions_bh2: torch.Tensor) -> None:
