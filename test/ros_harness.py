@@ -8,7 +8,7 @@ from typing import Any, Callable
 import rclpy
 from conftest import wait_until
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
-from rcl_interfaces.srv import SetParameters
+from rcl_interfaces.srv import GetParameters, SetParameters
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.node import Node
 from rclpy.qos import QoSProfile
@@ -90,3 +90,17 @@ def set_parameter(ros: RosTestNode, node_name: str, name: str, value):
         f"set_parameters {name}",
     )
     return response.results[0]
+
+
+def get_parameter(ros: RosTestNode, node_name: str, name: str):
+    """The node's current value of one parameter (what ``ros2 param get`` prints)."""
+    from rclpy.parameter import parameter_value_to_python
+
+    response = call(
+        ros,
+        GetParameters,
+        f"/{node_name}/get_parameters",
+        GetParameters.Request(names=[name]),
+        f"get_parameters {name}",
+    )
+    return parameter_value_to_python(response.values[0])

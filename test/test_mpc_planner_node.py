@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 import pytest
-from ros_harness import set_parameter
+from ros_harness import get_parameter, set_parameter
 
 pytestmark = pytest.mark.ros
 
@@ -234,6 +234,40 @@ def test_parameters_mean_what_they_say(ros, start_node):
     status = io["status"][-1]
     assert list(status.critic_names)[:2] == ["goal", "goal_terminal"]
     assert len(status.critic_costs) == len(status.critic_names)
+
+
+def test_an_adapted_checkpoint_caps_the_planner_at_its_robots_limits(ros, start_node, tmp_path):
+    """A checkpoint adapted to a slower, larger base records its footprint and limits: the
+    planner takes the radius, lowers v_max/a_max to the base's (the parameters read back what is
+    in force) and refuses a later change beyond them, naming the limit."""
+    import shutil
+
+    from world_model_ros.core.model.checkpoint import DEFAULT_CHECKPOINT, update_config
+
+    folder = tmp_path / "large_robot"
+    shutil.copytree(DEFAULT_CHECKPOINT, folder)
+    limits = {
+        "max_linear_mps": 0.4,
+        "max_angular_radps": 1.5,
+        "max_linear_accel_mps2": 0.6,
+        "max_angular_accel_radps2": 2.5,
+    }
+    footprint = {"kind": "circle", "radius_m": 0.22, "length_m": 0.0, "width_m": 0.0}
+    footprint |= {"circumscribed_radius_m": 0.22, "inscribed_radius_m": 0.22}
+    update_config(folder, robot={"name": "large", "footprint": footprint, "limits": limits})
+    learned = ["-p", "model:=latent", "-p", f"checkpoint:={folder}"]
+    node = start_node(NODE, *FAST, *learned)
+    connect(ros)
+    ros.wait_for(lambda: "planner fitted" in node.output(), 60, "the fitted-planner log line")
+    line = next(x for x in node.output().splitlines() if "planner fitted" in x)
+    assert "body radius" in line and "v_max 0.5 -> 0.4" in line and "a_max 1 -> 0.6" in line
+    assert get_parameter(ros, NODE, "v_max") == pytest.approx(0.4)
+    assert get_parameter(ros, NODE, "a_max") == pytest.approx(0.6)
+    assert get_parameter(ros, NODE, "w_max") == pytest.approx(1.5)  # within the limit: kept
+    result = set_parameter(ros, NODE, "v_max", 1.0)
+    assert not result.successful and "v_max=1" in result.reason and "0.4" in result.reason
+    assert get_parameter(ros, NODE, "v_max") == pytest.approx(0.4)
+    assert set_parameter(ros, NODE, "v_max", 0.3).successful  # slower than the base: fine
 
 
 def twin_state(ros, x=0.0, stamp=None, sha="", model_id="kinematic"):

@@ -1,5 +1,10 @@
 """The planner fitted to another robot: its body radius, and never more than its base can do."""
 
+import dataclasses
+
+import pytest
+
+from world_model_ros.core.model.checkpoint_robot import robot_of
 from world_model_ros.core.planning.controller_config import ControllerConfig
 from world_model_ros.core.planning.robot_fit import RobotLimits, fit_controller
 
@@ -21,3 +26,62 @@ def test_a_faster_robot_keeps_the_configured_limits():
 
 def test_nothing_known_changes_nothing():
     assert fit_controller(ControllerConfig(), None, None) == (ControllerConfig(), [])
+
+
+def test_a_change_beyond_the_robots_limits_is_named():
+    from world_model_ros.core.planning.robot_fit import limits_exceeded
+
+    limits = RobotLimits(0.4, 1.5, 0.6, 2.5)
+    fitted, _ = fit_controller(ControllerConfig(), None, limits)
+    assert limits_exceeded(fitted, limits) == [] and limits_exceeded(fitted, None) == []
+    faster = dataclasses.replace(
+        fitted, mppi=dataclasses.replace(fitted.mppi, v_max=1.0, v_min=-0.5)
+    )
+    assert limits_exceeded(faster, limits) == [
+        "v_max=1 is beyond the robot's 0.4",
+        "v_min=-0.5 is beyond the robot's 0.4",
+    ]
+
+
+@pytest.mark.parametrize(
+    "limits, message",
+    [
+        ({"max_linear_mps": 0.4}, "missing max_angular_accel_radps2"),
+        (
+            {
+                "max_linear_mps": -1.0,
+                "max_angular_radps": 1.5,
+                "max_linear_accel_mps2": 0.6,
+                "max_angular_accel_radps2": 2.5,
+            },
+            "max_linear_mps=-1.0",
+        ),
+        (
+            {
+                "max_linear_mps": float("nan"),
+                "max_angular_radps": 1.5,
+                "max_linear_accel_mps2": 0.6,
+                "max_angular_accel_radps2": 2.5,
+                "max_jerk": 3.0,
+            },
+            "unknown max_jerk",
+        ),
+    ],
+)
+def test_a_checkpoints_limits_are_checked_when_read(limits, message):
+    """The limits come from a file anyone can edit: a wrong one names the section and key."""
+    with pytest.raises(ValueError, match="robot.limits") as error:
+        robot_of({"robot": {"name": "x", "footprint": None, "limits": limits}})
+    assert message in str(error.value)
+
+
+def test_a_checkpoints_limits_read_back():
+    limits = {
+        "max_linear_mps": 0.4,
+        "max_angular_radps": 1.5,
+        "max_linear_accel_mps2": 0.6,
+        "max_angular_accel_radps2": 2.5,
+    }
+    robot = robot_of({"robot": {"name": "large", "footprint": None, "limits": limits}})
+    assert robot.limits == RobotLimits(0.4, 1.5, 0.6, 2.5)
+    assert robot_of({}).limits is None

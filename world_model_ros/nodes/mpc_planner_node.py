@@ -34,6 +34,7 @@ from geometry_msgs.msg import PoseStamped, Twist, TwistStamped, Vector3
 from nav_msgs.msg import OccupancyGrid, Odometry
 from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
+from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
@@ -42,9 +43,14 @@ from visualization_msgs.msg import MarkerArray
 from world_model_ros.core.live.output_checks import plan_problem
 from world_model_ros.core.model.contract import KnowsItsRobot, Observation
 from world_model_ros.core.model.registry import ModelSpec, load_world_model
+from world_model_ros.core.planning.controller_config import ControllerConfig
 from world_model_ros.core.planning.goal import GoalState
 from world_model_ros.core.planning.goal_controller import GoalController
-from world_model_ros.core.planning.robot_fit import fit_controller
+from world_model_ros.core.planning.robot_fit import (
+    RobotLimits,
+    fit_controller,
+    limits_exceeded,
+)
 from world_model_ros.msg import DomainStatus, PlannerStatus, WorldModelPrediction, WorldModelState
 from world_model_ros.nodes.conversions import ns_to_time, occupancy_to_grid
 from world_model_ros.nodes.lifetime import run_node
@@ -68,7 +74,8 @@ LATCHED = QoSProfile(
 class MpcPlannerNode(Node):
     def __init__(self) -> None:
         super().__init__(NODE_NAME)
-        self.params = ParameterHandler(self, PlannerNodeConfig)
+        self._robot_limits: RobotLimits | None = None  # the checkpoint's base limits, if known
+        self.params = ParameterHandler(self, PlannerNodeConfig, check=self._beyond_the_robot)
         cfg = self.params.config
         if cfg.torch_threads > 0:
             torch.set_num_threads(cfg.torch_threads)
@@ -82,12 +89,19 @@ class MpcPlannerNode(Node):
                 allow_unverified=cfg.allow_unverified_weights,
             )
         )
-        # an adapted checkpoint names its robot's footprint: the contact memory's body radius
-        footprint = self.model.footprint if isinstance(self.model, KnowsItsRobot) else None
+        # an adapted checkpoint names its robot's footprint (the contact memory's body radius)
+        # and the limits its base was driven within (the plan never asks for more)
+        robot = self.model if isinstance(self.model, KnowsItsRobot) else None
+        footprint = None if robot is None else robot.footprint
         self._body_radius_m = None if footprint is None else footprint.circumscribed_radius_m
-        controller_config, fitted = fit_controller(cfg.controller, self._body_radius_m, None)
+        self._robot_limits = None if robot is None else robot.limits
+        controller_config, fitted = fit_controller(
+            cfg.controller, self._body_radius_m, self._robot_limits
+        )
         if fitted:
-            self.get_logger().info(f"planner fitted to the checkpoint's robot: {fitted[0]}")
+            fitted_text = ", ".join(fitted)
+            self.get_logger().info(f"planner fitted to the checkpoint's robot: {fitted_text}")
+            self._show_fitted_limits(controller_config)
         self.controller = GoalController(self.model, controller_config)
         self.controller.plan_check = lambda result: plan_problem(
             result.commands_h2.detach().cpu().numpy(),
@@ -196,11 +210,32 @@ class MpcPlannerNode(Node):
             finally:
                 self._busy_since = None
 
+    def _beyond_the_robot(self, config: PlannerNodeConfig) -> str | None:
+        """A parameter change asking more of the base than the checkpoint's robot can give is
+        refused, not silently capped: the value read back must be the one in force."""
+        beyond = limits_exceeded(config.controller, self._robot_limits)
+        if not beyond:
+            return None
+        return f"{'; '.join(beyond)} (the limits recorded in checkpoint '{config.checkpoint}')"
+
+    def _show_fitted_limits(self, fitted: ControllerConfig) -> None:
+        """Make the parameters read back what the planner uses after fitting to the robot."""
+        mppi = fitted.mppi
+        names = ("v_min", "v_max", "w_max", "a_max", "alpha_max")
+        current = self.params.config.controller.mppi
+        changed = [n for n in names if getattr(mppi, n) != getattr(current, n)]
+        if changed:  # atomically: each alone would still find the others beyond the limits
+            result = self.set_parameters_atomically(
+                [Parameter(n, value=float(getattr(mppi, n))) for n in changed]
+            )
+            if not result.successful:
+                self.get_logger().warning(f"cannot show the fitted limits: {result.reason}")
+
     def _cycle(self) -> None:
         cfg, changed = self.params.take_changes()
         if changed:
             self.controller.reconfigure(
-                fit_controller(cfg.controller, self._body_radius_m, None)[0]
+                fit_controller(cfg.controller, self._body_radius_m, self._robot_limits)[0]
             )
             self.inputs.reconfigure(cfg)
             if "control_rate_hz" in changed:

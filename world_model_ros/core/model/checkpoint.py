@@ -392,4 +392,5 @@ def load_latent_model(
         rollout_engine=rollout_engine,
         camera=robot.camera,
         footprint=robot.footprint,
+        limits=robot.limits,
     )

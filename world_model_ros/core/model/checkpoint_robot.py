@@ -19,10 +19,52 @@ their own defaults and say so.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from ..data.camera import CameraSpec, Footprint
+
+
+@dataclass(frozen=True)
+class RobotLimits:
+    """A base's speed and acceleration limits (a robot file's ``limits``; an adapted checkpoint
+    records the ones its bags were driven within). A planner never asks for more."""
+
+    max_linear_mps: float
+    max_angular_radps: float
+    max_linear_accel_mps2: float
+    max_angular_accel_radps2: float
+
+    def __post_init__(self) -> None:
+        bad = [
+            f"{f.name}={getattr(self, f.name)!r}"
+            for f in fields(self)
+            if not (
+                isinstance(getattr(self, f.name), (int, float))
+                and not isinstance(getattr(self, f.name), bool)
+                and math.isfinite(getattr(self, f.name))
+                and getattr(self, f.name) > 0
+            )
+        ]
+        if bad:
+            raise ValueError(f"limits must be positive finite numbers: {', '.join(bad)}")
+
+    def to_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> "RobotLimits":
+        names = {f.name for f in fields(cls)}
+        if set(values) != names:
+            missing, unknown = sorted(names - set(values)), sorted(set(values) - names)
+            raise ValueError(
+                "limits need exactly "
+                + ", ".join(sorted(names))
+                + (f"; missing {', '.join(missing)}" if missing else "")
+                + (f"; unknown {', '.join(unknown)}" if unknown else "")
+            )
+        return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -32,7 +74,7 @@ class CheckpointRobot:
     name: str | None = None
     footprint: Footprint | None = None
     camera: CameraSpec | None = None
-    limits: dict[str, float] | None = None
+    limits: RobotLimits | None = None
 
 
 def robot_sections(
@@ -76,4 +118,8 @@ def robot_of(config: dict[str, Any]) -> CheckpointRobot:
         )
     except (TypeError, ValueError) as error:
         raise ValueError(f"invalid camera section: {error}") from error
-    return CheckpointRobot(robot.get("name"), footprint, spec, robot.get("limits"))
+    try:
+        limits = RobotLimits.from_dict(dict(robot["limits"])) if robot.get("limits") else None
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"invalid robot.limits section: {error}") from error
+    return CheckpointRobot(robot.get("name"), footprint, spec, limits)

@@ -16,6 +16,7 @@ import torch
 
 if TYPE_CHECKING:
     from ..data.camera import CameraSpec, Footprint
+    from .checkpoint_robot import RobotLimits
 
 
 @dataclass(frozen=True)
@@ -131,12 +132,14 @@ class KnowsArena(Protocol):
 
 @runtime_checkable
 class KnowsItsRobot(Protocol):
-    """Trained for one robot: the camera it expects and the robot's footprint, each None when
-    the checkpoint does not say (the twin warns about another camera, the planner sizes its
-    contact memory by the footprint; core/planning/robot_fit.py)."""
+    """Trained for one robot: the camera it expects, the robot's footprint and its base's
+    limits, each None when the checkpoint does not say (the twin warns about another camera,
+    the planner sizes its contact memory by the footprint and caps its speeds at the limits;
+    core/planning/robot_fit.py)."""
 
     camera: CameraSpec | None
     footprint: Footprint | None
+    limits: RobotLimits | None
 
 
 def check_actions(actions_bh2: torch.Tensor) -> None:

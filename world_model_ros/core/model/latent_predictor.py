@@ -15,6 +15,7 @@ import torch
 
 from ..data.camera import CameraSpec, Footprint
 from ..geometry import compose_body_deltas
+from .checkpoint_robot import RobotLimits
 from .contract import LatentState, Observation, Rollout, check_actions
 from .latent_model import LatentDynamicsModel, prepare_image
 from .occupancy_head import OccupancyHead
@@ -36,6 +37,7 @@ class LatentPredictor:
         rollout_engine: str = "auto",
         camera: CameraSpec | None = None,
         footprint: Footprint | None = None,
+        limits: RobotLimits | None = None,
     ):
         """``rollout_engine``: ``onnxruntime`` (core/model/rollout_engine.py, CPU only), ``torch``
         (the reference ``imagine``) or ``auto`` (the first on the CPU, the second on a GPU)."""
@@ -59,6 +61,7 @@ class LatentPredictor:
         # (the planner's collision checks and the occupancy head are for that size)
         self.camera = camera
         self.footprint = footprint
+        self.limits = limits  # the base's speed/acceleration limits the bags were driven within
         if self.horizon < 1:
             raise ValueError(f"horizon must be >= 1; got {self.horizon}")
 

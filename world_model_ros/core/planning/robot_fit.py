@@ -10,20 +10,12 @@ those defaults; everything else in the configuration stays as configured.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 from typing import Any
 
+from ..model.checkpoint_robot import RobotLimits
 from .controller_config import ControllerConfig
 
-
-@dataclass(frozen=True)
-class RobotLimits:
-    """A base's limits (the robot file's ``limits``; checkpoints record them too)."""
-
-    max_linear_mps: float
-    max_angular_radps: float
-    max_linear_accel_mps2: float
-    max_angular_accel_radps2: float
+__all__ = ["RobotLimits", "fit_controller", "limits_exceeded"]
 
 
 def fit_controller(
@@ -39,15 +31,36 @@ def fit_controller(
             mppi, memory=dataclasses.replace(mppi.memory, body_radius_m=radius_m)
         )
     if limits is not None:
-        caps = {
-            "v_max": limits.max_linear_mps,
-            "w_max": limits.max_angular_radps,
-            "a_max": limits.max_linear_accel_mps2,
-            "alpha_max": limits.max_angular_accel_radps2,
+        lowered: dict[str, Any] = {
+            name: bound
+            for name, bound in _bounds(limits).items()
+            if abs(getattr(mppi, name)) > abs(bound)
         }
-        lowered: dict[str, Any] = {k: cap for k, cap in caps.items() if getattr(mppi, k) > cap}
-        if -mppi.v_min > limits.max_linear_mps:
-            lowered["v_min"] = -limits.max_linear_mps
         changes += [f"{k} {getattr(mppi, k):g} -> {v:g}" for k, v in lowered.items()]
         mppi = dataclasses.replace(mppi, **lowered)
     return dataclasses.replace(config, mppi=mppi), changes
+
+
+def limits_exceeded(config: ControllerConfig, limits: RobotLimits | None) -> list[str]:
+    """One phrase per planner limit of ``config`` beyond the base's ``limits`` (a parameter
+    change the planner refuses rather than silently capping: the value read back must be the
+    one in force)."""
+    if limits is None:
+        return []
+    mppi = config.mppi
+    return [
+        f"{name}={getattr(mppi, name):g} is beyond the robot's {abs(bound):g}"
+        for name, bound in _bounds(limits).items()
+        if abs(getattr(mppi, name)) > abs(bound) + 1e-9
+    ]
+
+
+def _bounds(limits: RobotLimits) -> dict[str, float]:
+    """The planner settings each base limit bounds (v_min: reversing, as a negative speed)."""
+    return {
+        "v_max": limits.max_linear_mps,
+        "v_min": -limits.max_linear_mps,
+        "w_max": limits.max_angular_radps,
+        "a_max": limits.max_linear_accel_mps2,
+        "alpha_max": limits.max_angular_accel_radps2,
+    }
