@@ -32,6 +32,10 @@ from visualization_msgs.msg import MarkerArray
 
 from world_model_ros.msg import DomainStatus, WorldModelPrediction, WorldModelState
 
+# What the planner's controller counts itself (not per topic): a state it could not use
+CONTROLLER_REASONS = {
+    f"controller.{k}" for k in ("unusable", "duplicates", "stamps_backwards", "stamp_outliers")
+}
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 BEST_EFFORT = QoSProfile(depth=10, reliability=ReliabilityPolicy.BEST_EFFORT)
 LATCHED = QoSProfile(
@@ -216,7 +220,7 @@ class Fuzzer:
         name = f"{self.ns}/{topic}" if self.target.executable == "world_model_node" else topic
         counts = mf.rejected_on(values, name)
         if self.target.executable == "mpc_planner_node":  # judged by the controller itself
-            for key in ("controller.unusable", "controller.duplicates"):
+            for key in CONTROLLER_REASONS:
                 counts[key] = int(values.get(key, 0))
         return counts
 
@@ -316,7 +320,7 @@ class Fuzzer:
 
     def allowed(self, case: mf.Case) -> set[str]:
         extra = self.target.extra_reasons.get(case.topic, set())
-        return case.reasons | extra | {"controller.unusable", "controller.duplicates"}
+        return case.reasons | extra | CONTROLLER_REASONS
 
     def reject(self, case: mf.Case, attempts: int = 3, timeout_s: float = 4.0) -> str:
         """Publish ``case`` and wait until the node counts it; returns the reason counted.

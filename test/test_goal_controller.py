@@ -229,3 +229,22 @@ def test_a_plan_is_as_fresh_as_the_input_it_was_made_from():
     assert out.command_2[0] > 0.0
     stopped_s, _ = zero_after(controller, 0.18, lambda t: None)
     assert stopped_s - 0.1 <= deadline()
+
+
+def test_a_stamp_off_the_timeline_is_counted_as_an_outlier_not_a_duplicate():
+    """A lone input more than the threshold behind the newest (here the newest ran 0.9 s ahead
+    of the clock) is an outlier: counted and named as such when it holds the robot, and the
+    timeline is kept (the next input in order is used, no reset)."""
+    controller = GoalController(KinematicPredictor(), CONFIG)
+    controller.set_goal(np.array([2.0, 0.0, 0.0]), 0.0)
+    controller.step(state(10.9), 10.0)
+    t = 10.0
+    while True:
+        t += PERIOD_S
+        out = controller.step(state(9.8), t)
+        if not out.command_2.any():
+            break
+    assert controller.counts["stamp_outliers"] >= 1 and controller.counts["duplicates"] == 0
+    assert "off the current timeline" in out.status.reason
+    out = controller.step(state(11.0), t + PERIOD_S)
+    assert out.status.state is GoalState.ACTIVE and controller.counts["time_resets"] == 0

@@ -56,7 +56,8 @@ def planner_status(
     values.update({f"rejected.{reason}": str(n) for reason, n in by_reason.items()})
     values["rejected"] = str(sum(by_reason.values()))
     report = {
-        "rejected": sum(by_reason.values()) + counts.get("duplicates", 0),
+        "rejected": sum(by_reason.values())
+        + sum(counts.get(k, 0) for k in ("duplicates", "stamps_backwards", "stamp_outliers")),
         "overruns": snap.overruns,
         "invalid_plans": counts.get("invalid_plans", 0),
     }

@@ -54,6 +54,8 @@ class GoalController:
                 "cycles",
                 "plans",
                 "duplicates",
+                "stamps_backwards",
+                "stamp_outliers",
                 "stale",
                 "unusable",
                 "planning_errors",
@@ -239,9 +241,19 @@ class GoalController:
                 f"(max_input_age_s={self.config.max_input_age_s:g})"
             )
             return None
+        newest_s = self._stamps.last_s
         order = self._stamps.check(stamp, now_s)
-        if order in (StampOrder.DUPLICATE, StampOrder.BACKWARDS, StampOrder.OUTLIER):
-            self.counts["duplicates"] += 1
+        if order is StampOrder.OUTLIER:  # a lone stamp off the timeline: history kept
+            self.counts["stamp_outliers"] += 1
+            newest = "none" if newest_s is None else f"{newest_s:.3f} s"
+            self._problem = (
+                f"input stamp {stamp:.3f} s is off the current timeline (newest {newest}, "
+                f"clock {now_s:.3f} s)"
+            )
+            return None
+        if order in (StampOrder.DUPLICATE, StampOrder.BACKWARDS):
+            key = "duplicates" if order is StampOrder.DUPLICATE else "stamps_backwards"
+            self.counts[key] += 1
             self._problem = (
                 f"input stamp {stamp:.3f} s did not advance (duplicated or frozen stamps)"
             )
