@@ -259,3 +259,21 @@ def test_folder_of_bags_and_argument_checks(tmp_path: Path):
     assert report.bags == 2 and [Path(e.source).name for e in episodes] == ["a", "b"]
     with pytest.raises(ValueError, match="dt_s"):
         load_episodes(tmp_path / "set", dt_s=0)
+
+
+def test_bags_are_found_through_links_and_as_bare_mcap_files(tmp_path):
+    """Bags linked in from another disk, and MCAP files written without metadata.yaml, are
+    found; a bag's own storage files are not extra bags, and a link loop ends."""
+    from world_model_ros.core.data.bag_format import find_bags
+
+    elsewhere = tmp_path / "other_disk" / "run_1"
+    elsewhere.mkdir(parents=True)
+    (elsewhere / "metadata.yaml").write_text("rosbag2_bagfile_information: {}\n")
+    (elsewhere / "run_1_0.mcap").write_bytes(b"")
+    folder = tmp_path / "bags"
+    (folder / "day_2").mkdir(parents=True)
+    (folder / "run_1").symlink_to(elsewhere)
+    (folder / "day_2" / "bare.mcap").write_bytes(b"")
+    (folder / "day_2" / "notes.txt").write_text("not a bag")
+    (folder / "day_2" / "loop").symlink_to(folder)
+    assert find_bags(folder) == [folder / "day_2" / "bare.mcap", folder / "run_1"]

@@ -10,6 +10,7 @@ before it loads any. Plain Python and YAML; no rosbags, no rclpy.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterable
@@ -100,7 +101,9 @@ def read_custom_data(bag_path: Path) -> dict[str, str]:
 
 def find_bags(paths: Path | str | Iterable[Path | str]) -> list[Path]:
     """Bag paths from bags, storage files (.mcap/.db3) or folders holding bags (searched,
-    sorted)."""
+    sorted). In a folder, a bag is a folder with metadata.yaml, or an .mcap file outside any
+    such folder (MCAP files carry their own index: tools that write bare ones are common).
+    Symbolic links are followed (bags linked in from another disk), each folder once."""
     if isinstance(paths, (str, Path)):
         paths = [paths]
     found: list[Path] = []
@@ -108,7 +111,25 @@ def find_bags(paths: Path | str | Iterable[Path | str]) -> list[Path]:
         if (path / "metadata.yaml").is_file() or path.suffix in {".mcap", ".db3"}:
             found.append(path)
         elif path.is_dir():
-            found.extend(sorted(p.parent for p in path.rglob("metadata.yaml")))
+            found.extend(_bags_under(path))
         else:
             found.append(path)  # does not exist: reported when opened
     return found
+
+
+def _bags_under(root: Path) -> list[Path]:
+    bags: list[Path] = []
+    seen: set[str] = set()
+    for folder, subfolders, files in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in seen:  # a link back up the tree
+            subfolders[:] = []
+            continue
+        seen.add(real)
+        if "metadata.yaml" in files:
+            bags.append(Path(folder))
+            subfolders[:] = []  # a bag's own files are not more bags
+            continue
+        bags.extend(Path(folder) / f for f in files if f.endswith(".mcap"))
+        subfolders.sort()
+    return sorted(bags)
