@@ -34,7 +34,17 @@ def test_bags_without_ground_truth_to_a_deployable_checkpoint(tmp_path, capsys):
 
     model = load_world_model(ModelSpec(kind="latent", checkpoint=str(ckpt)))
     assert model.footprint.circumscribed_radius_m == pytest.approx(0.22)
+    assert model.limits.max_linear_mps == pytest.approx(0.4)  # the robot file's: the planner's cap
     assert model.occupancy_head is not None  # trained without any map
+
+    # No robot file, only the size: the limits the labels were derived with (seen in the bags)
+    unnamed = tmp_path / "unnamed"
+    assert main(["adapt", str(bags), "--footprint-radius", "0.22", "--out", str(unnamed),
+                 "--steps", "5", "--occupancy-steps", "5", "--threads", "1",
+                 "--quiet"]) == 0  # fmt: skip
+    robot = json.loads((unnamed / "config.json").read_text())["robot"]
+    assert "estimated from the bags" in robot["source"]
+    assert 0.05 <= robot["limits"]["max_linear_mps"] <= 0.4 + 0.05  # no faster than it drove
 
     assert main(["eval", str(bags), "--checkpoint", str(ckpt), "--out",
                  str(tmp_path / "eval"), "--ablation", "none"]) == 0  # fmt: skip

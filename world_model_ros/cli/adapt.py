@@ -267,9 +267,17 @@ def _adapt(args, robot, init_model, init_config, started: float) -> int:
     if robot is None:
         from ..core.model.checkpoint_robot import robot_sections
 
+        # No robot file: the limits the contact labels were derived with (estimated from the
+        # bags: what the base was seen to do; the model knows no faster motion either)
+        seen = data_info["labels"].get("limits")
         sections.update(
             robot_sections(
-                None, footprint, None, model_config.image_fit, source="--footprint-radius"
+                None,
+                footprint,
+                None,
+                model_config.image_fit,
+                limits=seen,
+                source="--footprint-radius" + ("; limits estimated from the bags" if seen else ""),
             )
         )
     update_config(
