@@ -36,6 +36,7 @@ def write_bag(
     camera: str = "ok",
     gap: tuple[float, float] | None = None,
     backwards_at: float | None = None,
+    odom_topic: str = "/odom",
 ) -> None:
     """A robot driving an arc (v 0.3 m/s, w 0.4 rad/s) at 10 Hz, with one thing wrong."""
     store = typestore()
@@ -44,7 +45,7 @@ def write_bag(
         image = writer.add_connection(
             "/camera/image_raw", "sensor_msgs/msg/Image", typestore=store
         )
-        odom = writer.add_connection("/odom", "nav_msgs/msg/Odometry", typestore=store)
+        odom = writer.add_connection(odom_topic, "nav_msgs/msg/Odometry", typestore=store)
         cmd = writer.add_connection("/cmd_vel", "geometry_msgs/msg/Twist", typestore=store)
         next_command = 0.0
         for k in range(int(seconds * 10)):
@@ -131,6 +132,21 @@ def test_a_folder_with_a_bad_bag_stops_unless_skip_bad(tmp_path, capsys):
     assert main(["train", str(folder), "--skip-bad", *common, "--derive-contacts", "never",
                  "--no-collision-head"]) == 0  # fmt: skip
     assert "left out 1 unusable bag" in capsys.readouterr().out
+
+
+def test_a_bag_that_cannot_load_is_unusable_and_the_error_names_the_flag(tmp_path, capsys):
+    """A driver's own topic name: the bag does not load. That is an unusable bag like any other
+    (not silently left out of training), and the error says which topic to pass."""
+    folder = tmp_path / "bags"
+    write_bag(folder / "good", seconds=6.0)
+    write_bag(folder / "filtered", seconds=6.0, odom_topic="/odometry/filtered")
+    assert main(["doctor", str(folder)]) == 1
+    out = capsys.readouterr().out
+    assert "pass --odom-topic odometry/filtered" in out and "1 of 2 bag(s) unusable" in out
+    common = ["--out", str(tmp_path / "m"), "--steps", "2", "--batch-size", "4", "--quiet"]
+    assert main(["train", str(folder), *common, "--no-collision-head"]) == 2
+    assert "--skip-bad" in capsys.readouterr().err
+    assert main(["train", str(folder), "--skip-bad", *common, "--no-collision-head"]) == 0
 
 
 def test_train_refuses_a_collision_head_without_labels(tmp_path, capsys):

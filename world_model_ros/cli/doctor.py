@@ -98,9 +98,10 @@ def run(args: argparse.Namespace) -> int:
                 f"{scores['window_recall']:.2f}"
             )
     try:
-        findings["labels"] = apply_contact_labels(
-            copy.deepcopy(episodes), args, robot, need_labels=False, log=print
-        )
+        if episodes:  # nothing loaded: no labels to describe (the problems above say why)
+            findings["labels"] = apply_contact_labels(
+                copy.deepcopy(episodes), args, robot, need_labels=False, log=print
+            )
     except ValueError as error:
         print(f"doctor: {error}")
     if args.json:

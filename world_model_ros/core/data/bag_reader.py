@@ -49,6 +49,28 @@ def _stamp_ns(msg, receive_ns: int) -> int:
     return ns if ns > 0 else receive_ns
 
 
+# The loader's flag for each role, so a missing topic's error can say what to pass.
+_FLAGS = {
+    "image": "--image-topic",
+    "compressed image": "--compressed-image-topic",
+    "odometry": "--odom-topic",
+    "command": "--cmd-topic",
+    "bumper": "--bumper-topic",
+}
+
+
+def _suggestion(by_topic: dict[str, list], allowed: set[str] | dict, role: str) -> str:
+    """'; pass --odom-topic X' when the bag has topics of the role's type under other names
+    (a driver's own naming is the commonest reason a user's bag does not load)."""
+    flag = _FLAGS.get(role)
+    if flag is None or isinstance(allowed, bag_extras.AnyType):
+        return ""
+    candidates = sorted(t for t, cs in by_topic.items() if any(c.msgtype in allowed for c in cs))
+    if not candidates:
+        return f"; the bag has no topic of type {', '.join(sorted(allowed))}"
+    return "; of that type it has " + ", ".join(f"'{t}' (pass {flag} {t})" for t in candidates)
+
+
 def pick_connections(reader, path: Path, topics: BagTopics) -> dict:
     """Role -> the bag's connections for it (None for an optional role the bag lacks);
     raises BagProblem for a required topic that is missing or of the wrong type."""
@@ -62,6 +84,7 @@ def pick_connections(reader, path: Path, topics: BagTopics) -> dict:
             if required:
                 raise BagProblem(
                     f"{path}: no {role} topic '{topic}' (topics: {', '.join(sorted(by_topic))})"
+                    + _suggestion(by_topic, allowed, role)
                 )
             return None
         connections = [c for c in by_topic[_norm(topic)] if c.msgtype in allowed]

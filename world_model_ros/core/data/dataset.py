@@ -104,9 +104,11 @@ def load_episodes(
             )
         except BagProblem as problem:
             report.bags_failed += 1
+            report.failed.add(str(bag))
             report.problems.append(str(problem))
         except Exception as error:  # a bag rosbags cannot open or read through: report, go on
             report.bags_failed += 1
+            report.failed.add(str(bag))
             report.problems.append(f"{bag}: cannot read ({type(error).__name__}: {error})")
     report.episodes = len(episodes)
     report.samples = sum(len(e) for e in episodes)

@@ -20,6 +20,7 @@ class LoadReport:
 
     bags: int = 0
     bags_failed: int = 0
+    failed: set[str] = field(default_factory=set)  # bags that could not be loaded at all
     messages_read: Counter = field(default_factory=Counter)  # topic -> messages read
     skipped: Counter = field(default_factory=Counter)  # reason -> messages or samples skipped
     gaps: int = 0  # places where a run of samples was cut (time gap or unusable sample)
@@ -32,8 +33,9 @@ class LoadReport:
     cameras: dict[str, CameraSpec] = field(default_factory=dict)  # bag -> its camera
 
     def bad_bags(self) -> set[str]:
-        """Bags the data doctor found unusable (an ``error`` problem)."""
-        return {p.bag for p in self.doctor if p.severity == "error"}
+        """Bags that are unusable: the data doctor found an ``error``, or the bag could not be
+        loaded at all (a missing topic, an unreadable file)."""
+        return {p.bag for p in self.doctor if p.severity == "error"} | self.failed
 
     def summary(self) -> str:
         parts = [

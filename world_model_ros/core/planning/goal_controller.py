@@ -245,9 +245,9 @@ class GoalController:
         order = self._stamps.check(stamp, now_s)
         if order is StampOrder.OUTLIER:  # a lone stamp off the timeline: history kept
             self.counts["stamp_outliers"] += 1
-            newest = "none" if newest_s is None else f"{newest_s:.3f} s"
+            timeline = "none" if newest_s is None else f"{newest_s:.3f} s"
             self._problem = (
-                f"input stamp {stamp:.3f} s is off the current timeline (newest {newest}, "
+                f"input stamp {stamp:.3f} s is off the current timeline (newest {timeline}, "
                 f"clock {now_s:.3f} s)"
             )
             return None
