@@ -89,7 +89,7 @@ def test_round_trip_gives_the_bags_episodes_and_windows(bags, segmented):
     assert max(r["segments"] for r in dataset.records) > 1
     first = dataset.records[0]
     assert first["robot"] == "rover_1" and first["layout_seed"] == 5
-    assert first["label_sources"]["contacts_t"] == "topic ground_truth/contact"
+    assert first["label_sources"]["contacts_t"] == "contact topic ground_truth/contact"
     assert dataset.bags[0]["report"].startswith("1 bag(s), 1 episode(s)")
     # Same split as on the loaded episodes.
     train, val = dataset.split(0.34, seed=3)
@@ -241,7 +241,8 @@ def test_a_dataset_without_contact_labels_does_not_train_a_collision_head(tmp_pa
     assert main(["record", "--robot", "small", "--output", str(bags), "--no-ground-truth",
                  "--layouts", "3", "--episodes", "1", "--episode-seconds", "4",
                  "--quiet"]) == 0  # fmt: skip
-    assert build([bags / "layout_0003"], tmp_path / "ds", "--image-size", str(SIZE)) == 0
+    assert build([bags / "layout_0003"], tmp_path / "ds", "--image-size", str(SIZE),
+                 "--derive-contacts", "never") == 0  # fmt: skip
     capsys.readouterr()
     assert main(["train", str(tmp_path / "ds"), "--out", str(tmp_path / "ckpt"), "--steps", "1",
                  "--quiet"]) == 2  # fmt: skip

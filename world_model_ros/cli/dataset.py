@@ -3,6 +3,7 @@ streams from (core/data/build.py, docs/training_at_scale.md).
 
     world-model-ros dataset build data/fleet/robot_a data/fleet/robot_b --out data/fleet_ds
     world-model-ros dataset build data/fleet/new_bags --out data/fleet_ds   # appends
+    world-model-ros dataset build data/rover --out data/fleet_ds --robot large  # its limits
     world-model-ros dataset info data/fleet_ds
     world-model-ros dataset verify data/fleet_ds                            # every checksum
 """
@@ -29,10 +30,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--workers", type=int, default=0, help="decoding processes (default: one per core)"
     )
     build.add_argument(
-        "--robot", help="robot name recorded for these bags (default: from the bag, else unknown)"
+        "--robot",
+        help="robot of these bags: a robot file (a name under config/robots/ or a YAML path) "
+        "gives its name and the base limits for derived contact labels; any other name is "
+        "recorded as it is and the limits are estimated from each bag (default: the name from "
+        "the bag, else unknown)",
+    )
+    build.add_argument(
+        "--derive-contacts",
+        choices=("auto", "always", "never"),
+        default="auto",
+        help="contact labels from commanded vs measured motion: auto = for bags without a "
+        "contact topic, joined with --bumper-topic (default), always = even where there is "
+        "one, never = off",
     )
     build.add_argument(
         "--image-size", type=int, default=64, help="frames are stored S x S (default 64)"
+    )
+    build.add_argument(
+        "--image-fit",
+        choices=("crop", "letterbox"),
+        default="crop",
+        help="how frames of another aspect become S x S; must match the model's image_fit "
+        "(default crop)",
     )
     build.add_argument(
         "--shard-mb", type=float, default=128.0, help="shard file size cap (default 128)"
@@ -68,6 +88,26 @@ def run(args: argparse.Namespace) -> int:
         return 2
 
 
+def robot_labels(name: str | None, derive: str) -> tuple[str | None, dict]:
+    """``--robot`` -> (the robot name recorded, how build_one_bag labels contacts). A robot
+    file gives its name and base limits; a name that is not one (a real robot's, with no file
+    here) is kept as it is, and the limits are estimated from each bag. A robot file that does
+    not load is a ValueError (RobotFileError) with its one-line reason."""
+    from ..sim.robots import load_robot, robot_path
+    from .robot_input import base_limits
+
+    labels: dict = {"derive": derive}
+    if not name:
+        return None, labels
+    path = robot_path(name)
+    if not (path.is_file() or Path(name).suffix in (".yaml", ".yml") or "/" in name):
+        return name, labels
+    robot = load_robot(name)
+    labels["limits"] = dataclasses.asdict(base_limits(robot))
+    labels["limits_from"] = f"robot file {robot.name} ({robot.source})"
+    return robot.name, labels
+
+
 def run_build(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -85,7 +125,10 @@ def run_build(args: argparse.Namespace) -> int:
         odom=args.odom_topic,
         command=args.cmd_topic,
         contact=args.contact_topic or None,
+        bumper=args.bumper_topic or None,
+        bumper_field=args.bumper_field,
     )
+    robot, labels = robot_labels(args.robot, args.derive_contacts)
     settings = DatasetSettings(
         dt_s=args.dt,
         image_size=args.image_size,
@@ -93,6 +136,7 @@ def run_build(args: argparse.Namespace) -> int:
         overlap_steps=args.overlap_steps,
         shard_mb=args.shard_mb,
         topics=dataclasses.asdict(topics),
+        image_fit=args.image_fit,
     )
     bags = find_bags(args.bags)
     if not bags:
@@ -103,7 +147,13 @@ def run_build(args: argparse.Namespace) -> int:
         total=total, unit="B", unit_scale=True, disable=args.quiet, desc="dataset build"
     ) as bar:
         summary = build_dataset(
-            bags, args.out, settings, args.workers, args.robot, bar.update, log=bar.write
+            bags, args.out, settings, args.workers, robot, bar.update, bar.write, labels
+        )
+    if summary.estimated_limits_bags:
+        why = f"--robot {args.robot} is not a robot file" if args.robot else "no --robot"
+        print(
+            f"dataset build: {why}: base limits for the derived contact labels estimated from "
+            f"each bag ({summary.estimated_limits_bags} bag(s); a robot file gives them)"
         )
     hours = summary.samples * args.dt / 3600
     print(
@@ -112,6 +162,7 @@ def run_build(args: argparse.Namespace) -> int:
         f"{summary.shard_bytes / 2**20:.1f} MiB of shards) in {summary.seconds:.1f} s"
         + (f"; {len(summary.skipped_bags)} already there" if summary.skipped_bags else "")
         + (f"; {len(summary.failed_bags)} failed" if summary.failed_bags else "")
+        + (f"; labels: {summary.label_line()}" if summary.label_episodes else "")
     )
     return 0 if summary.added_bags or summary.skipped_bags else 2
 

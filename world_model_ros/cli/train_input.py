@@ -96,15 +96,15 @@ def _from_dataset(folder: Path, args, config, dist) -> tuple:
             f"{folder}: built at dt {dataset.settings.dt_s} s, the model steps "
             f"{config.model.dt_s} s"
         )
-    if config.loss.collision > 0 and not any(
-        "contacts_t" in r.get("label_sources", {}) for r in dataset.records
-    ):  # the derived labels of `train BAGS` / `adapt` are not built into shards (yet)
+    if dataset.settings.image_fit != config.model.image_fit:
         raise ValueError(
-            f"{folder}: no episode has contact labels (its bags had no contact topic), so a "
-            "collision head would learn from nothing: train on the bags themselves (`train "
-            "BAGS` derives labels from motion, --bumper-topic adds a bumper), use `adapt`, or "
-            "pass --no-collision-head"
+            f"{folder}: frames stored with image fit {dataset.settings.image_fit}, but the "
+            f"model's image_fit is {config.model.image_fit} (it would train on other frames "
+            f"than its node sees): rebuild with `dataset build --image-fit "
+            f"{config.model.image_fit}`, or set model.image_fit: {dataset.settings.image_fit} "
+            "in the --config file"
         )
+    _check_contact_labels(folder, dataset, config.loss.collision > 0)
     train_records, val_records = dataset.split(config.validation_fraction, config.seed)
     if args.in_memory:
         train_set = WindowSet(dataset.load_episodes(train_records), size, horizon)
@@ -134,6 +134,33 @@ def _from_dataset(folder: Path, args, config, dist) -> tuple:
     windows = sum(record_windows(r, horizon) for r in train_records)
     what = f"{episodes} episode(s) of {folder} ({how}; {windows} windows per epoch)"
     return train_set, val_set, info, *seeds, what
+
+
+def _check_contact_labels(folder: Path, dataset, need_labels: bool) -> None:
+    """Refuse (ValueError, one line) a collision head on a dataset whose records have no
+    contact labels, or only derived ones that found no contact (as ``train BAGS`` refuses);
+    records of datasets built before ``contact_steps`` was recorded are not counted."""
+    if not need_labels:
+        return
+    labelled = [r for r in dataset.records if "contacts_t" in r.get("label_sources", {})]
+    if not labelled:
+        raise ValueError(
+            f"{folder}: no episode has contact labels (its bags had no contact topic and "
+            "were built without derived or bumper labels), so a collision head would learn "
+            "from nothing: rebuild it with `dataset build --derive-contacts auto` (labels from "
+            "commanded vs measured motion; --robot ROBOT_FILE gives the base limits) and "
+            "--bumper-topic where the robot has a bumper, or pass --no-collision-head"
+        )
+    sources = [r["label_sources"]["contacts_t"] for r in labelled]
+    sensed = any("contact topic" in s or "bumper" in s or s.startswith("topic ") for s in sources)
+    counted = all("contact_steps" in r for r in labelled)
+    if not sensed and counted and sum(int(r["contact_steps"]) for r in labelled) == 0:
+        samples = sum(int(r["own_steps"]) for r in labelled)
+        raise ValueError(
+            f"{folder}: contacts derived from motion found none in {samples} samples, so a "
+            "collision head would only learn where none is: add bags with contacts, a bumper "
+            "(`dataset build --bumper-topic`), or pass --no-collision-head"
+        )
 
 
 def _seeds(records: list[dict]) -> list[int]:

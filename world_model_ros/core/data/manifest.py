@@ -42,8 +42,18 @@ class DatasetSettings:
     overlap_steps: int = 64  # steps a segment shares with the next (>= the training horizon)
     shard_mb: float = 128.0
     topics: dict = dataclasses.field(default_factory=dict)  # BagTopics as a dict
+    # How frames were brought to image_size (core/data/camera.fit_image); a model trained on
+    # the dataset must use the same, or it would see other frames than its node does. Older
+    # manifests have no such key: they were built with crop.
+    image_fit: str = "crop"
 
     def validate(self) -> None:
+        from .camera import FIT_MODES
+
+        if self.image_fit not in FIT_MODES:
+            raise ValueError(
+                f"image_fit must be one of {', '.join(FIT_MODES)}; got {self.image_fit!r}"
+            )
         if not self.dt_s > 0 or self.image_size < 8 or self.shard_mb <= 0:
             raise ValueError(
                 f"need dt_s > 0, image_size >= 8, shard_mb > 0; got {self.dt_s}, "
