@@ -144,3 +144,23 @@ def test_a_malformed_robot_file_is_one_line(real_bags, tmp_path, capsys):
     (error,) = lines(capsys.readouterr().err)
     assert error.startswith("dataset build: robot file") and str(robot) in error
     assert not (tmp_path / "ds").exists()
+
+
+def test_a_bag_the_data_doctor_rejects_is_not_built_in_unless_skip_bad(tmp_path, capsys):
+    """A driver publishing its twist in the odometry frame poisons derived labels and dynamics:
+    like `train BAGS`, the build leaves that bag out and exits non-zero naming it (the good bag
+    is added), --skip-bad accepts that; --twist-from-poses repairs the bag instead."""
+    from test_doctor import write_bag
+
+    bags = tmp_path / "bags"
+    write_bag(bags / "good", seconds=6.0)
+    write_bag(bags / "odom_frame_twist", seconds=6.0, twist_frame="odom")
+    build = ["dataset", "build", str(bags), "--workers", "1", "--quiet", "--image-size", "32"]
+    assert main([*build, "--out", str(tmp_path / "ds")]) == 1
+    err = capsys.readouterr()
+    assert "odom_frame_twist" in err.out and "twist" in err.out and "--skip-bad" in err.err
+    assert [Path(b["path"]).name for b in ShardDataset(tmp_path / "ds").bags] == ["good"]
+    assert main([*build, "--out", str(tmp_path / "ds2"), "--skip-bad"]) == 0
+    assert main([*build, "--out", str(tmp_path / "ds3"), "--twist-from-poses"]) == 0
+    dataset = ShardDataset(tmp_path / "ds3")
+    assert len(dataset.bags) == 2 and dataset.settings.twist_from_poses

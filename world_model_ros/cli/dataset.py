@@ -125,6 +125,7 @@ def run_build(args: argparse.Namespace) -> int:
         odom=args.odom_topic,
         command=args.cmd_topic,
         contact=args.contact_topic or None,
+        camera_info=args.camera_info_topic or None,
         bumper=args.bumper_topic or None,
         bumper_field=args.bumper_field,
     )
@@ -137,6 +138,7 @@ def run_build(args: argparse.Namespace) -> int:
         shard_mb=args.shard_mb,
         topics=dataclasses.asdict(topics),
         image_fit=args.image_fit,
+        twist_from_poses=args.twist_from_poses,
     )
     bags = find_bags(args.bags)
     if not bags:
@@ -164,7 +166,16 @@ def run_build(args: argparse.Namespace) -> int:
         + (f"; {len(summary.failed_bags)} failed" if summary.failed_bags else "")
         + (f"; labels: {summary.label_line()}" if summary.label_episodes else "")
     )
-    return 0 if summary.added_bags or summary.skipped_bags else 2
+    if not (summary.added_bags or summary.skipped_bags):
+        return 2
+    if summary.failed_bags and not args.skip_bad:
+        print(
+            f"dataset build: {len(summary.failed_bags)} bag(s) not added (see above): fix them "
+            "and build again (the others are kept), or pass --skip-bad to accept leaving them out",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
 
 
 def run_info(args: argparse.Namespace) -> int:

@@ -166,10 +166,14 @@ def build_one_bag(
         dt_s=config.dt_s,
         image_size=config.image_size,
         image_fit=config.image_fit,
+        twist_from_poses=config.twist_from_poses,
     )
     if not episodes:
         problems = "; ".join(report.problems) or report.summary()
         return {"bag": bag, "failed": f"{bag}: no usable episodes ({problems})"}
+    errors = [p.line() for p in report.doctor if p.severity == "error"]
+    if errors:  # the data doctor's verdict, as train BAGS would give it: not added
+        return {"bag": bag, "failed": f"unusable (data doctor): {'; '.join(errors)}"}
     labelled = label_bag(episodes, labels or {"derive": "auto"})
     custom = read_custom_data(Path(bag)) if Path(bag).is_dir() else {}
     stem = f"b{bag_index:06d}"

@@ -46,6 +46,9 @@ class DatasetSettings:
     # the dataset must use the same, or it would see other frames than its node does. Older
     # manifests have no such key: they were built with crop.
     image_fit: str = "crop"
+    twist_from_poses: bool = (
+        False  # the odometry twist rebuilt from the poses (--twist-from-poses)
+    )
 
     def validate(self) -> None:
         from .camera import FIT_MODES
