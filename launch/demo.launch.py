@@ -5,6 +5,7 @@ time.
     ros2 launch world_model_ros demo.launch.py rviz:=true              # then click "2D Goal Pose"
     ros2 launch world_model_ros demo.launch.py model:=kinematic goal_x:=1.5 goal_y:=-1.0 \\
         send_goal:=true
+    ros2 launch world_model_ros demo.launch.py robot:=large checkpoint:=runs/large  # adapted
 
 Goals go to ``goal_pose`` in the ``odom`` frame (rviz's Fixed Frame must be ``odom``: the
 planner has no tf2 and rejects goals in other frames). The planner plans from the world-model
@@ -23,6 +24,7 @@ from launch_ros.parameter_descriptions import ParameterValue
 from world_model_ros.nodes.launch_common import (
     OUTPUT,
     WORLD_MODEL_TOPICS,
+    command_type_of_robot,
     common_arguments,
     refuse_missing,
     share_file,
@@ -67,6 +69,18 @@ def generate_launch_description() -> LaunchDescription:
             description="arena layout (>= 10000: layouts not used in training)",
         ),
         DeclareLaunchArgument(
+            "robot",
+            default_value="",
+            description="simulated robot: a robot file (config/robots/<name>.yaml or a path; "
+            "'' = the default robot, camera as in sim_params)",
+        ),
+        DeclareLaunchArgument(
+            "checkpoint",
+            default_value="",
+            description="learned model (overrides the parameter files' checkpoint; '' = the "
+            "shipped one): a robot's own from `world-model-ros adapt`",
+        ),
+        DeclareLaunchArgument(
             "real_time_factor",
             default_value="1.0",
             description="simulator speed; 0 = as fast as possible",
@@ -101,6 +115,11 @@ def generate_launch_description() -> LaunchDescription:
     ]
     namespace = LaunchConfiguration("namespace")
     model = LaunchConfiguration("model")
+    checkpoint = LaunchConfiguration("checkpoint")
+    # the simulated base's command type (the robot file's), so the nodes' cmd_vel types agree
+    stamped = {
+        "cmd_vel_stamped": ParameterValue(LaunchConfiguration("cmd_vel_stamped"), value_type=bool)
+    }
     use_sim_time = {
         "use_sim_time": ParameterValue(LaunchConfiguration("use_sim_time"), value_type=bool)
     }
@@ -110,6 +129,7 @@ def generate_launch_description() -> LaunchDescription:
         [
             *arguments,
             refuse_missing([("rviz", "rviz2"), ("send_goal", "ros2topic")]),
+            command_type_of_robot(),
             Node(
                 package="world_model_ros",
                 executable="sim_node",
@@ -124,6 +144,7 @@ def generate_launch_description() -> LaunchDescription:
                         "real_time_factor": ParameterValue(
                             LaunchConfiguration("real_time_factor"), value_type=float
                         ),
+                        "robot": LaunchConfiguration("robot"),
                     },
                 ],
                 remappings=[*tf, *remappings],
@@ -137,7 +158,7 @@ def generate_launch_description() -> LaunchDescription:
                 namespace=namespace,
                 parameters=[
                     LaunchConfiguration("world_model_params"),
-                    {"model": model},
+                    {"model": model, "checkpoint": checkpoint, **stamped},
                     use_sim_time,
                 ],
                 remappings=remappings,
@@ -151,7 +172,7 @@ def generate_launch_description() -> LaunchDescription:
                 namespace=namespace,
                 parameters=[
                     LaunchConfiguration("planner_params"),
-                    {"model": model, "state_source": "twin"},
+                    {"model": model, "checkpoint": checkpoint, "state_source": "twin", **stamped},
                     use_sim_time,
                 ],
                 remappings=remappings,

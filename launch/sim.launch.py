@@ -17,6 +17,7 @@ from launch_ros.parameter_descriptions import ParameterValue
 from world_model_ros.nodes.launch_common import (
     OUTPUT,
     WORLD_MODEL_TOPICS,
+    command_type_of_robot,
     common_arguments,
     refuse_missing,
     share_file,
@@ -43,6 +44,18 @@ def generate_launch_description() -> LaunchDescription:
             "layout_seed", default_value="10000", description="arena layout seed"
         ),
         DeclareLaunchArgument(
+            "robot",
+            default_value="",
+            description="simulated robot: a robot file (config/robots/<name>.yaml or a path; "
+            "'' = the default robot, camera as in sim_params)",
+        ),
+        DeclareLaunchArgument(
+            "checkpoint",
+            default_value="",
+            description="learned model (overrides the parameter files' checkpoint; '' = the "
+            "shipped one): a robot's own from `world-model-ros adapt`",
+        ),
+        DeclareLaunchArgument(
             "real_time_factor",
             default_value="1.0",
             description="simulator speed; 0 = as fast as possible",
@@ -57,6 +70,7 @@ def generate_launch_description() -> LaunchDescription:
         [
             *arguments,
             refuse_missing([("rviz", "rviz2")]),
+            command_type_of_robot(),
             Node(
                 package="world_model_ros",
                 executable="sim_node",
@@ -71,6 +85,7 @@ def generate_launch_description() -> LaunchDescription:
                         "real_time_factor": ParameterValue(
                             LaunchConfiguration("real_time_factor"), value_type=float
                         ),
+                        "robot": LaunchConfiguration("robot"),
                     },
                 ],
                 # tf in the namespace too, so several simulated robots do not mix their frames.
@@ -85,7 +100,14 @@ def generate_launch_description() -> LaunchDescription:
                 namespace=namespace,
                 parameters=[
                     LaunchConfiguration("world_model_params"),
-                    {"use_sim_time": use_sim_time},
+                    {
+                        "use_sim_time": use_sim_time,
+                        "checkpoint": LaunchConfiguration("checkpoint"),
+                        # the simulated base's command type (the robot file's): types agree
+                        "cmd_vel_stamped": ParameterValue(
+                            LaunchConfiguration("cmd_vel_stamped"), value_type=bool
+                        ),
+                    },
                 ],
                 remappings=remappings,
                 ros_arguments=log_level,

@@ -138,3 +138,44 @@ def refuse_missing(requirements: list[tuple[str | None, str]]) -> Any:
         return []
 
     return OpaqueFunction(function=check)
+
+
+def command_type_of_robot() -> Any:
+    """An action that sets the launch configuration ``cmd_vel_stamped`` ("true" or "false") to
+    the command type of the simulated base: the robot file's ``cmd_vel_stamped`` when the
+    ``robot`` argument names one, else the ``sim_params`` file's. The planner and the twin take
+    it, so all three agree on Twist or TwistStamped (DDS connects nothing across the two, and
+    says nothing). A robot file that does not load stops the launch in one line, before any
+    node starts."""
+    from launch.actions import OpaqueFunction, SetLaunchConfiguration
+
+    def decide(context: Any) -> list[Any]:
+        config = context.launch_configurations
+        robot = config.get("robot", "")
+        if robot:
+            from world_model_ros.sim.robots import RobotFileError, load_robot
+
+            try:
+                stamped = load_robot(robot).cmd_vel_stamped
+            except (RobotFileError, ValueError) as error:
+                raise RuntimeError(f"robot:={robot}: {error}; nothing was started") from None
+        else:
+            stamped = _sim_params_stamped(config.get("sim_params", ""))
+        return [SetLaunchConfiguration("cmd_vel_stamped", "true" if stamped else "false")]
+
+    return OpaqueFunction(function=decide)
+
+
+def _sim_params_stamped(path: str) -> bool:
+    """sim_node's ``cmd_vel_stamped`` in a parameter file (false when it does not say)."""
+    import yaml
+
+    try:
+        document = yaml.safe_load(open(path)) or {}
+    except (OSError, yaml.YAMLError):
+        return False  # sim_node itself reports an unreadable parameter file
+    for key, section in document.items() if isinstance(document, dict) else ():
+        if str(key).endswith("sim_node") and isinstance(section, dict):
+            parameters = section.get("ros__parameters") or {}
+            return bool(parameters.get("cmd_vel_stamped", False))
+    return False

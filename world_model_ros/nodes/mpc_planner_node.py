@@ -65,6 +65,7 @@ from world_model_ros.nodes.planner_messages import (
     status_message,
 )
 from world_model_ros.nodes.qos import ODOM_QOS, OUTPUT_QOS, create_camera_subscription
+from world_model_ros.nodes.topic_types import command_type_watch
 
 LATCHED = QoSProfile(
     depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL
@@ -133,6 +134,7 @@ class MpcPlannerNode(Node):
         self.cmd_pub = self.create_publisher(
             TwistStamped if cfg.cmd_vel_stamped else Twist, "cmd_vel", 10
         )
+        self._cmd_watch = command_type_watch(self, self.cmd_pub, cfg.cmd_vel_stamped)
         self.plan_pub = self.create_publisher(WorldModelPrediction, "mpc_planner/plan", OUTPUT_QOS)
         self.marker_pub = self.create_publisher(MarkerArray, "mpc_planner/markers", OUTPUT_QOS)
         self.status_pub = self.create_publisher(PlannerStatus, "mpc_planner/status", LATCHED)
@@ -343,6 +345,7 @@ class MpcPlannerNode(Node):
             received=received,
             rejected=rejected,
             odom_time_resets=inputs.odom_time_resets,
+            graph_problems=tuple(self._cmd_watch.check()),
         )
         diagnostic, self._last_report = planner_status(
             self.get_name(), snapshot, self._last_report

@@ -31,6 +31,7 @@ class PlannerSnapshot:
     received: dict[str, int]  # messages per input
     rejected: dict[tuple[str, str], int]  # per (topic, reason)
     odom_time_resets: int
+    graph_problems: tuple[str, ...] = ()  # topics.TypeMismatchWatch: peers of another type
 
 
 def planner_status(
@@ -65,6 +66,7 @@ def planner_status(
     problems = []
     if new["invalid_plans"]:
         problems.append(f"{new['invalid_plans']} plans refused as non-finite or implausible")
+    problems += list(snap.graph_problems)
     if snap.state == "holding":
         problems.append(f"holding the robot at zero: {snap.reason}")
     if new["rejected"]:

@@ -54,6 +54,7 @@ from world_model_ros.nodes.parameters import ParameterHandler
 from world_model_ros.nodes.qos import COMMAND_QOS
 from world_model_ros.nodes.sim_messages import camera_info_msg, laser_scan_msg, odometry_msg
 from world_model_ros.nodes.sim_node_config import SimNodeConfig
+from world_model_ros.nodes.topic_types import command_type_watch
 from world_model_ros.sim.robots import RobotFileError, load_robot
 from world_model_ros.sim.simulator import DiffDriveSim, SimConfig
 
@@ -141,12 +142,13 @@ class SimNode(Node):
                 "tf2_msgs is not installed (it is not on PyPI): not publishing tf odom -> "
                 f"{cfg.base_frame}; odom carries the same pose"
             )
-        self.create_subscription(
+        command_sub = self.create_subscription(
             TwistStamped if cfg.cmd_vel_stamped else Twist,
             "cmd_vel",
             self._on_cmd_vel,
             COMMAND_QOS,
         )
+        self._cmd_watch = command_type_watch(self, command_sub, cfg.cmd_vel_stamped)
         self.create_service(Trigger, "~/reset", self._on_reset)
         self._command = np.zeros(2)
         self._command_time_s = -math.inf
@@ -220,10 +222,12 @@ class SimNode(Node):
         }
         new = self._rejected.total() - self._reported_rejections
         self._reported_rejections = self._rejected.total()
+        problems = [f"{new} commands rejected since the last report"] if new else []
+        problems += self._cmd_watch.check()  # a commander of the other type reaches nothing
         status = DiagnosticStatus(
-            level=DiagnosticStatus.WARN if new else DiagnosticStatus.OK,
+            level=DiagnosticStatus.WARN if problems else DiagnosticStatus.OK,
             name=f"{self.get_name()}: simulator",
-            message=f"{new} commands rejected since the last report" if new else "running",
+            message="; ".join(problems) if problems else "running",
             hardware_id=f"layout {self.cfg.layout_seed}",
             values=[KeyValue(key=k, value=v) for k, v in values.items()],
         )

@@ -41,6 +41,7 @@ class DiagnosticsSnapshot:
     last_frame_monotonic: float | None
     last_reload: str
     last_invalid_output: str = ""  # the newest output withheld by the last check, and why
+    graph_problems: tuple[str, ...] = ()  # topic_types.TypeMismatchWatch: peers of another type
 
 
 def live_error_report(
@@ -162,6 +163,7 @@ def diagnostic_statuses(
         problems.append(f"{new['skipped']} frames skipped")
     if counts["internal_errors"]:
         problems.append(f"{counts['internal_errors']} internal errors")
+    problems += list(snap.graph_problems)
     if (
         active
         and cfg.camera_timeout_s > 0

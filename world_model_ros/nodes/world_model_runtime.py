@@ -65,6 +65,7 @@ from world_model_ros.nodes.qos import (
     QOS_OVERRIDES,
     create_camera_subscription,
 )
+from world_model_ros.nodes.topic_types import command_type_watch
 from world_model_ros.nodes.world_model_config import STATIC_REASON, WorldModelNodeConfig
 from world_model_ros.nodes.world_model_cycle import (
     Frame,
@@ -191,6 +192,7 @@ class WorldModelRuntime(
             COMMAND_QOS,
             qos_overriding_options=QOS_OVERRIDES,
         )
+        self._cmd_watch = command_type_watch(node, self._cmd_sub, cfg.cmd_vel_stamped)
         self._plan_sub = node.create_subscription(
             WorldModelPrediction,
             "mpc_planner/plan",

@@ -140,6 +140,7 @@ class TwinServices:
                 last_frame_monotonic=self._last_frame_monotonic,
                 last_reload=self._last_reload,
                 last_invalid_output=self._last_invalid_output,
+                graph_problems=tuple(self._cmd_watch.check()),
             )
             stamp = self.node.get_clock().now().to_msg()
             live_msgs = {
