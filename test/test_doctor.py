@@ -19,12 +19,12 @@ from world_model_ros.sim.bag_messages import MessageFactory, typestore
 NS = 1_000_000_000
 
 
-def scene(k: int) -> np.ndarray:
+def scene(k: int, width: int = 32, height: int = 32) -> np.ndarray:
     """A textured frame that changes with k (a robot driving past stripes)."""
-    x = np.arange(32)
+    x = np.arange(width)
     stripes = ((x[None, :] + 2 * k) // 4 % 2 * 120 + 60).astype(np.uint8)
-    image = np.repeat(stripes, 32, axis=0)[..., None].repeat(3, axis=2)
-    image[..., 1] = (x[:, None] * 5 % 255).astype(np.uint8)
+    image = np.repeat(stripes, height, axis=0)[..., None].repeat(3, axis=2)
+    image[..., 1] = (np.arange(height)[:, None] * 5 % 255).astype(np.uint8)
     return image
 
 
@@ -37,6 +37,7 @@ def write_bag(
     gap: tuple[float, float] | None = None,
     backwards_at: float | None = None,
     odom_topic: str = "/odom",
+    size: tuple[int, int] = (32, 32),
 ) -> None:
     """A robot driving an arc (v 0.3 m/s, w 0.4 rad/s) at 10 Hz, with one thing wrong."""
     store = typestore()
@@ -60,7 +61,13 @@ def write_bag(
             twist = np.array([0.3, 0.4])
             if twist_frame == "odom":  # a driver's mistake: the velocity in the odom frame
                 twist = np.array([0.3 * math.cos(yaw), 0.4])
-            frame = {"ok": scene(k), "blank": np.zeros((32, 32, 3), np.uint8), "frozen": scene(0)}
+            width, height = size
+            frame = {
+                "ok": scene(k, width, height),
+                "blank": np.zeros((height, width, 3), np.uint8),
+                "frozen": scene(0, width, height),
+                "plain": np.full((height, width, 3), 90, np.uint8),  # a plain wall, unchanged
+            }
             writer.write(image, stamp, factory.image(stamp, frame[camera]))
             writer.write(odom, received, factory.odometry(stamp, pose, twist))
             if t + 1e-9 >= next_command:
@@ -105,6 +112,17 @@ def test_a_blank_or_frozen_camera_is_an_error(tmp_path, camera, what):
         ("images", "error", "/camera/image_raw")
     ]
     assert what in found[0].text
+
+
+@pytest.mark.parametrize("camera, frozen", [("frozen", True), ("plain", False), ("ok", False)])
+def test_letterboxing_a_wide_camera_changes_no_verdict(tmp_path, camera, frozen):
+    """A 16:9 camera brought to the model's square with black bars (letterbox) gets the same
+    verdict as with a crop: the bars neither make a plain wall look textured (so "frozen")
+    nor hide a frozen camera."""
+    write_bag(tmp_path / "bag", camera=camera, size=(64, 36))
+    for fit in ("crop", "letterbox"):
+        found = [p for p in problems(tmp_path / "bag", image_fit=fit) if "frozen" in p.text]
+        assert bool(found) is frozen, (fit, [p.text for p in found])
 
 
 def test_gaps_and_stamps_going_backwards_are_warnings(tmp_path):

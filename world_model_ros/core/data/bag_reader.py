@@ -203,11 +203,15 @@ def decode_frames(
     size_hw: tuple[int, int] | None,
     image_fit: str,
     describe_camera: Callable[[np.ndarray, str], None],
+    raw_change: dict[int, float] | None = None,
 ) -> dict[int, np.ndarray | str]:
     """Pass 2: the frames numbered ``wanted`` (their ordinal among the camera messages) as RGB
     brought to ``size_hw``, or a ``bad_image:<reason>`` string; ``describe_camera(rgb,
-    encoding)`` is told about the first frame."""
+    encoding)`` is told about the first frame. ``raw_change`` gets, per decoded frame, its mean
+    absolute change from the previous wanted frame at the camera's own resolution (the data
+    doctor's frozen-camera check: downscaled, a slow drive past a plain wall looks frozen)."""
     frames: dict[int, np.ndarray | str] = {}
+    previous: np.ndarray | None = None
     for ordinal, (connection, _, raw) in enumerate(reader.messages(connections=connections)):
         if ordinal not in wanted:
             continue
@@ -221,6 +225,11 @@ def decode_frames(
                 )
             if not frames:  # the first frame: its size and encoding describe the camera
                 describe_camera(rgb, getattr(msg, "encoding", "compressed"))
+            if raw_change is not None:
+                if previous is not None and previous.shape == rgb.shape:
+                    diff = np.abs(rgb.astype(np.int16) - previous.astype(np.int16))
+                    raw_change[ordinal] = float(diff.mean())
+                previous = rgb
             if size_hw is not None and rgb.shape[:2] != tuple(size_hw):
                 height, width = int(size_hw[0]), int(size_hw[1])
                 rgb = (

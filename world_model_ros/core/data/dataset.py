@@ -155,6 +155,7 @@ class _BagLoader:
             plan = plan_grid(
                 timeline, bounds, self.dt_s, self.max_gap_ns, self.slop_ns, self.report
             )
+            self._raw_change: dict[int, float] = {}
             frames = decode_frames(
                 reader,
                 roles["image"],
@@ -162,9 +163,19 @@ class _BagLoader:
                 self.size_hw,
                 self.image_fit,
                 self._describe_camera,
+                self._raw_change if self.doctor is not None else None,
             )
         arena = self._arena(custom)
         return self._build(plan, frames, timeline, arena, custom)
+
+    def _frame_change(self, image_index: np.ndarray) -> np.ndarray:
+        """Per sample: the change of its camera frame from the previous one at the camera's
+        resolution (NaN: the same frame again, or the first)."""
+        change = np.full(len(image_index), np.nan)
+        for k in range(1, len(image_index)):
+            if image_index[k] != image_index[k - 1]:
+                change[k] = self._raw_change.get(int(image_index[k]), np.nan)
+        return change
 
     def _episode_bounds(self, custom: dict[str, str]) -> np.ndarray:
         """Start stamps (ns) of the episodes listed in the metadata (empty when none)."""
@@ -235,6 +246,7 @@ class _BagLoader:
         custom: dict[str, str],
     ) -> list[Episode]:
         episodes: list[Episode] = []
+        changes: list[np.ndarray] = []  # per episode: its frames' change at camera resolution
         frame_shape: tuple | None = None
         layout_seed = custom.get(META_KEYS["layout_seed"])
         for part in plan:
@@ -261,6 +273,7 @@ class _BagLoader:
                     self.report.short_dropped += 1
                     continue
                 index = part["image_index"][start:stop]
+                changes.append(self._frame_change(index))
                 self.report.stale_commands += int(stale[start:stop].sum())
                 episodes.append(
                     Episode(
@@ -289,6 +302,6 @@ class _BagLoader:
         if self.doctor is not None and episodes:
             topic = getattr(self, "_image_topic", self.topics.image)
             self.report.doctor.extend(
-                check_episode_frames(str(self.path), topic, episodes, self.doctor)
+                check_episode_frames(str(self.path), topic, episodes, self.doctor, changes)
             )
         return episodes

@@ -202,12 +202,15 @@ def check_frames(
     frames_n: list[np.ndarray],
     moved_n: np.ndarray,
     config: DoctorConfig = DoctorConfig(),
+    change_n: np.ndarray | None = None,
 ) -> list[Problem]:
     """Image sanity on the frames the loader decoded (in time order): blank frames (black or
     white without texture: a covered, dead or blinded camera) and frozen ones (at least
     ``frozen_run`` identical frames in a row while the robot moved between them, ``moved_n``
     bool per frame, of a textured view: a wall filling the view may look the same for a
-    while)."""
+    while). ``change_n``: each frame's change from the one before at the camera's own
+    resolution (NaN where unknown or the same message again); without it the decoded frames
+    are compared."""
     if not frames_n:
         return []
     problems = []
@@ -216,14 +219,19 @@ def check_frames(
         [float(f.std()) < config.blank_std and not 8.0 <= float(f.mean()) <= 247.0 for f in frames]
     )
     same = np.zeros(len(frames), bool)
-    for k in range(1, len(frames)):
-        if frames[k].shape == frames[k - 1].shape:
-            same[k] = float(np.abs(frames[k] - frames[k - 1]).mean()) < config.frozen_mean_abs_diff
+    if change_n is not None:
+        change = np.asarray(change_n, dtype=np.float64)[: len(frames)]
+        same[: len(change)] = np.nan_to_num(change, nan=np.inf) < config.frozen_mean_abs_diff
+    else:
+        for k in range(1, len(frames)):
+            if frames[k].shape == frames[k - 1].shape:
+                change_k = float(np.abs(frames[k] - frames[k - 1]).mean())
+                same[k] = change_k < config.frozen_mean_abs_diff
     frozen = np.zeros(len(frames), bool)
     moved = np.asarray(moved_n, bool)[: len(same)]
     edges = np.flatnonzero(np.diff(np.concatenate([[0], same.astype(np.int8), [0]])))
     for start, stop in zip(edges[::2], edges[1::2], strict=True):
-        textured = float(frames[start].std()) >= config.textured_std
+        textured = float(_picture(frames[start]).std()) >= config.textured_std
         if textured and int(moved[start:stop].sum()) >= config.frozen_run - 1:
             frozen[start - 1 : stop] = True
     for flags, what in (
@@ -244,8 +252,22 @@ def check_frames(
     return problems
 
 
+def _picture(frame: np.ndarray) -> np.ndarray:
+    """The frame without letterbox bars (all-black rows and columns at its edges): the bars
+    against the picture would make any view look textured."""
+    lit = frame.max(axis=-1) > 0 if frame.ndim == 3 else frame > 0
+    rows, cols = np.flatnonzero(lit.any(axis=1)), np.flatnonzero(lit.any(axis=0))
+    if len(rows) == 0:
+        return frame
+    return frame[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+
+
 def check_episode_frames(
-    bag: str, topic: str, episodes: list, config: DoctorConfig = DEFAULT_DOCTOR
+    bag: str,
+    topic: str,
+    episodes: list,
+    config: DoctorConfig = DEFAULT_DOCTOR,
+    changes: list[np.ndarray] | None = None,
 ) -> list[Problem]:
     """:func:`check_frames` on the frames a bag's episodes use (a frame counts as "moved"
     when the robot moved more than 2 cm or 3 degrees since the previous sample)."""
@@ -258,5 +280,10 @@ def check_episode_frames(
         frames.extend(e.images_thw3)
         moved.append(step)
     return check_frames(
-        bag, topic, frames, np.concatenate(moved) if moved else np.zeros(0, bool), config
+        bag,
+        topic,
+        frames,
+        np.concatenate(moved) if moved else np.zeros(0, bool),
+        config,
+        np.concatenate(changes) if changes else None,
     )
