@@ -58,8 +58,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--image-fit",
         choices=("crop", "letterbox"),
-        help="how frames become the encoder's square input (default: the initial checkpoint's; "
-        "letterbox keeps a wide camera's whole view)",
+        default="letterbox",
+        help="how frames become the encoder's square input (default letterbox: a wide "
+        "camera's whole view, its sides are where the grazes come from; measured better than "
+        "crop on both simulated robots, docs/any_robot.md; a square camera's frames are the "
+        "same either way)",
     )
     parser.add_argument(
         "--imagined-sequences",
