@@ -254,7 +254,12 @@ def test_an_adapted_checkpoint_caps_the_planner_at_its_robots_limits(ros, start_
     }
     footprint = {"kind": "circle", "radius_m": 0.22, "length_m": 0.0, "width_m": 0.0}
     footprint |= {"circumscribed_radius_m": 0.22, "inscribed_radius_m": 0.22}
-    update_config(folder, robot={"name": "large", "footprint": footprint, "limits": limits})
+    camera = {"width": 160, "height": 120, "fovx_deg": 63.742, "fovy_deg": 50.0}
+    update_config(
+        folder,
+        robot={"name": "large", "footprint": footprint, "limits": limits},
+        camera={**camera, "encoding": "bgr8", "source": "camera_info", "image_fit": "crop"},
+    )
     learned = ["-p", "model:=latent", "-p", f"checkpoint:={folder}"]
     node = start_node(NODE, *FAST, *learned)
     connect(ros)
@@ -264,6 +269,9 @@ def test_an_adapted_checkpoint_caps_the_planner_at_its_robots_limits(ros, start_
     assert get_parameter(ros, NODE, "v_max") == pytest.approx(0.4)
     assert get_parameter(ros, NODE, "a_max") == pytest.approx(0.6)
     assert get_parameter(ros, NODE, "w_max") == pytest.approx(1.5)  # within the limit: kept
+    # what the encoder sees of a 4:3 camera cropped square: 50 degrees across, not 70
+    view = get_parameter(ros, NODE, "occupancy.view_half_angle_rad")
+    assert view == pytest.approx(math.radians(25.0), abs=0.01)
     result = set_parameter(ros, NODE, "v_max", 1.0)
     assert not result.successful and "v_max=1" in result.reason and "0.4" in result.reason
     assert get_parameter(ros, NODE, "v_max") == pytest.approx(0.4)

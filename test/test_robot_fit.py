@@ -85,3 +85,22 @@ def test_a_checkpoints_limits_read_back():
     robot = robot_of({"robot": {"name": "large", "footprint": None, "limits": limits}})
     assert robot.limits == RobotLimits(0.4, 1.5, 0.6, 2.5)
     assert robot_of({}).limits is None
+
+
+def test_the_view_is_what_the_encoder_sees_of_the_camera():
+    """A 16:9 camera of 87 degrees: letterboxed the encoder sees all of it, cropped square only
+    the middle (its vertical 56 degrees); the planner's view follows (not the default's 69)."""
+    import math
+
+    from world_model_ros.core.data.camera import CameraSpec, encoder_half_fov_rad
+
+    wide = CameraSpec(128, 72, fovx_deg=87.0, fovy_deg=56.0)
+    assert math.degrees(encoder_half_fov_rad(wide, "letterbox")) == pytest.approx(43.5)
+    assert math.degrees(encoder_half_fov_rad(wide, "crop")) == pytest.approx(28.0, abs=0.3)
+    assert encoder_half_fov_rad(CameraSpec(64, 64), "crop") is None  # field of view unknown
+    config, changes = fit_controller(ControllerConfig(), None, None, math.radians(43.5))
+    assert config.mppi.occupancy.view_half_angle_rad == pytest.approx(math.radians(43.5))
+    assert config.mppi.memory.view_half_angle_rad == pytest.approx(math.radians(43.5))
+    assert any("view half angle" in c for c in changes)
+    same, none = fit_controller(ControllerConfig(), None, None, 0.61)  # the default's 70 deg
+    assert same == ControllerConfig() and none == []

@@ -111,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
     from tqdm import tqdm
 
+    from ..core.data.camera import encoder_half_fov_rad
     from ..core.planning.goal_controller import GoalController
     from ..core.planning.robot_fit import RobotLimits, fit_controller
     from ..sim.demo_runner import DEMO_LAYOUT_SEED_START, DemoConfig, episode_setup, run_episode
@@ -127,16 +128,19 @@ def run(args: argparse.Namespace) -> int:
     if args.ros and robot.name != "default":
         raise SystemExit("demo: --robot runs lockstep only (sim_node takes robot:=<name> itself)")
     controller_config, config_source = load_planner_config(args.config, args.seed, args.samples)
-    # the simulated robot's body and limits, not the default robot's (core/planning/robot_fit.py)
+    models = choose_models(args)
+    # the simulated robot's body, limits and camera (as the learned model sees it), not the
+    # default robot's (core/planning/robot_fit.py)
+    image_fit = getattr(getattr(models[0][1], "config", None), "image_fit", None)
     controller_config, fitted = fit_controller(
         controller_config,
         robot.footprint_spec().circumscribed_radius_m,
         RobotLimits(**asdict(robot.limits)),
+        None if image_fit is None else encoder_half_fov_rad(robot.camera_spec(), image_fit),
     )
     if fitted:
         log.info("planner fitted to robot '%s': %s", robot.name, ", ".join(fitted))
     mppi_config = controller_config.mppi
-    models = choose_models(args)
     dt_s = models[0][1].dt_s
     demo = DemoConfig(
         control_period_s=dt_s, max_episode_s=args.max_episode_s, controller=controller_config

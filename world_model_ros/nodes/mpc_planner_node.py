@@ -40,6 +40,7 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 from visualization_msgs.msg import MarkerArray
 
+from world_model_ros.core.data.camera import encoder_half_fov_rad
 from world_model_ros.core.live.output_checks import plan_problem
 from world_model_ros.core.model.contract import KnowsItsRobot, Observation
 from world_model_ros.core.model.registry import ModelSpec, load_world_model
@@ -49,6 +50,7 @@ from world_model_ros.core.planning.goal_controller import GoalController
 from world_model_ros.core.planning.robot_fit import (
     RobotLimits,
     fit_controller,
+    fitted_settings,
     limits_exceeded,
 )
 from world_model_ros.msg import DomainStatus, PlannerStatus, WorldModelPrediction, WorldModelState
@@ -96,8 +98,14 @@ class MpcPlannerNode(Node):
         footprint = None if robot is None else robot.footprint
         self._body_radius_m = None if footprint is None else footprint.circumscribed_radius_m
         self._robot_limits = None if robot is None else robot.limits
+        camera = None if robot is None else robot.camera
+        self._view_half_angle_rad = (
+            None
+            if camera is None
+            else encoder_half_fov_rad(camera, getattr(self.model.config, "image_fit", "crop"))
+        )
         controller_config, fitted = fit_controller(
-            cfg.controller, self._body_radius_m, self._robot_limits
+            cfg.controller, self._body_radius_m, self._robot_limits, self._view_half_angle_rad
         )
         if fitted:
             fitted_text = ", ".join(fitted)
@@ -222,13 +230,12 @@ class MpcPlannerNode(Node):
 
     def _show_fitted_limits(self, fitted: ControllerConfig) -> None:
         """Make the parameters read back what the planner uses after fitting to the robot."""
-        mppi = fitted.mppi
-        names = ("v_min", "v_max", "w_max", "a_max", "alpha_max")
-        current = self.params.config.controller.mppi
-        changed = [n for n in names if getattr(mppi, n) != getattr(current, n)]
+        fitted_values = fitted_settings(fitted)
+        current = fitted_settings(self.params.config.controller)
+        changed = [n for n, v in fitted_values.items() if v != current[n]]
         if changed:  # atomically: each alone would still find the others beyond the limits
             result = self.set_parameters_atomically(
-                [Parameter(n, value=float(getattr(mppi, n))) for n in changed]
+                [Parameter(n, value=float(fitted_values[n])) for n in changed]
             )
             if not result.successful:
                 self.get_logger().warning(f"cannot show the fitted limits: {result.reason}")
@@ -236,9 +243,10 @@ class MpcPlannerNode(Node):
     def _cycle(self) -> None:
         cfg, changed = self.params.take_changes()
         if changed:
-            self.controller.reconfigure(
-                fit_controller(cfg.controller, self._body_radius_m, self._robot_limits)[0]
-            )
+            # the body and the limits again; the view as the parameters now say (set to the
+            # camera's at start, a user's change since is theirs)
+            fitted = fit_controller(cfg.controller, self._body_radius_m, self._robot_limits)
+            self.controller.reconfigure(fitted[0])
             self.inputs.reconfigure(cfg)
             if "control_rate_hz" in changed:
                 self._timer.timer_period_ns = int(1e9 / cfg.control_rate_hz)

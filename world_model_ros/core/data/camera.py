@@ -212,3 +212,15 @@ class Footprint:
             if k not in ("circumscribed_radius_m", "inscribed_radius_m")
         }
         return cls(**values)
+
+
+def encoder_half_fov_rad(camera: CameraSpec, image_fit: str) -> float | None:
+    """Half the horizontal field of view the encoder sees of ``camera`` (None when unknown):
+    the whole width when letterboxed, the centred square's when cropped. What a planner's
+    occupancy map and contact memory count as "in view" for a model of that camera."""
+    if camera.fovx_deg is None:
+        return None
+    half = math.radians(camera.fovx_deg) / 2.0
+    if image_fit == "crop" and camera.width > camera.height:
+        half = math.atan(math.tan(half) * camera.height / camera.width)
+    return half

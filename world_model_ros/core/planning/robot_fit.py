@@ -15,16 +15,37 @@ from typing import Any
 from ..model.checkpoint_robot import RobotLimits
 from .controller_config import ControllerConfig
 
-__all__ = ["RobotLimits", "fit_controller", "limits_exceeded"]
+__all__ = ["RobotLimits", "fit_controller", "fitted_settings", "limits_exceeded"]
+
+# A configured field of view this close to the camera's is left as configured (3 degrees).
+VIEW_TOLERANCE_RAD = 0.05
 
 
 def fit_controller(
-    config: ControllerConfig, radius_m: float | None, limits: RobotLimits | None
+    config: ControllerConfig,
+    radius_m: float | None,
+    limits: RobotLimits | None,
+    view_half_angle_rad: float | None = None,
 ) -> tuple[ControllerConfig, list[str]]:
     """``config`` with the contact memory's body radius set to ``radius_m`` (the footprint's
-    circumscribed radius) and the planner's limits capped at ``limits``; returns it with one
+    circumscribed radius), the planner's limits capped at ``limits`` and what the occupancy map
+    and the contact memory count as in view set to ``view_half_angle_rad`` (the encoder's
+    half horizontal field of view: core/data/camera.encoder_half_fov_rad); returns it with one
     phrase per change, for the log."""
     mppi, changes = config.mppi, []
+    if (
+        view_half_angle_rad is not None
+        and abs(mppi.occupancy.view_half_angle_rad - view_half_angle_rad) > VIEW_TOLERANCE_RAD
+    ):
+        changes.append(
+            f"view half angle {mppi.occupancy.view_half_angle_rad:g} -> "
+            f"{view_half_angle_rad:.2f} rad"
+        )
+        mppi = dataclasses.replace(
+            mppi,
+            occupancy=dataclasses.replace(mppi.occupancy, view_half_angle_rad=view_half_angle_rad),
+            memory=dataclasses.replace(mppi.memory, view_half_angle_rad=view_half_angle_rad),
+        )
     if radius_m is not None and abs(mppi.memory.body_radius_m - radius_m) > 1e-6:
         changes.append(f"body radius {mppi.memory.body_radius_m:g} -> {radius_m:g} m")
         mppi = dataclasses.replace(
@@ -64,3 +85,13 @@ def _bounds(limits: RobotLimits) -> dict[str, float]:
         "a_max": limits.max_linear_accel_mps2,
         "alpha_max": limits.max_angular_accel_radps2,
     }
+
+
+def fitted_settings(config: ControllerConfig) -> dict[str, float]:
+    """The settings :func:`fit_controller` may change, by their flat (ROS parameter) names: a
+    node shows the fitted values as its parameters."""
+    mppi = config.mppi
+    values = {n: getattr(mppi, n) for n in ("v_min", "v_max", "w_max", "a_max", "alpha_max")}
+    values["occupancy.view_half_angle_rad"] = mppi.occupancy.view_half_angle_rad
+    values["memory.view_half_angle_rad"] = mppi.memory.view_half_angle_rad
+    return values
