@@ -20,6 +20,7 @@ from world_model_ros.nodes.launch_common import (
     command_type_of_robot,
     common_arguments,
     refuse_missing,
+    robot_arguments,
     share_file,
     topic_arguments,
 )
@@ -43,18 +44,7 @@ def generate_launch_description() -> LaunchDescription:
         DeclareLaunchArgument(
             "layout_seed", default_value="10000", description="arena layout seed"
         ),
-        DeclareLaunchArgument(
-            "robot",
-            default_value="",
-            description="simulated robot: a robot file (config/robots/<name>.yaml or a path; "
-            "'' = the default robot, camera as in sim_params)",
-        ),
-        DeclareLaunchArgument(
-            "checkpoint",
-            default_value="",
-            description="learned model (overrides the parameter files' checkpoint; '' = the "
-            "shipped one): a robot's own from `world-model-ros adapt`",
-        ),
+        *robot_arguments(),
         DeclareLaunchArgument(
             "real_time_factor",
             default_value="1.0",

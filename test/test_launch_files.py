@@ -50,6 +50,8 @@ def declared_arguments(path: Path) -> set[str]:
         names |= set(topics)
     if calls(tree, "common_arguments"):
         names |= set(launch_common.COMMON_ARGUMENTS)
+    if calls(tree, "robot_arguments"):
+        names |= set(launch_common.ROBOT_ARGUMENTS)
     return names
 
 

@@ -94,6 +94,31 @@ def common_arguments(use_sim_time: str, use_sim_time_description: str) -> list[A
     ]
 
 
+# The simulated robot and the learned model's checkpoint (sim.launch.py, demo.launch.py).
+ROBOT_ARGUMENTS = ("robot", "checkpoint")
+
+
+def robot_arguments() -> list[Any]:
+    """``robot`` (the simulated robot's file) and ``checkpoint`` (the twin's and the planner's
+    learned model, e.g. one adapted to that robot), declared once for the simulation launches."""
+    from launch.actions import DeclareLaunchArgument
+
+    return [
+        DeclareLaunchArgument(
+            "robot",
+            default_value="",
+            description="simulated robot: a robot file (config/robots/<name>.yaml or a path; "
+            "'' = the default robot, camera as in sim_params)",
+        ),
+        DeclareLaunchArgument(
+            "checkpoint",
+            default_value="",
+            description="learned model (overrides the parameter files' checkpoint; '' = the "
+            "shipped one): a robot's own from `world-model-ros adapt`",
+        ),
+    ]
+
+
 def topic_arguments(names: list[str]) -> tuple[list[Any], list[tuple[str, Any]]]:
     """The DeclareLaunchArgument of each topic in ``names`` and the remappings they drive."""
     from launch.actions import DeclareLaunchArgument
