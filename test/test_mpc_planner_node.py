@@ -272,6 +272,7 @@ def test_an_adapted_checkpoint_caps_the_planner_at_its_robots_limits(ros, start_
     # what the encoder sees of a 4:3 camera cropped square: 50 degrees across, not 70
     view = get_parameter(ros, NODE, "occupancy.view_half_angle_rad")
     assert view == pytest.approx(math.radians(25.0), abs=0.01)
+    assert get_parameter(ros, NODE, "memory.body_radius_m") == pytest.approx(0.22)
     result = set_parameter(ros, NODE, "v_max", 1.0)
     assert not result.successful and "v_max=1" in result.reason and "0.4" in result.reason
     assert get_parameter(ros, NODE, "v_max") == pytest.approx(0.4)

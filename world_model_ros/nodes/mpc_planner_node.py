@@ -243,9 +243,9 @@ class MpcPlannerNode(Node):
     def _cycle(self) -> None:
         cfg, changed = self.params.take_changes()
         if changed:
-            # the body and the limits again; the view as the parameters now say (set to the
-            # camera's at start, a user's change since is theirs)
-            fitted = fit_controller(cfg.controller, self._body_radius_m, self._robot_limits)
+            # the limits again (a change beyond them was refused); the body and the view as the
+            # parameters now say: set to the checkpoint's robot at start, a change since is theirs
+            fitted = fit_controller(cfg.controller, None, self._robot_limits)
             self.controller.reconfigure(fitted[0])
             self.inputs.reconfigure(cfg)
             if "control_rate_hz" in changed:

@@ -94,4 +94,5 @@ def fitted_settings(config: ControllerConfig) -> dict[str, float]:
     values = {n: getattr(mppi, n) for n in ("v_min", "v_max", "w_max", "a_max", "alpha_max")}
     values["occupancy.view_half_angle_rad"] = mppi.occupancy.view_half_angle_rad
     values["memory.view_half_angle_rad"] = mppi.memory.view_half_angle_rad
+    values["memory.body_radius_m"] = mppi.memory.body_radius_m
     return values
