@@ -193,10 +193,12 @@ def command_type_of_robot() -> Any:
 
 def _sim_params_stamped(path: str) -> bool:
     """sim_node's ``cmd_vel_stamped`` in a parameter file (false when it does not say)."""
+    from pathlib import Path
+
     import yaml
 
     try:
-        document = yaml.safe_load(open(path)) or {}
+        document = yaml.safe_load(Path(path).read_text()) or {}
     except (OSError, yaml.YAMLError):
         return False  # sim_node itself reports an unreadable parameter file
     for key, section in document.items() if isinstance(document, dict) else ():

@@ -118,6 +118,7 @@ class TwinServices:
 
     def _publish_diagnostics(self) -> None:
         cfg = self.config
+        graph_problems = tuple(self._cmd_watch.check())  # a graph query: not under the lock
         with self._lock:
             self._score_live_errors()
             domain = self._domain_verdict
@@ -140,7 +141,7 @@ class TwinServices:
                 last_frame_monotonic=self._last_frame_monotonic,
                 last_reload=self._last_reload,
                 last_invalid_output=self._last_invalid_output,
-                graph_problems=tuple(self._cmd_watch.check()),
+                graph_problems=graph_problems,
             )
             stamp = self.node.get_clock().now().to_msg()
             live_msgs = {

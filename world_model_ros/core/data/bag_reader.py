@@ -227,8 +227,7 @@ def decode_frames(
                 describe_camera(rgb, getattr(msg, "encoding", "compressed"))
             if raw_change is not None:
                 if previous is not None and previous.shape == rgb.shape:
-                    diff = np.abs(rgb.astype(np.int16) - previous.astype(np.int16))
-                    raw_change[ordinal] = float(diff.mean())
+                    raw_change[ordinal] = float(cv2.absdiff(rgb, previous).mean())
                 previous = rgb
             if size_hw is not None and rgb.shape[:2] != tuple(size_hw):
                 height, width = int(size_hw[0]), int(size_hw[1])

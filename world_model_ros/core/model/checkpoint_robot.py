@@ -20,7 +20,7 @@ their own defaults and say so.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from typing import Any
 
 from ..data.camera import CameraSpec, Footprint
@@ -37,21 +37,10 @@ class RobotLimits:
     max_angular_accel_radps2: float
 
     def __post_init__(self) -> None:
-        bad = [
-            f"{f.name}={getattr(self, f.name)!r}"
-            for f in fields(self)
-            if not (
-                isinstance(getattr(self, f.name), (int, float))
-                and not isinstance(getattr(self, f.name), bool)
-                and math.isfinite(getattr(self, f.name))
-                and getattr(self, f.name) > 0
-            )
-        ]
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        bad = [f"{name}={value!r}" for name, value in values.items() if not _positive(value)]
         if bad:
             raise ValueError(f"limits must be positive finite numbers: {', '.join(bad)}")
-
-    def to_dict(self) -> dict[str, float]:
-        return asdict(self)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> "RobotLimits":
@@ -65,6 +54,12 @@ class RobotLimits:
                 + (f"; unknown {', '.join(unknown)}" if unknown else "")
             )
         return cls(**values)
+
+
+def _positive(value: Any) -> bool:
+    """A positive finite number (not a bool, which Python counts as an int)."""
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return number and math.isfinite(value) and value > 0
 
 
 @dataclass(frozen=True)

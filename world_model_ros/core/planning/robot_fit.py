@@ -17,6 +17,8 @@ from .controller_config import ControllerConfig
 
 __all__ = ["RobotLimits", "fit_controller", "fitted_settings", "limits_exceeded"]
 
+# The planner settings a base's limits bound (by their flat names), in _bounds' order.
+LIMIT_SETTINGS = ("v_max", "v_min", "w_max", "a_max", "alpha_max")
 # A configured field of view this close to the camera's is left as configured (3 degrees).
 VIEW_TOLERANCE_RAD = 0.05
 
@@ -78,20 +80,21 @@ def limits_exceeded(config: ControllerConfig, limits: RobotLimits | None) -> lis
 
 def _bounds(limits: RobotLimits) -> dict[str, float]:
     """The planner settings each base limit bounds (v_min: reversing, as a negative speed)."""
-    return {
-        "v_max": limits.max_linear_mps,
-        "v_min": -limits.max_linear_mps,
-        "w_max": limits.max_angular_radps,
-        "a_max": limits.max_linear_accel_mps2,
-        "alpha_max": limits.max_angular_accel_radps2,
-    }
+    values = (
+        limits.max_linear_mps,
+        -limits.max_linear_mps,
+        limits.max_angular_radps,
+        limits.max_linear_accel_mps2,
+        limits.max_angular_accel_radps2,
+    )
+    return dict(zip(LIMIT_SETTINGS, values, strict=True))
 
 
 def fitted_settings(config: ControllerConfig) -> dict[str, float]:
     """The settings :func:`fit_controller` may change, by their flat (ROS parameter) names: a
     node shows the fitted values as its parameters."""
     mppi = config.mppi
-    values = {n: getattr(mppi, n) for n in ("v_min", "v_max", "w_max", "a_max", "alpha_max")}
+    values = {name: getattr(mppi, name) for name in LIMIT_SETTINGS}
     values["occupancy.view_half_angle_rad"] = mppi.occupancy.view_half_angle_rad
     values["memory.view_half_angle_rad"] = mppi.memory.view_half_angle_rad
     values["memory.body_radius_m"] = mppi.memory.body_radius_m
