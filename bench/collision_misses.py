@@ -82,7 +82,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     horizon = model.config.horizon
     windows = WindowSet(
-        episodes, model.config.image_size, horizon, stride=5, image_fit=model.config.image_fit
+        episodes,
+        model.config.image_size,
+        horizon,
+        stride=5,
+        image_fit=model.config.image_fit,
+        history_steps=model.config.history_steps,
     )
     truth = windows.gather(torch.arange(len(windows)))
     if not bool(truth.contact_known_b.all()):

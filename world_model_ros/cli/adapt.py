@@ -11,7 +11,9 @@ What it does, in one process (the bags are read once):
 3. costmap labels from where the footprint went and was blocked, plus ``--scan-topic``
    LaserScans when the bags have them (core/data/occupancy_labels.py);
 4. fine-tunes the shipped checkpoint (``--init``) on the bags, the derived costmap standing in
-   for the map in the footprint loss (core/training/costmap_loss.py);
+   for the map in the footprint loss (core/training/costmap_loss.py), its encoder given the
+   last second of commands and measured speeds as well (``--history-steps``; a stall is a
+   contact the frame may not show);
 5. calibrates the predicted variances on the held-out episodes (core/training/calibration.py);
 6. trains the occupancy head on the frozen result from the same costmap labels;
 7. writes the checkpoint with its ``robot`` (footprint, limits) and ``camera`` sections
@@ -63,6 +65,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "camera's whole view, its sides are where the grazes come from; measured better than "
         "crop on both simulated robots, docs/any_robot.md; a square camera's frames are the "
         "same either way)",
+    )
+    parser.add_argument(
+        "--history-steps",
+        type=int,
+        default=10,
+        help="model steps of past commands and measured speeds the encoder sees (default 10, "
+        "1 s: a stall, motion commanded and not made, is a contact the frame may not show; "
+        "measured better on both simulated robots, docs/any_robot.md; 0 = none)",
     )
     parser.add_argument(
         "--imagined-sequences",
@@ -167,6 +177,7 @@ def _adapt(args, robot, init_model, init_config, started: float) -> int:
     )
     if args.image_fit:
         model_config = dataclasses.replace(model_config, image_fit=args.image_fit)
+    model_config = dataclasses.replace(model_config, history_steps=args.history_steps)
     config = dataclasses.replace(
         base,
         loss=dataclasses.replace(
@@ -211,8 +222,9 @@ def _adapt(args, robot, init_model, init_config, started: float) -> int:
         episodes, config.validation_fraction, config.seed
     )
     size, horizon = model_config.image_size, model_config.horizon
-    train_windows = WindowSet(train_episodes, size, horizon, image_fit=model_config.image_fit)
-    val_windows = WindowSet(val_episodes, size, horizon, image_fit=model_config.image_fit)
+    fit, history = model_config.image_fit, model_config.history_steps
+    train_windows = WindowSet(train_episodes, size, horizon, image_fit=fit, history_steps=history)
+    val_windows = WindowSet(val_episodes, size, horizon, image_fit=fit, history_steps=history)
     train_windows.costmap = CostmapFields.from_grids([grids[e.source] for e in train_episodes])
     val_windows.costmap = CostmapFields.from_grids([grids[e.source] for e in val_episodes])
     loaded_min = (time.monotonic() - started) / 60

@@ -180,6 +180,10 @@ def run(args: argparse.Namespace) -> int:
         horizon,
         stride=args.stride,
         image_fit=model.config.image_fit,
+        history_steps=max(
+            [m.config.history_steps for m in models.values() if isinstance(m, LatentPredictor)],
+            default=0,
+        ),
     )
     try:
         with torch.no_grad():  # not set_grad_enabled(False): a caller in-process may train next

@@ -62,8 +62,13 @@ def load_training_data(args: argparse.Namespace, config, dist, robot=None, log=p
         train_episodes, val_episodes = split_by_episode(
             episodes, config.validation_fraction, config.seed
         )
-        train_set = WindowSet(train_episodes, size, horizon, image_fit=fit)
-        val_set = WindowSet(val_episodes, size, horizon, image_fit=fit) if val_episodes else None
+        kept = config.model.history_steps
+        train_set = WindowSet(train_episodes, size, horizon, image_fit=fit, history_steps=kept)
+        val_set = (
+            WindowSet(val_episodes, size, horizon, image_fit=fit, history_steps=kept)
+            if val_episodes
+            else None
+        )
         train_seeds, val_seeds = layout_seeds(train_episodes), layout_seeds(val_episodes)
         what = f"{len(train_episodes)} episode(s)"
     else:
@@ -91,6 +96,7 @@ def _from_dataset(folder: Path, args, config, dist) -> tuple:
 
     dataset = ShardDataset(folder)
     horizon, size = config.model.horizon, config.model.image_size
+    kept = config.model.history_steps
     if abs(dataset.settings.dt_s - config.model.dt_s) > 1e-9:
         raise ValueError(
             f"{folder}: built at dt {dataset.settings.dt_s} s, the model steps "
@@ -107,7 +113,9 @@ def _from_dataset(folder: Path, args, config, dist) -> tuple:
     _check_contact_labels(folder, dataset, config.loss.collision > 0)
     train_records, val_records = dataset.split(config.validation_fraction, config.seed)
     if args.in_memory:
-        train_set = WindowSet(dataset.load_episodes(train_records), size, horizon)
+        train_set = WindowSet(
+            dataset.load_episodes(train_records), size, horizon, history_steps=kept
+        )
         how = "in memory"
     else:
         train_set = StreamingWindows(
@@ -124,10 +132,11 @@ def _from_dataset(folder: Path, args, config, dist) -> tuple:
             rank=dist.rank,
             world_size=dist.world_size,
             pool_frames=args.pool_frames,
+            history_steps=kept,
         )
         how = f"streamed, {len(train_set.shards)} shards"
     val_episodes = validation_episodes(dataset, val_records, horizon, config.validation_windows)
-    val_set = WindowSet(val_episodes, size, horizon) if val_episodes else None
+    val_set = WindowSet(val_episodes, size, horizon, history_steps=kept) if val_episodes else None
     seeds = _seeds(train_records), _seeds(val_records)
     info: dict[str, Any] = _describe(dataset, train_records + val_records)
     episodes = len({r["episode"] for r in train_records})

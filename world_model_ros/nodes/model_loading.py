@@ -39,6 +39,11 @@ class LoadedModel:
     warmup_ms: float = float("nan")
 
     @property
+    def history_steps(self) -> int:
+        """Steps of past commands and speeds its encoder takes (0: none)."""
+        return int(getattr(getattr(self.model, "config", None), "history_steps", 0) or 0)
+
+    @property
     def max_horizon(self) -> int:
         trained = getattr(getattr(self.model, "config", None), "horizon", None)
         return int(trained) if trained else 1000

@@ -275,6 +275,7 @@ class MpcPlannerNode(Node):
                 self.cmd_pub.publish(TwistStamped(header=header, twist=twist))
             else:
                 self.cmd_pub.publish(twist)
+        self.inputs.record_command(self.get_clock().now().nanoseconds * 1e-9, (v, w))
 
     def _publish_status(self, status, command_2) -> None:
         """Every cycle while a goal is held; otherwise only when the status changes."""

@@ -23,12 +23,14 @@ from rclpy.node import Node
 from sensor_msgs.msg import Image
 
 from world_model_ros.core.data.images import ImageError
+from world_model_ros.core.live.domain import CommandLog
 from world_model_ros.core.live.input_checks import (
     InputError,
     RejectionCounter,
     WarningThrottle,
     require_frame_id,
 )
+from world_model_ros.core.live.motion_history import COMMAND_TIMEOUT_S, motion_history
 from world_model_ros.core.live.sync import OdomBuffer, StampMonitor, StampOrder, SyncError
 from world_model_ros.core.model.contract import Observation
 from world_model_ros.core.planning.goal import PlanningInput
@@ -52,6 +54,9 @@ class PlannerInputs:
         self._image: Image | None = None
         self._domain: DomainStatus | None = None
         self._odom = OdomBuffer(history_s=2.0)
+        # what this node commanded, when: the local encoder's history input (a model that
+        # takes the steps before a frame, core/live/motion_history.py)
+        self._commands = CommandLog()
         self._odom_stamps = StampMonitor(1.0, config.time_reset_confirm_messages)
         self._odom_new = False
         self._odom_problem: InputError | None = None
@@ -60,6 +65,11 @@ class PlannerInputs:
         self.received = {"goal": 0, "state": 0, "image": 0, "odom": 0, "domain": 0}
         self.rejected = RejectionCounter()  # per (topic, reason); read by the diagnostics
         self.odom_time_resets = 0
+
+    def record_command(self, now_s: float, command_2) -> None:
+        """A command just sent to the base (the node's clock)."""
+        with self.lock:
+            self._commands.add(now_s, command_2)
 
     def reconfigure(self, config: PlannerNodeConfig) -> None:
         self._config = config
@@ -147,7 +157,11 @@ class PlannerInputs:
             return None
         topic = "world_model/state" if twin else "camera/image_raw"
         try:
-            return self._from_state(controller, state) if twin else self._local(image, odom_new)
+            return (
+                self._from_state(controller, state)
+                if twin
+                else self._local(controller, image, odom_new)
+            )
         except (InputError, ImageError, SyncError) as exc:
             with self.lock:
                 self.rejected.add(topic, exc.reason)
@@ -195,7 +209,7 @@ class PlannerInputs:
         self.frame_id = msg.header.frame_id
         return planning_input
 
-    def _local(self, image: Image | None, odom_new: bool):
+    def _local(self, controller: GoalController, image: Image | None, odom_new: bool):
         with self.lock:
             latest = self._odom.latest
         if latest is None:
@@ -204,21 +218,34 @@ class PlannerInputs:
         if not self._use_camera:
             if not odom_new:
                 return None
-            return Observation(
-                latest.stamp_s,
-                None,
-                latest.pose_xyyaw.astype(np.float32),
-                latest.twist_vw.astype(np.float32),
-            )
-        if image is None:
-            return None
-        require_frame_id(image.header.frame_id)
-        stamp_s = time_to_s(image.header.stamp)
-        rgb = image_to_rgb(image)
-        with self.lock:
-            odom = self._odom.lookup(stamp_s, self._config.sync_slop_s)
+            stamp_s, rgb, odom = latest.stamp_s, None, latest
+        else:
+            if image is None:
+                return None
+            require_frame_id(image.header.frame_id)
+            stamp_s = time_to_s(image.header.stamp)
+            rgb = image_to_rgb(image)
+            with self.lock:
+                odom = self._odom.lookup(stamp_s, self._config.sync_slop_s)
+        steps = int(getattr(getattr(controller.model, "config", None), "history_steps", 0) or 0)
+        history = None
+        if steps:
+            with self.lock:
+                history = motion_history(
+                    stamp_s,
+                    steps,
+                    float(controller.model.dt_s),
+                    self._commands,
+                    self._odom,
+                    COMMAND_TIMEOUT_S,
+                    odom.twist_vw,
+                )
         return Observation(
-            stamp_s, rgb, odom.pose_xyyaw.astype(np.float32), odom.twist_vw.astype(np.float32)
+            stamp_s,
+            rgb,
+            odom.pose_xyyaw.astype(np.float32),
+            odom.twist_vw.astype(np.float32),
+            history,
         )
 
     def _warn(self, text: str) -> None:

@@ -22,6 +22,7 @@ from sensor_msgs.msg import CompressedImage, Image
 
 from world_model_ros.core.data.images import ImageError
 from world_model_ros.core.live.latency import StageTimer
+from world_model_ros.core.live.motion_history import motion_history
 from world_model_ros.core.live.output_checks import prediction_problem, state_problem
 from world_model_ros.core.live.sync import (
     OdomSample,
@@ -169,6 +170,25 @@ class TwinPredictionCycle:
                     error = exc
                 else:
                     error = None
+                    # the steps before the frame, for an encoder that takes them (the shadow
+                    # model's too: both encode this observation)
+                    steps = max(
+                        primary.history_steps,
+                        self.shadow.history_steps if self.shadow is not None else 0,
+                    )
+                    history = (
+                        motion_history(
+                            frame.stamp_s,
+                            steps,
+                            dt_s,
+                            self._commands,
+                            self._odom,
+                            cfg.cmd_timeout_s,
+                            odom.twist_vw,
+                        )
+                        if steps
+                        else None
+                    )
                 command, plan = self._command, self._plan
             if error is not None:
                 detail = (
@@ -179,11 +199,22 @@ class TwinPredictionCycle:
                 self._skip(error.reason, detail)
                 return
 
+        if history is not None and not history[:, :2].any() and np.abs(history[:, 2]).min() > 0.05:
+            # the robot moved the whole history and no command was heard: the encoder reads
+            # "told nothing" (training's rule), which a robot that moves is not
+            self._warn(
+                ("history_without_commands",),
+                f"the model takes the commands of the last {len(history)} steps, and none was "
+                f"heard on '{self._cmd_sub.topic_name}' while the robot moved: check that "
+                "topic's remapping and type (cmd_vel_stamped)",
+            )
         with timer.stage("preprocess"):
             actions_h2, source = self._select_actions(
                 frame.stamp_s, now_s, odom, command, plan, horizon, dt_s
             )
-            observation = Observation(frame.stamp_s, rgb_hw3, odom.pose_xyyaw, odom.twist_vw)
+            observation = Observation(
+                frame.stamp_s, rgb_hw3, odom.pose_xyyaw, odom.twist_vw, history
+            )
         state = None
         if self._state_pub is not None and self.active:
             stamp, frame_id, model = frame.msg.header.stamp, odom.frame_id, primary.model

@@ -21,6 +21,9 @@ from typing import Callable
 import numpy as np
 
 from ..core.data.episodes import ArenaMap
+from ..core.live.domain import CommandLog
+from ..core.live.motion_history import COMMAND_TIMEOUT_S, motion_history
+from ..core.live.sync import OdomBuffer, OdomSample
 from ..core.model.contract import KnowsArena, Observation, WorldModel
 from ..core.planning.controller_config import ControllerConfig
 from ..core.planning.goal import ControlOutput, GoalState, PlanningInput
@@ -125,8 +128,11 @@ def run_episode(
     max_steps = int(round(config.max_episode_s / config.control_period_s))
     best_distance, best_step = math.inf, 0
     stuck_steps = int(round(config.stuck_window_s / config.control_period_s))
+    history = DemoHistory.of(model)
     for step in range(max_steps):
         pose, twist = sim.odometry()
+        if history is not None:
+            history.odometry(sim.time_s, pose, twist)
         distance = float(np.hypot(*(goal[:2] - pose[:2])))
         if distance < best_distance - config.stuck_progress_m:
             best_distance, best_step = distance, step
@@ -139,6 +145,7 @@ def run_episode(
             image if model.uses_camera else None,
             pose.astype(np.float32),
             twist.astype(np.float32),
+            None if history is None else history.at(sim.time_s, twist),
         )
         tic = time.perf_counter()
         try:
@@ -163,6 +170,8 @@ def run_episode(
         command = output.command_2
         if on_step is not None:
             on_step(sim.time_s, sim, image, output, command)
+        if history is not None:
+            history.commands.add(sim.time_s, command)
         sim.step(command, config.control_period_s)
         contact_steps += int(sim.contact_during_last_step)
         path.append(sim.pose())
@@ -181,6 +190,34 @@ def run_episode(
         planning_ms=planning_ms,
         prediction_ms=prediction_ms,
     )
+
+
+@dataclass
+class DemoHistory:
+    """What the robot was told and did, for a model whose encoder takes the steps before a
+    frame (core/live/motion_history.py; the node keeps the same two buffers)."""
+
+    steps: int
+    dt_s: float
+    commands: CommandLog
+    buffer: OdomBuffer
+
+    @classmethod
+    def of(cls, model: WorldModel) -> "DemoHistory | None":
+        config = getattr(model, "config", None)
+        steps = int(getattr(config, "history_steps", 0) or 0)
+        if not steps:
+            return None
+        dt_s = float(model.dt_s)
+        return cls(steps, dt_s, CommandLog(), OdomBuffer(history_s=steps * dt_s + 1.0))
+
+    def odometry(self, time_s: float, pose_3: np.ndarray, twist_2: np.ndarray) -> None:
+        self.buffer.add(OdomSample(time_s, pose_3.astype(np.float32), twist_2, "odom"))
+
+    def at(self, time_s: float, twist_2: np.ndarray) -> np.ndarray:
+        return motion_history(
+            time_s, self.steps, self.dt_s, self.commands, self.buffer, COMMAND_TIMEOUT_S, twist_2
+        )
 
 
 def arena_of(sim: DiffDriveSim, layout_seed: int) -> ArenaMap:

@@ -90,6 +90,7 @@ class StreamingWindows:
         world_size: int = 1,
         pool_frames: int = 20_000,
         lifetime: int = 2,
+        history_steps: int = 0,
     ):
         if horizon > dataset.settings.overlap_steps and any(
             int(r["segments"]) > 1 for r in records
@@ -109,6 +110,7 @@ class StreamingWindows:
         self.sampling_weights = sampling_weights
         self.seed, self.rank, self.world_size = seed, rank, world_size
         self.pool_frames, self.lifetime = pool_frames, lifetime
+        self.history_steps = history_steps  # steps before each window (the encoder's history)
         self.all_records = list(records)
         self.records = [r for r in records if record_windows(r, horizon) > 0]
         self.shards = sorted({r["shard"] for r in self.records})
@@ -204,7 +206,10 @@ class StreamingWindows:
             if entry["record"] not in self._episodes:
                 self._episodes[entry["record"]] = self._read(entry["record"])
         windows = WindowSet(
-            [self._episodes[e["record"]] for e in pool], self.image_size, self.horizon
+            [self._episodes[e["record"]] for e in pool],
+            self.image_size,
+            self.horizon,
+            history_steps=self.history_steps,
         )
         base = np.searchsorted(windows.episode_of.numpy(), np.arange(len(pool)))
         weights = self.sampling_weights(windows) if self.sampling_weights else None

@@ -45,6 +45,10 @@ class WindowBatch:
     # derived costmaps of the window set's episodes (core/training/costmap_loss.CostmapFields;
     # indexed by episode_b), for the footprint loss where no map is known
     costmap: CostmapFields | None = None
+    # the K steps before t0, most recent first: (commanded v, w, measured v, w) (history_at);
+    # None when the window set keeps no history
+    history_bk4: torch.Tensor | None = None
+    future_history_bkk4: torch.Tensor | None = None  # the same before each consistency frame
 
 
 @dataclass
@@ -100,11 +104,13 @@ class WindowSet:
         horizon: int,
         stride: int = 1,
         image_fit: str = "crop",
+        history_steps: int = 0,
     ):
         if horizon < 1 or stride < 1:
             raise ValueError(f"horizon and stride must be >= 1; got {horizon}, {stride}")
         self.horizon = horizon
         self.image_size = image_size
+        self.history_steps = history_steps  # what each batch carries as history_bk4
         self.costmap: CostmapFields | None = None  # set by the caller (cli/adapt.py)
         self.episodes_meta: list[dict] = []
         self.arenas: list[ArenaMap | None] = []
@@ -213,6 +219,17 @@ class WindowSet:
     def num_frames(self) -> int:
         return int(self.images.shape[0])
 
+    def history_at(self, frames: torch.Tensor, steps: int) -> torch.Tensor:
+        """The ``steps`` steps before each of the global frame indices ``frames`` (any shape
+        [...]): [..., steps, 4] of (commanded v, w, measured v, w), most recent first. Before
+        an episode's first step the first step's values stand in (as the running twin does
+        with the oldest sample it has, core/live/motion_history.py)."""
+        episode = np.searchsorted(self.offsets, frames.numpy(), side="right") - 1
+        first = torch.from_numpy(self.offsets[episode]).long()
+        back = frames[..., None] - torch.arange(1, steps + 1)
+        back = torch.maximum(back, first[..., None])
+        return torch.cat([self.commands[back], self.twists[back]], dim=-1)
+
     def gather(
         self, window_idx: torch.Tensor, consistency_steps: Sequence[int] = ()
     ) -> WindowBatch:
@@ -234,6 +251,11 @@ class WindowSet:
             future = g0[:, None] + ks
             future_images = self.images[future]
             future_twists = self.twists[future]
+        history = future_history = None
+        if self.history_steps:
+            history = self.history_at(g0, self.history_steps)
+            if consistency_steps:
+                future_history = self.history_at(future, self.history_steps)
         episode = self.episode_of[window_idx]
         return WindowBatch(
             images_bss3=self.images[g0],
@@ -258,6 +280,8 @@ class WindowSet:
                 self.arena_known[episode],
             ),
             costmap=self.costmap,
+            history_bk4=history,
+            future_history_bkk4=future_history,
         )
 
 

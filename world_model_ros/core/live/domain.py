@@ -84,6 +84,14 @@ class CommandLog:
         self._t.append(float(t_s))
         self._vw.append((float(vw_2[0]), float(vw_2[1])))
 
+    def held(self, t_s: float, timeout_s: float) -> tuple[float, float]:
+        """The command in force at ``t_s``: the newest at or before it, (0, 0) when none was
+        received within ``timeout_s`` before (a base controller's timeout stops the base)."""
+        i = bisect.bisect_right(self._t, t_s + 1e-9) - 1
+        if i < 0 or t_s - self._t[i] > timeout_s:
+            return (0.0, 0.0)
+        return self._vw[i]
+
     def executed(
         self, stamp_s: float, dt_s: float, horizon: int, timeout_s: float
     ) -> np.ndarray | None:

@@ -84,6 +84,20 @@ class OdomBuffer:
             self._samples.popleft()
             self._stamps.popleft()
 
+    def twist_at(self, stamp_s: float, default_2: np.ndarray) -> np.ndarray:
+        """The measured twist at ``stamp_s``, interpolated when bracketed, else the nearest
+        sample's (the oldest before the buffer, the newest after it); ``default_2`` when the
+        buffer is empty. For the encoder's history input (core/live/motion_history.py)."""
+        if not self._samples:
+            return np.asarray(default_2, np.float32)
+        index = bisect.bisect_left(self._stamps, stamp_s)
+        if index == 0:
+            return self._samples[0].twist_vw
+        if index == len(self._samples):
+            return self._samples[-1].twist_vw
+        before, after = self._samples[index - 1], self._samples[index]
+        return interpolate(before, after, stamp_s).twist_vw
+
     def lookup(self, stamp_s: float, slop_s: float) -> OdomSample:
         """The robot's state at ``stamp_s``: interpolated when bracketed, else nearest within
         ``slop_s``.

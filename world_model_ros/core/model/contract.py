@@ -25,13 +25,16 @@ class Observation:
 
     image_rgb_hw3: uint8 RGB, any size (the model resizes), or None for models without vision.
     pose_xyyaw: (3,) metres / radians in the odometry frame. twist_vw: (2,) measured body-frame
-    forward speed (m/s) and yaw rate (rad/s).
+    forward speed (m/s) and yaw rate (rad/s). history_k4: the model steps before the stamp,
+    most recent first, (commanded v, w, measured v, w) each (core/live/motion_history.py),
+    for models that take it; None when the caller keeps none.
     """
 
     stamp_s: float
     image_rgb_hw3: np.ndarray | None
     pose_xyyaw: np.ndarray
     twist_vw: np.ndarray
+    history_k4: np.ndarray | None = None
 
 
 @dataclass

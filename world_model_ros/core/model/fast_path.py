@@ -111,6 +111,12 @@ class InferenceEngine:
             self._image_dev_1ss3 = torch.zeros(
                 1, size, size, 3, dtype=torch.uint8, device=self.device
             )
+        self._history_steps = int(getattr(getattr(model, "config", None), "history_steps", 0))
+        self._history_host_1k4 = self._history_dev_1k4 = None
+        if self._history_steps and self._network is not None:
+            shape = (1, self._history_steps, 4)
+            self._history_host_1k4 = torch.zeros(shape, dtype=torch.float32, pin_memory=pin)
+            self._history_dev_1k4 = torch.zeros(shape, dtype=torch.float32, device=self.device)
         self.horizon = 0
         self.resize_horizon(int(horizon or model.horizon))
 
@@ -157,10 +163,19 @@ class InferenceEngine:
             )
             self._image_dev_1ss3.copy_(self._image_host_ss3.unsqueeze(0), non_blocking=True)
             images = self._image_dev_1ss3
+        history = None
+        if self._history_dev_1k4 is not None and self._history_host_1k4 is not None:
+            host = self._history_host_1k4.numpy()[0]
+            if observation.history_k4 is None:  # nothing known of the past: steady motion
+                host[:] = np.tile(np.asarray(observation.twist_vw, np.float32), 2)
+            else:
+                host[:] = np.asarray(observation.history_k4, np.float32)[: self._history_steps]
+            self._history_dev_1k4.copy_(self._history_host_1k4, non_blocking=True)
+            history = self._history_dev_1k4
         with self._autocast():
             # clone: with CUDA graphs the output buffer belongs to the graph and is reused next
             # replay
-            features = self._network.encode(images, self._twist_12)[0].float().clone()
+            features = self._network.encode(images, self._twist_12, history)[0].float().clone()
         return LatentState(
             pose_3=self._pose_3.clone(), twist_2=self._twist_12[0].clone(), features=features
         )

@@ -54,6 +54,7 @@ HEAD_POS_VAR = 5  # softplus -> position variance increment (units of the delta 
 HEAD_YAW_VAR = 6
 HEAD_COLLISION = 7
 HEAD_SIZE = 8
+MAX_HISTORY_STEPS = 50
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,10 @@ class LatentModelConfig:
     # How a camera frame becomes the S x S input (core/data/camera.fit_image): "crop" (centred
     # square) or "letterbox"; the same in training and at run time, never a squash
     image_fit: str = "crop"
+    # The last K steps' commands and measured (v, w) as an encoder input (0: none). A stall,
+    # motion commanded that the base does not make, is a contact the frame may not show; one
+    # frame and one speed cannot tell it from a start from rest (core/live/motion_history.py)
+    history_steps: int = 0
     # Post-hoc calibration of the predicted variances (core/training/calibration.py): the
     # accumulated position / yaw variance is multiplied by these (1 = as trained)
     position_var_scale: float = 1.0
@@ -94,6 +99,8 @@ class LatentModelConfig:
                 f"position_var_scale={self.position_var_scale}, "
                 f"yaw_var_scale={self.yaw_var_scale} (must be > 0)"
             )
+        if not 0 <= self.history_steps <= MAX_HISTORY_STEPS:
+            problems.append(f"history_steps={self.history_steps} (0..{MAX_HISTORY_STEPS})")
         if self.image_fit not in FIT_MODES:
             problems.append(f"image_fit={self.image_fit!r} (one of {', '.join(FIT_MODES)})")
         if problems:
@@ -171,6 +178,15 @@ class Imagined:
     latents_bhd: torch.Tensor | None  # z after each step (training only: consistency loss)
 
 
+HISTORY_CHANNELS = 4  # commanded v, w; measured v, w
+
+
+def steady_history(twists_b2: torch.Tensor, steps: int) -> torch.Tensor:
+    """The history [B, K, 4] of a robot that has been commanded and moving at its measured
+    twist: what the encoder assumes before the first K steps have been seen."""
+    return twists_b2.repeat(1, 2)[:, None, :].expand(-1, steps, -1)
+
+
 class LatentDynamicsModel(nn.Module):
     """Encoder (image + measured twist -> z), latent transition and per-step heads."""
 
@@ -200,6 +216,17 @@ class LatentDynamicsModel(nn.Module):
         self.to_latent = nn.Sequential(
             mlp(state_in, [config.hidden_dim], config.latent_dim), nn.LayerNorm(config.latent_dim)
         )
+        # The history enters as a correction before the latent's LayerNorm, its last layer zero:
+        # a model fine-tuned from one without history starts exactly where that one was.
+        self.history_in: nn.Sequential | None = None
+        if config.history_steps:
+            self.history_in = mlp(
+                HISTORY_CHANNELS * config.history_steps, [config.hidden_dim], config.latent_dim
+            )
+            last = self.history_in[-1]
+            assert isinstance(last, nn.Linear)
+            nn.init.zeros_(last.weight)
+            nn.init.zeros_(last.bias)
         self.trunk = mlp(config.latent_dim + 2, [config.hidden_dim] * config.dynamics_layers, None)
         # One output layer for the latent change and the heads: one matmul per step.
         self.out = nn.Linear(config.hidden_dim, config.latent_dim + HEAD_SIZE)
@@ -224,15 +251,36 @@ class LatentDynamicsModel(nn.Module):
         """uint8 [B, S, S, 3] -> float [B, 3, S, S] in [-0.5, 0.5]."""
         return images_bss3.permute(0, 3, 1, 2).float().div(255.0).sub(0.5)
 
-    def encode(self, images_bss3: torch.Tensor | None, twists_b2: torch.Tensor) -> torch.Tensor:
+    def encode(
+        self,
+        images_bss3: torch.Tensor | None,
+        twists_b2: torch.Tensor,
+        history_bk4: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """uint8 images [B, S, S, 3] (ignored without camera) + measured (v, w) [B, 2] -> z [B,
-        D]."""
+        D]. ``history_bk4``: the K steps before, most recent first, (commanded v, w, measured
+        v, w) each (core/live/motion_history.py); ignored by a model without history, taken as
+        steady motion at the measured twist when None (nothing known of the past)."""
         parts = [(twists_b2 - self.twist_mean) / self.twist_std]
         if self.image_encoder is not None:
             if images_bss3 is None:
                 raise ValueError("this model uses the camera: an image is required")
             parts.insert(0, self.image_encoder(self.images_to_input(images_bss3)))
-        return self.to_latent(torch.cat(parts, dim=-1))
+        pre = self.to_latent[0](torch.cat(parts, dim=-1))
+        if self.history_in is not None:
+            steps = self.config.history_steps
+            if history_bk4 is None:
+                history_bk4 = steady_history(twists_b2, steps)
+            history_bk4 = history_bk4[:, :steps]  # a longer one (kept for another model) is cut
+            if history_bk4.shape[1:] != (steps, HISTORY_CHANNELS):
+                raise ValueError(
+                    f"this model takes a history of {steps} steps x {HISTORY_CHANNELS}; got "
+                    f"{list(history_bk4.shape[1:])}"
+                )
+            norm = torch.cat([self.action_mean, self.twist_mean])
+            scale = torch.cat([self.action_std, self.twist_std])
+            pre = pre + self.history_in(((history_bk4 - norm) / scale).flatten(1))
+        return self.to_latent[1](pre)
 
     def imagine(
         self, z_bd: torch.Tensor, actions_bh2: torch.Tensor, keep_latents: bool = False

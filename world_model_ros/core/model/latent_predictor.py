@@ -87,21 +87,30 @@ class LatentPredictor:
                 observation.image_rgb_hw3, self.config.image_size, self.config.image_fit
             )
             images = torch.from_numpy(image).to(self.device).unsqueeze(0)
-        features = self.model.encode(images, twist.reshape(1, 2))[0]
+        history = None
+        if self.config.history_steps and observation.history_k4 is not None:
+            history = torch.as_tensor(
+                np.asarray(observation.history_k4, dtype=np.float32), device=self.device
+            )[None, : self.config.history_steps]
+        features = self.model.encode(images, twist.reshape(1, 2), history)[0]
         return LatentState(pose_3=pose, twist_2=twist, features=features)
 
     @torch.inference_mode()
     def encode_batch(
-        self, images_bss3: torch.Tensor | None, twists_b2: torch.Tensor
+        self,
+        images_bss3: torch.Tensor | None,
+        twists_b2: torch.Tensor,
+        history_bk4: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Evaluation helper: already-resized uint8 images [B, S, S, 3] + twists [B, 2] -> z [B,
-        D]."""
+        """Evaluation helper: already-resized uint8 images [B, S, S, 3] + twists [B, 2] (+ the
+        history before, WindowBatch.history_bk4) -> z [B, D]."""
         images = (
             None
             if images_bss3 is None or not self.config.use_camera
             else images_bss3.to(self.device)
         )
-        return self.model.encode(images, twists_b2.to(self.device, torch.float32))
+        history = None if history_bk4 is None else history_bk4.to(self.device, torch.float32)
+        return self.model.encode(images, twists_b2.to(self.device, torch.float32), history)
 
     @torch.inference_mode()
     def occupancy(self, latent: LatentState) -> tuple[torch.Tensor, torch.Tensor] | None:

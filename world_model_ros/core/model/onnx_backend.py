@@ -61,8 +61,13 @@ class _Encoder(nn.Module):
         super().__init__()
         self.network = network
 
-    def forward(self, images_1ss3: torch.Tensor, twist_12: torch.Tensor) -> torch.Tensor:
-        return self.network.encode(images_1ss3, twist_12)
+    def forward(
+        self,
+        images_1ss3: torch.Tensor,
+        twist_12: torch.Tensor,
+        history_1k4: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        return self.network.encode(images_1ss3, twist_12, history_1k4)
 
 
 class _Rollout(nn.Module):
@@ -101,6 +106,10 @@ def export_graphs(network: LatentDynamicsModel, horizon: int) -> OnnxGraphs:
     size, dim = config.image_size, config.latent_dim
     images = torch.zeros(1, size, size, 3, dtype=torch.uint8)
     twist = torch.zeros(1, 2)
+    # a model with a history input takes it as a third input, "history" [1, K, 4]
+    inputs: tuple[torch.Tensor, ...] = (images, twist)
+    if config.history_steps:
+        inputs += (torch.zeros(1, config.history_steps, 4),)
     encoder, rollout = io.BytesIO(), io.BytesIO()
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter(
@@ -108,9 +117,9 @@ def export_graphs(network: LatentDynamicsModel, horizon: int) -> OnnxGraphs:
         )  # tracer notes on constants (normalisation scales): expected
         torch.onnx.export(
             _Encoder(network),
-            (images, twist),
+            inputs,
             encoder,  # type: ignore[arg-type]  # a file object works; the stubs say path only
-            input_names=["image", "twist"],
+            input_names=["image", "twist", "history"][: len(inputs)],
             output_names=["z"],
             opset_version=OPSET,
             dynamo=False,
@@ -176,6 +185,8 @@ class OnnxEngine:
         self._image_fit = self._network.config.image_fit
         self._twist_12 = np.zeros((1, 2), np.float32)
         self._pose_13 = np.zeros((1, 3), np.float32)
+        self._history_steps = self._network.config.history_steps
+        self._history_1k4 = np.zeros((1, self._history_steps, 4), np.float32)
         self.resize_horizon(int(horizon or model.horizon))
 
     def _session(self, graph: bytes):
@@ -203,7 +214,14 @@ class OnnxEngine:
         fit_image(image, self._image_1ss3.shape[1], self._image_fit, dst=self._image_1ss3[0])
         self._twist_12[0] = observation.twist_vw
         self._pose_13[0] = observation.pose_xyyaw
-        (z,) = self._encoder.run(["z"], {"image": self._image_1ss3, "twist": self._twist_12})
+        feeds = {"image": self._image_1ss3, "twist": self._twist_12}
+        if self._history_steps:
+            if observation.history_k4 is None:  # nothing known of the past: steady motion
+                self._history_1k4[0] = np.tile(self._twist_12[0], 2)
+            else:
+                self._history_1k4[0] = observation.history_k4[: self._history_steps]
+            feeds["history"] = self._history_1k4
+        (z,) = self._encoder.run(["z"], feeds)
         return LatentState(
             pose_3=torch.from_numpy(self._pose_13[0].copy()),
             twist_2=torch.from_numpy(self._twist_12[0].copy()),

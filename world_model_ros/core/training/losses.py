@@ -60,7 +60,10 @@ def compute_losses(
     mc = config.model
     images = (images_bss3 if images_bss3 is not None else batch.images_bss3).to(device)
     actions = batch.actions_bh2.to(device)
-    z0 = model.encode(images, (twist_b2 if twist_b2 is not None else batch.twist_b2).to(device))
+    history = batch.history_bk4.to(device) if batch.history_bk4 is not None else None
+    z0 = model.encode(
+        images, (twist_b2 if twist_b2 is not None else batch.twist_b2).to(device), history
+    )
     imagined = model.imagine(
         z0, actions, keep_latents=config.loss.consistency > 0 and bool(config.consistency_steps)
     )
@@ -102,9 +105,13 @@ def compute_losses(
         assert future_twists is not None  # comes with future_images_bkss3
         b, k = future.shape[:2]
         with torch.no_grad():
+            future_history = batch.future_history_bkk4
             target_z = model.encode(
                 future.reshape(b * k, *future.shape[2:]),
                 future_twists.to(device).reshape(b * k, 2),
+                None
+                if future_history is None
+                else future_history.to(device).reshape(b * k, *future_history.shape[2:]),
             ).reshape(b, k, -1)
         loss_consistency = F.mse_loss(imagined.latents_bhd[:, ks - 1], target_z)
     else:

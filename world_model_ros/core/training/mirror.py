@@ -20,6 +20,7 @@ from ..data.windows import WindowBatch
 
 _ANGULAR = torch.tensor([1.0, -1.0])  # (v, w) -> (v, -w)
 _BODY = torch.tensor([1.0, -1.0, -1.0])  # (x, y, yaw) -> (x, -y, -yaw)
+_HISTORY = torch.tensor([1.0, -1.0, 1.0, -1.0])  # commanded and measured (v, w) -> (v, -w)
 
 
 def mirror_batch(
@@ -52,4 +53,8 @@ def mirror_batch(
     future_twists = batch.future_twists_bk2
     if future_twists is not None:
         changes["future_twists_bk2"] = pick(future_twists, future_twists * _ANGULAR)
+    for name in ("history_bk4", "future_history_bkk4"):
+        history = getattr(batch, name)
+        if history is not None:
+            changes[name] = pick(history, history * _HISTORY)
     return dataclasses.replace(batch, **changes), mirrored

@@ -100,7 +100,10 @@ def encode_frames(
         raise ValueError(
             "no episode has an arena map: the occupancy head trains on simulator bags only"
         )
-    windows = WindowSet(mapped, predictor.config.image_size, horizon=1)
+    windows = WindowSet(
+        mapped, predictor.config.image_size, horizon=1, image_fit=predictor.config.image_fit
+    )
+    history_steps = predictor.config.history_steps
     count = windows.num_frames
     episode_of = torch.from_numpy(
         np.searchsorted(windows.offsets, np.arange(count), side="right") - 1
@@ -111,7 +114,13 @@ def encode_frames(
     ):
         index = torch.arange(start, min(count, start + chunk))
         latents.append(
-            predictor.encode_batch(windows.images[index], windows.twists[index]).float().cpu()
+            predictor.encode_batch(
+                windows.images[index],
+                windows.twists[index],
+                windows.history_at(index, history_steps) if history_steps else None,
+            )
+            .float()
+            .cpu()
         )
     arena = ArenaTensors(
         windows.arena_obstacles[episode_of],

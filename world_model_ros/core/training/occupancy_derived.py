@@ -93,6 +93,7 @@ def encode_derived_frames(
         horizon=1,
         image_fit=predictor.config.image_fit,
     )
+    history_steps = predictor.config.history_steps
     sources = sorted(grids)
     grid_of_episode = np.array([sources.index(e.source) for e in episodes], dtype=np.int64)
     count = windows.num_frames
@@ -103,7 +104,13 @@ def encode_derived_frames(
     ):
         index = torch.arange(start, min(count, start + chunk))
         latents.append(
-            predictor.encode_batch(windows.images[index], windows.twists[index]).float().cpu()
+            predictor.encode_batch(
+                windows.images[index],
+                windows.twists[index],
+                windows.history_at(index, history_steps) if history_steps else None,
+            )
+            .float()
+            .cpu()
         )
     return DerivedFrames(
         torch.cat(latents),

@@ -181,7 +181,13 @@ def train(
 
     if init_model is not None:
         model = LatentDynamicsModel(config.model, init_model.normalisation())
-        model.load_state_dict(init_model.state_dict())
+        missing, unexpected = model.load_state_dict(init_model.state_dict(), strict=False)
+        new = [name for name in missing if not name.startswith("history_in.")]
+        if new or unexpected:  # only a history input may be added to the starting model
+            raise ValueError(
+                f"the starting checkpoint does not fit this model: missing {new}, "
+                f"unexpected {unexpected}"
+            )
     else:
         model = LatentDynamicsModel(
             config.model,
