@@ -24,6 +24,7 @@ from launch_ros.parameter_descriptions import ParameterValue
 from world_model_ros.nodes.launch_common import (
     OUTPUT,
     WORLD_MODEL_TOPICS,
+    checkpoint_of_parameter_files,
     command_type_of_robot,
     common_arguments,
     refuse_missing,
@@ -120,6 +121,7 @@ def generate_launch_description() -> LaunchDescription:
             *arguments,
             refuse_missing([("rviz", "rviz2"), ("send_goal", "ros2topic")]),
             command_type_of_robot(),
+            checkpoint_of_parameter_files(),
             Node(
                 package="world_model_ros",
                 executable="sim_node",

@@ -153,3 +153,29 @@ def test_readme_lists_every_argument_of_every_launch_file():
             f"{path.name}: README lacks {sorted(declared - table[path.name])}, "
             f"names {sorted(table[path.name] - declared)} it does not declare"
         )
+
+
+@pytest.mark.parametrize("name", ["sim.launch.py", "demo.launch.py"])
+def test_an_empty_checkpoint_argument_keeps_the_parameter_files_checkpoint(name, tmp_path):
+    """``checkpoint:=''`` (the default) resolves, before any node starts, to the checkpoint the
+    world_model_params file names: passed after the files, '' would otherwise override it."""
+    tree = ast.parse((REPO / "launch" / name).read_text())
+    entries = next(call.args[0] for call in calls(tree, "LaunchDescription") if call.args).elts
+    [resolve] = calls(tree, "checkpoint_of_parameter_files")
+    first_node = min(
+        i
+        for i, entry in enumerate(entries)
+        if isinstance(entry, ast.Call) and getattr(entry.func, "id", "").endswith("Node")
+    )
+    assert entries.index(resolve) < first_node
+    params = tmp_path / "twin.yaml"
+    params.write_text(
+        "/**:\n  ros__parameters:\n    checkpoint: everyone\n"
+        "world_model_node:\n  ros__parameters:\n    checkpoint: runs/large\n"
+    )
+    read = launch_common._file_parameter
+    assert read(str(params), "world_model_node", "checkpoint") == "runs/large"
+    assert read(str(params), "world_model_node", "model") is None
+    assert read(str(tmp_path / "missing.yaml"), "world_model_node", "checkpoint") is None
+    shipped = REPO / "config" / "world_model.yaml"
+    assert read(str(shipped), "world_model_node", "checkpoint") == ""

@@ -113,8 +113,9 @@ def robot_arguments() -> list[Any]:
         DeclareLaunchArgument(
             "checkpoint",
             default_value="",
-            description="learned model (overrides the parameter files' checkpoint; '' = the "
-            "shipped one): a robot's own from `world-model-ros adapt`",
+            description="learned model, a robot's own from `world-model-ros adapt` (overrides "
+            "the parameter files' checkpoint; '' = the world_model_params file's, which is the "
+            "shipped one unless that file names another)",
         ),
     ]
 
@@ -185,14 +186,35 @@ def command_type_of_robot() -> Any:
             except (RobotFileError, ValueError) as error:
                 raise RuntimeError(f"robot:={robot}: {error}; nothing was started") from None
         else:
-            stamped = _sim_params_stamped(config.get("sim_params", ""))
+            stamped = bool(
+                _file_parameter(config.get("sim_params", ""), "sim_node", "cmd_vel_stamped")
+            )
         return [SetLaunchConfiguration("cmd_vel_stamped", "true" if stamped else "false")]
 
     return OpaqueFunction(function=decide)
 
 
-def _sim_params_stamped(path: str) -> bool:
-    """sim_node's ``cmd_vel_stamped`` in a parameter file (false when it does not say)."""
+def checkpoint_of_parameter_files() -> Any:
+    """An action that resolves ``checkpoint:=''`` to the world_model_params file's checkpoint.
+    The launch passes ``checkpoint`` to the twin and the planner after their parameter files,
+    so without this an argument left at '' would override a checkpoint the file names."""
+    from launch.actions import OpaqueFunction, SetLaunchConfiguration
+
+    def decide(context: Any) -> list[Any]:
+        config = context.launch_configurations
+        if config.get("checkpoint", ""):
+            return []
+        named = _file_parameter(
+            config.get("world_model_params", ""), "world_model_node", "checkpoint"
+        )
+        return [SetLaunchConfiguration("checkpoint", str(named or ""))]
+
+    return OpaqueFunction(function=decide)
+
+
+def _file_parameter(path: str, node: str, name: str) -> Any:
+    """Parameter ``name`` of the node ``node`` (a key ending in it, or ``/**``) in a parameter
+    file; None when the file does not say (or cannot be read: the node itself reports that)."""
     from pathlib import Path
 
     import yaml
@@ -200,9 +222,11 @@ def _sim_params_stamped(path: str) -> bool:
     try:
         document = yaml.safe_load(Path(path).read_text()) or {}
     except (OSError, yaml.YAMLError):
-        return False  # sim_node itself reports an unreadable parameter file
+        return None
+    found = None
     for key, section in document.items() if isinstance(document, dict) else ():
-        if str(key).endswith("sim_node") and isinstance(section, dict):
+        if (str(key).endswith(node) or str(key) == "/**") and isinstance(section, dict):
             parameters = section.get("ros__parameters") or {}
-            return bool(parameters.get("cmd_vel_stamped", False))
-    return False
+            if isinstance(parameters, dict) and name in parameters:
+                found = parameters[name]  # the node's own section after a /** one
+    return found
