@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from world_model_ros.cli.bag_input import load_bags
+from world_model_ros.cli.bag_input import attach_model_scans, load_bags
 from world_model_ros.cli.main import build_parser
 from world_model_ros.core.data.windows import WindowSet
 from world_model_ros.core.evaluation.evaluate import EvalConfig, predict_windows
@@ -80,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         log=lambda *_: None,
         image_fit=model.config.image_fit,
     )
+    attach_model_scans(episodes, bag_args, model.config, log=lambda *_: None)
     horizon = model.config.horizon
     windows = WindowSet(
         episodes,
@@ -88,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         stride=5,
         image_fit=model.config.image_fit,
         history_steps=model.config.history_steps,
+        scan_sectors=model.config.scan_sectors,
     )
     truth = windows.gather(torch.arange(len(windows)))
     if not bool(truth.contact_known_b.all()):

@@ -26,7 +26,7 @@ from nav_msgs.msg import Odometry
 from nav_msgs.msg import Path as PathMsg
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
 from ros_harness import RosTestNode
-from sensor_msgs.msg import CompressedImage, Image
+from sensor_msgs.msg import CompressedImage, Image, LaserScan
 from std_msgs.msg import Bool
 from visualization_msgs.msg import MarkerArray
 
@@ -44,6 +44,7 @@ LATCHED = QoSProfile(
 TYPES = {
     "odom": Odometry,
     "cmd_vel": Twist,
+    "scan": LaserScan,
     "camera/image_raw": Image,
     "camera/image_raw/compressed": CompressedImage,
     "mpc_planner/plan": WorldModelPrediction,
@@ -87,6 +88,7 @@ def world_model_target(compressed: bool = False) -> Target:
             {
                 "odom": mf.odom_cases(),
                 "cmd_vel": mf.twist_cases(),
+                "scan": mf.scan_cases(),
                 "mpc_planner/plan": mf.plan_cases(),
             }
         )

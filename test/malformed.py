@@ -25,7 +25,7 @@ from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import PoseStamped, Twist
 from hypothesis import strategies as st
 from nav_msgs.msg import Odometry
-from sensor_msgs.msg import CompressedImage, Image
+from sensor_msgs.msg import CompressedImage, Image, LaserScan
 
 from world_model_ros.msg import DomainStatus, PredictedState, WorldModelPrediction, WorldModelState
 
@@ -345,6 +345,30 @@ def compressed_cases(draw, topic: str = "camera/image_raw/compressed") -> Case:
         "stamp_stray": "stamp_outlier",
     }[kind]
     return _case(topic, build, reasons, kind)
+
+
+@st.composite
+def scan_cases(draw) -> Case:
+    kind = draw(
+        st.sampled_from(["empty", "too_many", "increment", "angle", "range_limit", "frame"])
+    )
+    bad = draw(st.sampled_from([NAN, INF, -INF]))
+    increment = draw(st.sampled_from([0.0, bad]))
+
+    def build(now_s: float) -> LaserScan:
+        msg = LaserScan(angle_min=-math.pi, angle_increment=2 * math.pi / 360)
+        msg.header.stamp = to_time(now_s)
+        msg.header.frame_id = "" if kind == "frame" else "laser"
+        msg.range_min, msg.range_max = 0.1, INF if kind == "range_limit" else 8.0
+        msg.ranges = {"empty": [], "too_many": [1.0] * 8193}.get(kind, [1.0] * 360)
+        if kind == "increment":
+            msg.angle_increment = increment
+        if kind == "angle":
+            msg.angle_min = bad
+        return msg
+
+    reason = "empty_frame_id" if kind == "frame" else "bad_scan"
+    return _case("scan", build, reason, f"{kind} {bad}")
 
 
 @st.composite

@@ -134,3 +134,36 @@ def test_rollout_to_prediction_path_and_markers():
         4.0 * math.sqrt(prediction.states[0].position_variance), rel=1e-6
     )
     assert conv.collision_colour(1.0, 0.5).r == 1.0 and conv.collision_colour(0.0, 0.5).g == 1.0
+
+
+def test_laser_scan_ranges_outside_the_limits_are_no_return_and_bad_scans_are_named():
+    from sensor_msgs.msg import LaserScan
+
+    def scan(**fields) -> LaserScan:
+        msg = LaserScan(angle_min=-1.0, angle_increment=0.5, range_min=0.1, range_max=5.0)
+        msg.header.frame_id = "laser"
+        msg.header.stamp.sec = 7
+        msg.ranges = [1.0, float("nan"), 0.05, 6.0, float("inf")]
+        for name, value in fields.items():
+            setattr(msg, name, value)
+        return msg
+
+    stamp_s, angles, ranges = conv.laser_scan(scan())
+    assert stamp_s == 7.0
+    assert np.allclose(angles, [-1.0, -0.5, 0.0, 0.5, 1.0])
+    assert ranges[0] == 1.0 and np.isinf(ranges[1:]).all()
+    for fields, reason in [
+        ({"ranges": []}, "bad_scan"),
+        ({"angle_increment": 0.0}, "bad_scan"),
+        ({"angle_min": float("nan")}, "bad_scan"),
+        ({"range_max": float("inf")}, "bad_scan"),
+        ({"ranges": [1.0] * (conv.MAX_SCAN_BEAMS + 1)}, "bad_scan"),
+    ]:
+        with pytest.raises(InputError) as error:
+            conv.laser_scan(scan(**fields))
+        assert error.value.reason == reason, fields
+    bad_frame = scan()
+    bad_frame.header.frame_id = ""
+    with pytest.raises(InputError) as error:
+        conv.laser_scan(bad_frame)
+    assert error.value.reason == "empty_frame_id"

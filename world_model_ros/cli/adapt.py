@@ -109,10 +109,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="wall-clock budget of the whole adaptation (default 12)",
     )
     parser.add_argument(
-        "--scan-topic",
-        default="scan",
-        help="sensor_msgs/LaserScan topic for the costmap labels, used when present "
-        "(default scan; '' = none)",
+        "--scan-sectors",
+        type=int,
+        default=-1,
+        help="the LiDAR as an encoder input, the nearest return in each of N sectors around "
+        "the robot (default -1: 24 when the bags have LaserScans on --scan-topic, else none; "
+        "0 = none): it sees what the camera cannot, below, beside and behind",
+    )
+    parser.add_argument(
+        "--scan-range",
+        type=float,
+        default=3.0,
+        help="range (m) the scan input reaches; nearer returns count (default 3)",
     )
     parser.add_argument(
         "--footprint-radius",
@@ -153,7 +161,7 @@ def _adapt(args, robot, init_model, init_config, started: float) -> int:
     import torch
 
     from ..core.data.camera import Footprint
-    from ..core.data.scans import read_scans
+    from ..core.data.scans import attach_scan_inputs, scans_by_bag
     from ..core.data.windows import WindowSet, split_by_episode
     from ..core.model.checkpoint import save_checkpoint, save_occupancy_head, update_config
     from ..core.model.latent_predictor import LatentPredictor
@@ -202,17 +210,30 @@ def _adapt(args, robot, init_model, init_config, started: float) -> int:
     )
     data_info["labels"] = apply_contact_labels(episodes, args, robot, need_labels=True)
     scans = {}
+    forward = robot.lidar.forward_m if robot is not None and robot.lidar else 0.0
     if args.scan_topic:
-        forward = robot.lidar.forward_m if robot is not None and robot.lidar else 0.0
-        by_bag: dict[str, list] = {}
-        for e in episodes:
-            by_bag.setdefault(e.source, []).append(e)
-        for bag, group in by_bag.items():
-            found = read_scans(bag, args.scan_topic, group, forward)
-            if found:
-                scans[bag] = found
+        scans = scans_by_bag(episodes, args.scan_topic, forward)
         print(
             f"adapt: LaserScan: {sum(len(s) for s in scans.values())} scans in {len(scans)} bag(s)"
+        )
+    sectors = args.scan_sectors if args.scan_sectors >= 0 else (24 if scans else 0)
+    if sectors:
+        if not scans:
+            raise ValueError(
+                f"--scan-sectors {sectors}: no LaserScan on '{args.scan_topic}' in these bags "
+                "(pass --scan-topic, or --scan-sectors 0)"
+            )
+        model_config = dataclasses.replace(
+            model_config,
+            scan_sectors=sectors,
+            scan_range_m=args.scan_range,
+            scan_forward_m=forward,
+        )
+        config = dataclasses.replace(config, model=model_config)
+        with_scans = attach_scan_inputs(episodes, scans, sectors, args.scan_range)
+        print(
+            f"adapt: the encoder takes the LaserScan ({sectors} sectors to {args.scan_range:g} "
+            f"m); {with_scans} of {len(episodes)} episode(s) have scans"
         )
     grids = build_grids(episodes, footprint.circumscribed_radius_m, scans)
     occupied = sum(g.counts["occupied_cells"] for g in grids.values())
@@ -222,9 +243,13 @@ def _adapt(args, robot, init_model, init_config, started: float) -> int:
         episodes, config.validation_fraction, config.seed
     )
     size, horizon = model_config.image_size, model_config.horizon
-    fit, history = model_config.image_fit, model_config.history_steps
-    train_windows = WindowSet(train_episodes, size, horizon, image_fit=fit, history_steps=history)
-    val_windows = WindowSet(val_episodes, size, horizon, image_fit=fit, history_steps=history)
+    inputs = {
+        "image_fit": model_config.image_fit,
+        "history_steps": model_config.history_steps,
+        "scan_sectors": model_config.scan_sectors,
+    }
+    train_windows = WindowSet(train_episodes, size, horizon, **inputs)
+    val_windows = WindowSet(val_episodes, size, horizon, **inputs)
     train_windows.costmap = CostmapFields.from_grids([grids[e.source] for e in train_episodes])
     val_windows.costmap = CostmapFields.from_grids([grids[e.source] for e in val_episodes])
     loaded_min = (time.monotonic() - started) / 60

@@ -51,6 +51,13 @@ def add_topic_arguments(parser: argparse.ArgumentParser) -> None:
         "camera/camera_info)",
     )
     parser.add_argument(
+        "--scan-topic",
+        default="scan",
+        help="sensor_msgs/LaserScan topic, used when the bags have it: costmap labels for the "
+        "occupancy head, and the encoder's scan input for a model that takes one (default "
+        "scan; '' = none)",
+    )
+    parser.add_argument(
         "--bumper-topic",
         help="a bumper topic: contact labels where the bags have no contact topic",
     )
@@ -69,6 +76,24 @@ def add_topic_arguments(parser: argparse.ArgumentParser) -> None:
         "--skip-bad",
         action="store_true",
         help="leave out bags the data doctor finds unusable instead of stopping",
+    )
+
+
+def attach_model_scans(episodes: list[Episode], args: argparse.Namespace, config, log=print):
+    """The encoder's LaserScan input for a model that takes one (``config.scan_sectors``):
+    each episode's scans on ``--scan-topic`` at its steps (core/data/scan_input.py), "no scan"
+    where its bag has none, and one line saying how many had them."""
+    if not config.scan_sectors:
+        return
+    from ..core.data.scans import attach_scan_inputs, scans_by_bag
+
+    topic = getattr(args, "scan_topic", "")
+    scans = scans_by_bag(episodes, topic, config.scan_forward_m) if topic else {}
+    found = attach_scan_inputs(episodes, scans, config.scan_sectors, config.scan_range_m)
+    log(
+        f"LaserScan input ({config.scan_sectors} sectors): {found} of {len(episodes)} "
+        f"episode(s) have scans on '{topic}'"
+        + ("" if found == len(episodes) else "; the others are read as 'no scan'")
     )
 
 

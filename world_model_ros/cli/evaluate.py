@@ -93,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     )
     from ..core.model.latent_predictor import LatentPredictor
     from ..core.model.registry import resolve_device
-    from .bag_input import compact_seeds, load_bags, parse_compact_seeds
+    from .bag_input import attach_model_scans, compact_seeds, load_bags, parse_compact_seeds
 
     if args.stride < 1 or args.tolerance < 0:
         print("eval: need --stride >= 1 and --tolerance >= 0", file=sys.stderr)
@@ -128,6 +128,7 @@ def run(args: argparse.Namespace) -> int:
         episodes, data_info = load_bags(
             args.bags, args, model.config.image_size, image_fit=model.config.image_fit
         )
+        attach_model_scans(episodes, args, model.config, log=lambda text: print(f"eval: {text}"))
     except ValueError as error:
         print(f"eval: {error}", file=sys.stderr)
         return 2
@@ -184,6 +185,7 @@ def run(args: argparse.Namespace) -> int:
             [m.config.history_steps for m in models.values() if isinstance(m, LatentPredictor)],
             default=0,
         ),
+        scan_sectors=model.config.scan_sectors,
     )
     try:
         with torch.no_grad():  # not set_grad_enabled(False): a caller in-process may train next

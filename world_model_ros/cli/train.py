@@ -99,12 +99,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "map of simulator bags, else from costmap labels of the robot's experience)",
     )
     parser.add_argument(
-        "--scan-topic",
-        default="scan",
-        help="sensor_msgs/LaserScan topic for the occupancy head's costmap labels when the "
-        "bags have it (default scan; '' = none)",
-    )
-    parser.add_argument(
         "--no-collision-head",
         action="store_true",
         help="train without collision labels (collision loss off; the checkpoint says so)",
@@ -216,18 +210,12 @@ def run_occupancy(args: argparse.Namespace) -> int:
 
 def _scans(args: argparse.Namespace, episodes, robot) -> dict:
     """LaserScans of the bags on ``--scan-topic`` (bag -> scans), for the costmap labels."""
-    from ..core.data.scans import read_scans
+    from ..core.data.scans import scans_by_bag
 
     if not getattr(args, "scan_topic", ""):
         return {}
     forward = robot.lidar.forward_m if robot is not None and robot.lidar else 0.0
-    by_bag: dict[str, list] = {}
-    for e in episodes:
-        by_bag.setdefault(e.source, []).append(e)
-    found = {
-        bag: read_scans(bag, args.scan_topic, group, forward) for bag, group in by_bag.items()
-    }
-    return {bag: scans for bag, scans in found.items() if scans}
+    return scans_by_bag(episodes, args.scan_topic, forward)
 
 
 def run(args: argparse.Namespace) -> int:

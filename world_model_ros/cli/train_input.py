@@ -11,7 +11,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from .bag_input import compact_seeds, layout_seeds, load_bags
+from .bag_input import attach_model_scans, compact_seeds, layout_seeds, load_bags
 from .robot_input import apply_contact_labels
 
 
@@ -56,19 +56,20 @@ def load_training_data(args: argparse.Namespace, config, dist, robot=None, log=p
     if folder is None:
         fit = config.model.image_fit
         episodes, data_info = load_bags(args.bags, args, size, log=log, image_fit=fit)
+        attach_model_scans(episodes, args, config.model, log=log)
         data_info["labels"] = apply_contact_labels(
             episodes, args, robot, need_labels=config.loss.collision > 0
         )
         train_episodes, val_episodes = split_by_episode(
             episodes, config.validation_fraction, config.seed
         )
-        kept = config.model.history_steps
-        train_set = WindowSet(train_episodes, size, horizon, image_fit=fit, history_steps=kept)
-        val_set = (
-            WindowSet(val_episodes, size, horizon, image_fit=fit, history_steps=kept)
-            if val_episodes
-            else None
-        )
+        inputs = {
+            "image_fit": fit,
+            "history_steps": config.model.history_steps,
+            "scan_sectors": config.model.scan_sectors,
+        }
+        train_set = WindowSet(train_episodes, size, horizon, **inputs)
+        val_set = WindowSet(val_episodes, size, horizon, **inputs) if val_episodes else None
         train_seeds, val_seeds = layout_seeds(train_episodes), layout_seeds(val_episodes)
         what = f"{len(train_episodes)} episode(s)"
     else:

@@ -44,6 +44,11 @@ class LoadedModel:
         return int(getattr(getattr(self.model, "config", None), "history_steps", 0) or 0)
 
     @property
+    def scan_sectors(self) -> int:
+        """Sectors of the LaserScan input its encoder takes (0: none)."""
+        return int(getattr(getattr(self.model, "config", None), "scan_sectors", 0) or 0)
+
+    @property
     def max_horizon(self) -> int:
         trained = getattr(getattr(self.model, "config", None), "horizon", None)
         return int(trained) if trained else 1000

@@ -180,6 +180,13 @@ class MpcPlannerNode(Node):
                 else f"odometry{' and the camera' if use_camera else ''} (local encoder)"
             )
         )
+        takes_scan = getattr(getattr(self.model, "config", None), "scan_sectors", 0)
+        if cfg.state_source != "twin" and takes_scan:
+            self.get_logger().warning(
+                f"'{self.model.model_id}' takes a LaserScan, which this node's local encoder "
+                "does not read (it sees 'no scan'): plan from the twin's state (state_source: "
+                "twin) to use it"
+            )
 
     # -- the control thread ---------------------------------------------------------------------
 

@@ -21,6 +21,12 @@ import torch
 from sensor_msgs.msg import CompressedImage, Image
 
 from world_model_ros.core.data.images import ImageError
+from world_model_ros.core.data.scan_input import (
+    SCAN_MAX_AGE_S,
+    scan_points,
+    sector_input,
+    sensor_pose,
+)
 from world_model_ros.core.live.latency import StageTimer
 from world_model_ros.core.live.motion_history import motion_history
 from world_model_ros.core.live.output_checks import prediction_problem, state_problem
@@ -189,6 +195,7 @@ class TwinPredictionCycle:
                         if steps
                         else None
                     )
+                    scan = self._scan_input(primary, frame.stamp_s, odom.pose_xyyaw)
                 command, plan = self._command, self._plan
             if error is not None:
                 detail = (
@@ -213,7 +220,7 @@ class TwinPredictionCycle:
                 frame.stamp_s, now_s, odom, command, plan, horizon, dt_s
             )
             observation = Observation(
-                frame.stamp_s, rgb_hw3, odom.pose_xyyaw, odom.twist_vw, history
+                frame.stamp_s, rgb_hw3, odom.pose_xyyaw, odom.twist_vw, history, scan
             )
         state = None
         if self._state_pub is not None and self.active:
@@ -288,6 +295,34 @@ class TwinPredictionCycle:
                 + ", ".join(f"{k} {v:.1f} ms" for k, v in timer.ms.items())
                 + ")",
             )
+
+    def _scan_input(
+        self, primary: LoadedModel, stamp_s: float, pose_3: np.ndarray
+    ) -> np.ndarray | None:
+        """The LaserScan input at a frame for a model that takes one (core/data/scan_input.py):
+        the newest scan within SCAN_MAX_AGE_S before the frame, its returns moved to the
+        frame's pose by the odometry; None (read as "no scan") without one (caller holds the
+        lock)."""
+        config = getattr(primary.model, "config", None)
+        if not primary.scan_sectors or config is None:
+            return None
+        scan = self._scan
+        age_s = None if scan is None else stamp_s - scan[0]
+        if scan is None or age_s is None or not -0.05 <= age_s <= SCAN_MAX_AGE_S:
+            self._warn(
+                ("scan_missing",),
+                f"the model takes a LaserScan on '{self._scan_sub.topic_name}' and none is "
+                f"within {SCAN_MAX_AGE_S:g} s of the frame"
+                + ("" if age_s is None else f" (newest {age_s:+.2f} s)")
+                + ": read as no scan",
+            )
+            return None
+        try:
+            at_scan = self._odom.lookup(scan[0], self.config.sync_slop_s).pose_xyyaw
+        except SyncError:
+            at_scan = pose_3  # no odometry at the scan's stamp: the base taken as still
+        points = scan_points(sensor_pose(at_scan, config.scan_forward_m), scan[1], scan[2])
+        return sector_input(points, pose_3, config.scan_sectors, config.scan_range_m)
 
     def _score_live_errors(self) -> None:
         """Score pending predictions against the odometry received so far (caller holds the

@@ -14,7 +14,7 @@ import time
 import numpy as np
 from geometry_msgs.msg import Twist, TwistStamped
 from nav_msgs.msg import Odometry
-from sensor_msgs.msg import CompressedImage, Image
+from sensor_msgs.msg import CompressedImage, Image, LaserScan
 from std_msgs.msg import Bool
 
 from world_model_ros.core.live.input_checks import (
@@ -107,6 +107,7 @@ class TwinInputs:
                 monitor.clear()
             self._command = None
             self._commands.clear()
+            self._scan = None
             self._plan = None
             self._pending = None
             self._shadow_job = None
@@ -193,6 +194,26 @@ class TwinInputs:
             self._command = HeldCommand(vw, self._now_s())
             self._commands.add(self._command.received_s, vw)  # what the robot was told, when
             self._counts["cmd_vel_received"] += 1
+
+    @_never_raises
+    def _on_scan(self, msg: LaserScan) -> None:
+        """The newest LaserScan, for an encoder that takes one (used at the frames' stamps)."""
+        topic = self._scan_sub.topic_name
+        try:
+            scan = conv.laser_scan(msg)
+        except InputError as exc:
+            self._reject(topic, exc.reason, exc.detail)
+            return
+        with self._lock:
+            newest = self._scan
+            if newest is not None and scan[0] <= newest[0] and newest[0] - scan[0] < 1.0:
+                stale = True  # out of order or repeated; a large jump back is a new timeline
+            else:
+                stale = False
+                self._scan = scan
+                self._counts["scan_received"] += 1
+        if stale:
+            self._reject(topic, "stamp_backwards", f"stamp {scan[0]:.6f} s is not newer")
 
     @_never_raises
     def _on_plan(self, msg: WorldModelPrediction) -> None:

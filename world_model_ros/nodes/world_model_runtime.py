@@ -27,6 +27,7 @@ from __future__ import annotations
 import threading
 import time
 
+import numpy as np
 import torch
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import Twist, TwistStamped
@@ -34,7 +35,7 @@ from nav_msgs.msg import Odometry
 from nav_msgs.msg import Path as PathMsg
 from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
-from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, LaserScan
 from std_msgs.msg import Bool
 from std_srvs.srv import Trigger
 from visualization_msgs.msg import MarkerArray
@@ -155,6 +156,7 @@ class WorldModelRuntime(
             "frames_dropped": 0,
             "odom_received": 0,
             "cmd_vel_received": 0,
+            "scan_received": 0,
             "plan_received": 0,
             "contact_received": 0,
             "time_resets": 0,
@@ -200,6 +202,12 @@ class WorldModelRuntime(
             COMMAND_QOS,
             qos_overriding_options=QOS_OVERRIDES,
         )
+        # A planar LiDAR, for a model whose encoder takes it (``scan_sectors``; best effort:
+        # drivers publish either way)
+        self._scan_sub = node.create_subscription(
+            LaserScan, "scan", self._on_scan, ODOM_QOS, qos_overriding_options=QOS_OVERRIDES
+        )
+        self._scan: tuple[float, np.ndarray, np.ndarray] | None = None  # newest (stamp, a, r)
         self._contact_sub = node.create_subscription(
             Bool, "ground_truth/contact", self._on_contact, ODOM_QOS
         )

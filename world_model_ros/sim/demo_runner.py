@@ -21,6 +21,7 @@ from typing import Callable
 import numpy as np
 
 from ..core.data.episodes import ArenaMap
+from ..core.data.scan_input import scan_points, sector_input, sensor_pose
 from ..core.live.domain import CommandLog
 from ..core.live.motion_history import COMMAND_TIMEOUT_S, motion_history
 from ..core.live.sync import OdomBuffer, OdomSample
@@ -146,6 +147,7 @@ def run_episode(
             pose.astype(np.float32),
             twist.astype(np.float32),
             None if history is None else history.at(sim.time_s, twist),
+            demo_scan_input(model, sim, pose),
         )
         tic = time.perf_counter()
         try:
@@ -218,6 +220,18 @@ class DemoHistory:
         return motion_history(
             time_s, self.steps, self.dt_s, self.commands, self.buffer, COMMAND_TIMEOUT_S, twist_2
         )
+
+
+def demo_scan_input(model: WorldModel, sim: DiffDriveSim, pose_3: np.ndarray):
+    """The LaserScan input (core/data/scan_input.py) from the simulated LiDAR, for a model
+    that takes one; None otherwise (or when the simulated robot has no LiDAR: "no scan")."""
+    config = getattr(model, "config", None)
+    sectors = int(getattr(config, "scan_sectors", 0) or 0)
+    lidar = sim.config.lidar
+    if not sectors or lidar is None:
+        return None
+    points = scan_points(sensor_pose(pose_3, lidar.forward_m), lidar.angles_rad(), sim.scan())
+    return sector_input(points, pose_3, sectors, float(getattr(config, "scan_range_m", 3.0)))
 
 
 def arena_of(sim: DiffDriveSim, layout_seed: int) -> ArenaMap:

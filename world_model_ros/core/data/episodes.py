@@ -55,6 +55,8 @@ class Episode:
     contacts_t: np.ndarray | None = None
     arena: ArenaMap | None = None
     source: str = ""
+    # the encoder's LaserScan input per step (core/data/scan_input.py), when attached
+    scan_tk: np.ndarray | None = None
     metadata: dict = field(default_factory=dict)
 
     def __len__(self) -> int:

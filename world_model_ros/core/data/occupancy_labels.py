@@ -56,6 +56,7 @@ class Scan:
     pose_3: np.ndarray
     angles_n: np.ndarray  # in the sensor frame
     ranges_n: np.ndarray  # m; inf / nan = no return
+    stamp_s: float = float("nan")
 
 
 @dataclass

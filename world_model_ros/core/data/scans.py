@@ -16,6 +16,7 @@ import numpy as np
 from ..geometry import wrap_angle_np
 from .episodes import Episode
 from .occupancy_labels import Scan
+from .scan_input import scan_points
 
 SCAN_TYPE = "sensor_msgs/msg/LaserScan"
 
@@ -62,5 +63,41 @@ def read_scans(
             sensor = pose + np.array(
                 [forward_m * np.cos(pose[2]), forward_m * np.sin(pose[2]), 0.0]
             )
-            scans.append(Scan(sensor, angles, np.where(valid, ranges, np.inf)))
+            stamp_s = (stamp_ns if stamp_ns > 0 else receive_ns) * 1e-9
+            scans.append(Scan(sensor, angles, np.where(valid, ranges, np.inf), stamp_s))
+    scans.sort(key=lambda scan: scan.stamp_s)
     return scans
+
+
+def scans_by_bag(episodes: list[Episode], topic: str, forward_m: float) -> dict[str, list[Scan]]:
+    """Each bag's scans on ``topic`` (bags without it left out), placed at its episodes'
+    poses."""
+    groups: dict[str, list[Episode]] = {}
+    for episode in episodes:
+        groups.setdefault(episode.source, []).append(episode)
+    found = {bag: read_scans(bag, topic, group, forward_m) for bag, group in groups.items()}
+    return {bag: scans for bag, scans in found.items() if scans}
+
+
+def attach_scan_inputs(
+    episodes: list[Episode], scans: dict[str, list[Scan]], sectors: int, range_m: float
+) -> int:
+    """Set each episode's ``scan_tk`` (the encoder's LaserScan input, core/data/scan_input.py)
+    from its bag's scans; episodes of bags without scans get "no scan" at every step. Returns
+    how many episodes had scans."""
+    from .scan_input import episode_scan_inputs
+
+    with_scans = 0
+    for episode in episodes:
+        own = scans.get(episode.source, [])
+        if own:
+            with_scans += 1
+        episode.scan_tk = episode_scan_inputs(
+            episode.stamps_s,
+            episode.poses_t3,
+            [scan.stamp_s for scan in own],
+            [scan_points(scan.pose_3, scan.angles_n, scan.ranges_n) for scan in own],
+            sectors,
+            range_m,
+        )
+    return with_scans

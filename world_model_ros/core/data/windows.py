@@ -18,6 +18,7 @@ import torch
 from ..geometry import body_deltas_from_poses, wrap_angle
 from ..model.latent_model import prepare_image
 from .episodes import ArenaMap, Episode
+from .scan_input import no_scan
 
 if TYPE_CHECKING:  # the training layer's type; data does not import training at run time
     from ..training.costmap_loss import CostmapFields
@@ -49,6 +50,9 @@ class WindowBatch:
     # None when the window set keeps no history
     history_bk4: torch.Tensor | None = None
     future_history_bkk4: torch.Tensor | None = None  # the same before each consistency frame
+    # the LaserScan input at t0 (core/data/scan_input.py), None when the set keeps none
+    scan_bn: torch.Tensor | None = None
+    future_scan_bkn: torch.Tensor | None = None  # the same at each consistency frame
 
 
 @dataclass
@@ -105,12 +109,14 @@ class WindowSet:
         stride: int = 1,
         image_fit: str = "crop",
         history_steps: int = 0,
+        scan_sectors: int = 0,
     ):
         if horizon < 1 or stride < 1:
             raise ValueError(f"horizon and stride must be >= 1; got {horizon}, {stride}")
         self.horizon = horizon
         self.image_size = image_size
         self.history_steps = history_steps  # what each batch carries as history_bk4
+        self.scan_sectors = scan_sectors  # what each batch carries as scan_bn (0: nothing)
         self.costmap: CostmapFields | None = None  # set by the caller (cli/adapt.py)
         self.episodes_meta: list[dict] = []
         self.arenas: list[ArenaMap | None] = []
@@ -125,6 +131,7 @@ class WindowSet:
             [],
             [],
         )
+        scans: list[np.ndarray] = []
         offset = 0
         for index, episode in enumerate(episodes):
             length = len(episode)
@@ -157,6 +164,8 @@ class WindowSet:
                 else np.zeros(length, np.float32)
             )
             known.append(np.full(length, has_contacts))
+            if scan_sectors:
+                scans.append(_scan_rows(episode, scan_sectors))
             if length > horizon:
                 local = np.arange(0, length - horizon, stride)
                 starts.append(offset + local)
@@ -198,6 +207,7 @@ class WindowSet:
         self.commands = cat(commands, np.float32)
         self.deltas = cat(deltas, np.float32)
         self.contacts = cat(contacts, np.float32)
+        self.scans = cat(scans, np.float32) if scan_sectors else None
         self.contact_known = (
             torch.from_numpy(np.concatenate(known)) if known else torch.zeros(0, dtype=torch.bool)
         )
@@ -251,6 +261,11 @@ class WindowSet:
             future = g0[:, None] + ks
             future_images = self.images[future]
             future_twists = self.twists[future]
+        scan = future_scan = None
+        if self.scans is not None:
+            scan = self.scans[g0]
+            if consistency_steps:
+                future_scan = self.scans[future]
         history = future_history = None
         if self.history_steps:
             history = self.history_at(g0, self.history_steps)
@@ -282,7 +297,21 @@ class WindowSet:
             costmap=self.costmap,
             history_bk4=history,
             future_history_bkk4=future_history,
+            scan_bn=scan,
+            future_scan_bkn=future_scan,
         )
+
+
+def _scan_rows(episode: Episode, sectors: int) -> np.ndarray:
+    """The episode's LaserScan input per step, or "no scan" throughout when it has none."""
+    if episode.scan_tk is None:
+        return np.tile(no_scan(sectors), (len(episode), 1))
+    if episode.scan_tk.shape != (len(episode), sectors + 1):
+        raise ValueError(
+            f"{episode.source}: scan input of shape {list(episode.scan_tk.shape)}, the model "
+            f"takes {sectors} sectors (+1)"
+        )
+    return episode.scan_tk
 
 
 def split_by_episode(

@@ -78,7 +78,9 @@ def predict_windows(
             poses.append(integrate_unicycle(batch.start_pose_b3, held, dt_s).numpy())
             continue
         if isinstance(model, LatentPredictor):
-            z = model.encode_batch(batch.images_bss3, batch.twist_b2, batch.history_bk4)
+            z = model.encode_batch(
+                batch.images_bss3, batch.twist_b2, batch.history_bk4, batch.scan_bn
+            )
             latent = LatentState(pose_3=batch.start_pose_b3, twist_2=batch.twist_b2, features=z)
         else:
             latent = LatentState(pose_3=batch.start_pose_b3, twist_2=batch.twist_b2)

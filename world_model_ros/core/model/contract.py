@@ -27,7 +27,8 @@ class Observation:
     pose_xyyaw: (3,) metres / radians in the odometry frame. twist_vw: (2,) measured body-frame
     forward speed (m/s) and yaw rate (rad/s). history_k4: the model steps before the stamp,
     most recent first, (commanded v, w, measured v, w) each (core/live/motion_history.py),
-    for models that take it; None when the caller keeps none.
+    for models that take it; None when the caller keeps none. scan_n: the LaserScan input
+    (core/data/scan_input.py) for models that take one; None: no scan known.
     """
 
     stamp_s: float
@@ -35,6 +36,7 @@ class Observation:
     pose_xyyaw: np.ndarray
     twist_vw: np.ndarray
     history_k4: np.ndarray | None = None
+    scan_n: np.ndarray | None = None
 
 
 @dataclass

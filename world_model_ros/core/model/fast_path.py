@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from ..data.camera import fit_image
+from ..data.scan_input import no_scan
 from .contract import LatentState, Observation, Rollout, WorldModel
 
 PRECISIONS = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
@@ -117,6 +118,12 @@ class InferenceEngine:
             shape = (1, self._history_steps, 4)
             self._history_host_1k4 = torch.zeros(shape, dtype=torch.float32, pin_memory=pin)
             self._history_dev_1k4 = torch.zeros(shape, dtype=torch.float32, device=self.device)
+        self._scan_width = int(getattr(getattr(model, "config", None), "scan_sectors", 0)) + 1
+        self._scan_host_1n = self._scan_dev_1n = None
+        if self._scan_width > 1 and self._network is not None:
+            width = self._scan_width
+            self._scan_host_1n = torch.zeros(1, width, dtype=torch.float32, pin_memory=pin)
+            self._scan_dev_1n = torch.zeros(1, width, dtype=torch.float32, device=self.device)
         self.horizon = 0
         self.resize_horizon(int(horizon or model.horizon))
 
@@ -172,10 +179,19 @@ class InferenceEngine:
                 host[:] = np.asarray(observation.history_k4, np.float32)[: self._history_steps]
             self._history_dev_1k4.copy_(self._history_host_1k4, non_blocking=True)
             history = self._history_dev_1k4
+        scan = None
+        if self._scan_dev_1n is not None and self._scan_host_1n is not None:
+            self._scan_host_1n.numpy()[0] = (
+                no_scan(self._scan_width - 1) if observation.scan_n is None else observation.scan_n
+            )
+            self._scan_dev_1n.copy_(self._scan_host_1n, non_blocking=True)
+            scan = self._scan_dev_1n
         with self._autocast():
             # clone: with CUDA graphs the output buffer belongs to the graph and is reused next
             # replay
-            features = self._network.encode(images, self._twist_12, history)[0].float().clone()
+            features = (
+                self._network.encode(images, self._twist_12, history, scan)[0].float().clone()
+            )
         return LatentState(
             pose_3=self._pose_3.clone(), twist_2=self._twist_12[0].clone(), features=features
         )

@@ -55,6 +55,7 @@ HEAD_YAW_VAR = 6
 HEAD_COLLISION = 7
 HEAD_SIZE = 8
 MAX_HISTORY_STEPS = 50
+MAX_SCAN_SECTORS = 360
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,12 @@ class LatentModelConfig:
     # motion commanded that the base does not make, is a contact the frame may not show; one
     # frame and one speed cannot tell it from a start from rest (core/live/motion_history.py)
     history_steps: int = 0
+    # A planar LiDAR as an encoder input (0: none): the nearest return in each of N sectors
+    # around the robot within scan_range_m, seen from base_link at the frame's time; the sensor
+    # sits scan_forward_m ahead of base_link (core/data/scan_input.py)
+    scan_sectors: int = 0
+    scan_range_m: float = 3.0
+    scan_forward_m: float = 0.0
     # Post-hoc calibration of the predicted variances (core/training/calibration.py): the
     # accumulated position / yaw variance is multiplied by these (1 = as trained)
     position_var_scale: float = 1.0
@@ -98,6 +105,11 @@ class LatentModelConfig:
             problems.append(
                 f"position_var_scale={self.position_var_scale}, "
                 f"yaw_var_scale={self.yaw_var_scale} (must be > 0)"
+            )
+        if not 0 <= self.scan_sectors <= MAX_SCAN_SECTORS or not self.scan_range_m > 0:
+            problems.append(
+                f"scan_sectors={self.scan_sectors} (0..{MAX_SCAN_SECTORS}), scan_range_m="
+                f"{self.scan_range_m} (> 0)"
             )
         if not 0 <= self.history_steps <= MAX_HISTORY_STEPS:
             problems.append(f"history_steps={self.history_steps} (0..{MAX_HISTORY_STEPS})")
@@ -187,6 +199,13 @@ def steady_history(twists_b2: torch.Tensor, steps: int) -> torch.Tensor:
     return twists_b2.repeat(1, 2)[:, None, :].expand(-1, steps, -1)
 
 
+def _zero_last(branch: nn.Sequential) -> None:
+    last = branch[-1]
+    assert isinstance(last, nn.Linear)
+    nn.init.zeros_(last.weight)
+    nn.init.zeros_(last.bias)
+
+
 class LatentDynamicsModel(nn.Module):
     """Encoder (image + measured twist -> z), latent transition and per-step heads."""
 
@@ -223,10 +242,11 @@ class LatentDynamicsModel(nn.Module):
             self.history_in = mlp(
                 HISTORY_CHANNELS * config.history_steps, [config.hidden_dim], config.latent_dim
             )
-            last = self.history_in[-1]
-            assert isinstance(last, nn.Linear)
-            nn.init.zeros_(last.weight)
-            nn.init.zeros_(last.bias)
+            _zero_last(self.history_in)
+        self.scan_in: nn.Sequential | None = None
+        if config.scan_sectors:  # the same way in: a model without it is where it starts
+            self.scan_in = mlp(config.scan_sectors + 1, [config.hidden_dim], config.latent_dim)
+            _zero_last(self.scan_in)
         self.trunk = mlp(config.latent_dim + 2, [config.hidden_dim] * config.dynamics_layers, None)
         # One output layer for the latent change and the heads: one matmul per step.
         self.out = nn.Linear(config.hidden_dim, config.latent_dim + HEAD_SIZE)
@@ -256,11 +276,13 @@ class LatentDynamicsModel(nn.Module):
         images_bss3: torch.Tensor | None,
         twists_b2: torch.Tensor,
         history_bk4: torch.Tensor | None = None,
+        scan_bn: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """uint8 images [B, S, S, 3] (ignored without camera) + measured (v, w) [B, 2] -> z [B,
         D]. ``history_bk4``: the K steps before, most recent first, (commanded v, w, measured
         v, w) each (core/live/motion_history.py); ignored by a model without history, taken as
-        steady motion at the measured twist when None (nothing known of the past)."""
+        steady motion at the measured twist when None (nothing known of the past). ``scan_bn``:
+        the LaserScan input (core/data/scan_input.py), "no scan" when None."""
         parts = [(twists_b2 - self.twist_mean) / self.twist_std]
         if self.image_encoder is not None:
             if images_bss3 is None:
@@ -280,6 +302,17 @@ class LatentDynamicsModel(nn.Module):
             norm = torch.cat([self.action_mean, self.twist_mean])
             scale = torch.cat([self.action_std, self.twist_std])
             pre = pre + self.history_in(((history_bk4 - norm) / scale).flatten(1))
+        if self.scan_in is not None:
+            width = self.config.scan_sectors + 1
+            if scan_bn is None:
+                scan_bn = torch.ones(twists_b2.shape[0], width, device=twists_b2.device)
+                scan_bn[:, -1] = 0.0
+            if scan_bn.shape[1:] != (width,):
+                raise ValueError(
+                    f"this model takes a scan of {width - 1} sectors + 1; got "
+                    f"{list(scan_bn.shape[1:])}"
+                )
+            pre = pre + self.scan_in(scan_bn)
         return self.to_latent[1](pre)
 
     def imagine(

@@ -92,7 +92,12 @@ class LatentPredictor:
             history = torch.as_tensor(
                 np.asarray(observation.history_k4, dtype=np.float32), device=self.device
             )[None, : self.config.history_steps]
-        features = self.model.encode(images, twist.reshape(1, 2), history)[0]
+        scan = None
+        if self.config.scan_sectors and observation.scan_n is not None:
+            scan = torch.as_tensor(
+                np.asarray(observation.scan_n, dtype=np.float32), device=self.device
+            )[None]
+        features = self.model.encode(images, twist.reshape(1, 2), history, scan)[0]
         return LatentState(pose_3=pose, twist_2=twist, features=features)
 
     @torch.inference_mode()
@@ -101,16 +106,18 @@ class LatentPredictor:
         images_bss3: torch.Tensor | None,
         twists_b2: torch.Tensor,
         history_bk4: torch.Tensor | None = None,
+        scan_bn: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Evaluation helper: already-resized uint8 images [B, S, S, 3] + twists [B, 2] (+ the
-        history before, WindowBatch.history_bk4) -> z [B, D]."""
+        history before and the scan, WindowBatch.history_bk4 / scan_bn) -> z [B, D]."""
         images = (
             None
             if images_bss3 is None or not self.config.use_camera
             else images_bss3.to(self.device)
         )
         history = None if history_bk4 is None else history_bk4.to(self.device, torch.float32)
-        return self.model.encode(images, twists_b2.to(self.device, torch.float32), history)
+        scan = None if scan_bn is None else scan_bn.to(self.device, torch.float32)
+        return self.model.encode(images, twists_b2.to(self.device, torch.float32), history, scan)
 
     @torch.inference_mode()
     def occupancy(self, latent: LatentState) -> tuple[torch.Tensor, torch.Tensor] | None:

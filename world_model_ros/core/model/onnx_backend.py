@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from ..data.camera import fit_image
+from ..data.scan_input import no_scan
 from ..geometry import compose_body_deltas
 from .contract import LatentState, Observation
 from .latent_model import LatentDynamicsModel
@@ -57,17 +58,20 @@ def register_sinc() -> None:
 
 
 class _Encoder(nn.Module):
+    """The encoder with the inputs its model takes: image, twist, then history and scan when
+    the model has them."""
+
     def __init__(self, network: LatentDynamicsModel):
         super().__init__()
         self.network = network
 
     def forward(
-        self,
-        images_1ss3: torch.Tensor,
-        twist_12: torch.Tensor,
-        history_1k4: torch.Tensor | None = None,
+        self, images_1ss3: torch.Tensor, twist_12: torch.Tensor, *extra: torch.Tensor
     ) -> torch.Tensor:
-        return self.network.encode(images_1ss3, twist_12, history_1k4)
+        rest = list(extra)
+        history = rest.pop(0) if self.network.config.history_steps else None
+        scan = rest.pop(0) if self.network.config.scan_sectors else None
+        return self.network.encode(images_1ss3, twist_12, history, scan)
 
 
 class _Rollout(nn.Module):
@@ -106,10 +110,15 @@ def export_graphs(network: LatentDynamicsModel, horizon: int) -> OnnxGraphs:
     size, dim = config.image_size, config.latent_dim
     images = torch.zeros(1, size, size, 3, dtype=torch.uint8)
     twist = torch.zeros(1, 2)
-    # a model with a history input takes it as a third input, "history" [1, K, 4]
-    inputs: tuple[torch.Tensor, ...] = (images, twist)
+    # a model with a history or scan input takes them as inputs "history" [1, K, 4] and
+    # "scan" [1, N + 1]
+    names, inputs = ["image", "twist"], [images, twist]
     if config.history_steps:
-        inputs += (torch.zeros(1, config.history_steps, 4),)
+        names.append("history")
+        inputs.append(torch.zeros(1, config.history_steps, 4))
+    if config.scan_sectors:
+        names.append("scan")
+        inputs.append(torch.zeros(1, config.scan_sectors + 1))
     encoder, rollout = io.BytesIO(), io.BytesIO()
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter(
@@ -117,9 +126,9 @@ def export_graphs(network: LatentDynamicsModel, horizon: int) -> OnnxGraphs:
         )  # tracer notes on constants (normalisation scales): expected
         torch.onnx.export(
             _Encoder(network),
-            inputs,
+            tuple(inputs),
             encoder,  # type: ignore[arg-type]  # a file object works; the stubs say path only
-            input_names=["image", "twist", "history"][: len(inputs)],
+            input_names=names,
             output_names=["z"],
             opset_version=OPSET,
             dynamo=False,
@@ -187,6 +196,8 @@ class OnnxEngine:
         self._pose_13 = np.zeros((1, 3), np.float32)
         self._history_steps = self._network.config.history_steps
         self._history_1k4 = np.zeros((1, self._history_steps, 4), np.float32)
+        self._scan_sectors = self._network.config.scan_sectors
+        self._scan_1n = np.zeros((1, self._scan_sectors + 1), np.float32)
         self.resize_horizon(int(horizon or model.horizon))
 
     def _session(self, graph: bytes):
@@ -221,6 +232,11 @@ class OnnxEngine:
             else:
                 self._history_1k4[0] = observation.history_k4[: self._history_steps]
             feeds["history"] = self._history_1k4
+        if self._scan_sectors:
+            self._scan_1n[0] = (
+                no_scan(self._scan_sectors) if observation.scan_n is None else observation.scan_n
+            )
+            feeds["scan"] = self._scan_1n
         (z,) = self._encoder.run(["z"], feeds)
         return LatentState(
             pose_3=torch.from_numpy(self._pose_13[0].copy()),

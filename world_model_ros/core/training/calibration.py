@@ -36,7 +36,9 @@ def _predict(model: LatentDynamicsModel, windows: WindowSet, chunk: int = 512):
 
     for index in torch.arange(len(windows)).split(chunk):
         batch = windows.gather(index)
-        z = predictor.encode_batch(batch.images_bss3, batch.twist_b2, batch.history_bk4)
+        z = predictor.encode_batch(
+            batch.images_bss3, batch.twist_b2, batch.history_bk4, batch.scan_bn
+        )
         rollout = predictor.rollout(
             LatentState(pose_3=batch.start_pose_b3, twist_2=batch.twist_b2, features=z),
             batch.actions_bh2,

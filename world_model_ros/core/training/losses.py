@@ -61,8 +61,9 @@ def compute_losses(
     images = (images_bss3 if images_bss3 is not None else batch.images_bss3).to(device)
     actions = batch.actions_bh2.to(device)
     history = batch.history_bk4.to(device) if batch.history_bk4 is not None else None
+    scan = batch.scan_bn.to(device) if batch.scan_bn is not None else None
     z0 = model.encode(
-        images, (twist_b2 if twist_b2 is not None else batch.twist_b2).to(device), history
+        images, (twist_b2 if twist_b2 is not None else batch.twist_b2).to(device), history, scan
     )
     imagined = model.imagine(
         z0, actions, keep_latents=config.loss.consistency > 0 and bool(config.consistency_steps)
@@ -112,6 +113,9 @@ def compute_losses(
                 None
                 if future_history is None
                 else future_history.to(device).reshape(b * k, *future_history.shape[2:]),
+                None
+                if batch.future_scan_bkn is None
+                else batch.future_scan_bkn.to(device).reshape(b * k, -1),
             ).reshape(b, k, -1)
         loss_consistency = F.mse_loss(imagined.latents_bhd[:, ks - 1], target_z)
     else:

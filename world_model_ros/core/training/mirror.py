@@ -57,4 +57,8 @@ def mirror_batch(
         history = getattr(batch, name)
         if history is not None:
             changes[name] = pick(history, history * _HISTORY)
+    for name in ("scan_bn", "future_scan_bkn"):  # sectors run round from behind: reversed
+        scan = getattr(batch, name)
+        if scan is not None:
+            changes[name] = pick(scan, torch.cat([scan[..., :-1].flip(-1), scan[..., -1:]], -1))
     return dataclasses.replace(batch, **changes), mirrored

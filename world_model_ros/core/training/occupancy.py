@@ -101,7 +101,11 @@ def encode_frames(
             "no episode has an arena map: the occupancy head trains on simulator bags only"
         )
     windows = WindowSet(
-        mapped, predictor.config.image_size, horizon=1, image_fit=predictor.config.image_fit
+        mapped,
+        predictor.config.image_size,
+        horizon=1,
+        image_fit=predictor.config.image_fit,
+        scan_sectors=predictor.config.scan_sectors,
     )
     history_steps = predictor.config.history_steps
     count = windows.num_frames
@@ -118,6 +122,7 @@ def encode_frames(
                 windows.images[index],
                 windows.twists[index],
                 windows.history_at(index, history_steps) if history_steps else None,
+                None if windows.scans is None else windows.scans[index],
             )
             .float()
             .cpu()

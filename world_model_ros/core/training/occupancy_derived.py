@@ -92,6 +92,7 @@ def encode_derived_frames(
         predictor.config.image_size,
         horizon=1,
         image_fit=predictor.config.image_fit,
+        scan_sectors=predictor.config.scan_sectors,
     )
     history_steps = predictor.config.history_steps
     sources = sorted(grids)
@@ -108,6 +109,7 @@ def encode_derived_frames(
                 windows.images[index],
                 windows.twists[index],
                 windows.history_at(index, history_steps) if history_steps else None,
+                None if windows.scans is None else windows.scans[index],
             )
             .float()
             .cpu()

@@ -182,8 +182,8 @@ def train(
     if init_model is not None:
         model = LatentDynamicsModel(config.model, init_model.normalisation())
         missing, unexpected = model.load_state_dict(init_model.state_dict(), strict=False)
-        new = [name for name in missing if not name.startswith("history_in.")]
-        if new or unexpected:  # only a history input may be added to the starting model
+        new = [name for name in missing if not name.startswith(("history_in.", "scan_in."))]
+        if new or unexpected:  # only inputs (history, scan) may be added to the starting model
             raise ValueError(
                 f"the starting checkpoint does not fit this model: missing {new}, "
                 f"unexpected {unexpected}"
