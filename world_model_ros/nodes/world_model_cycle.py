@@ -300,21 +300,21 @@ class TwinPredictionCycle:
         self, primary: LoadedModel, stamp_s: float, pose_3: np.ndarray
     ) -> np.ndarray | None:
         """The LaserScan input at a frame for a model that takes one (core/data/scan_input.py):
-        the newest scan within SCAN_MAX_AGE_S before the frame, its returns moved to the
+        the newest scan at most SCAN_MAX_AGE_S before the frame, its returns moved to the
         frame's pose by the odometry; None (read as "no scan") without one (caller holds the
         lock)."""
         config = getattr(primary.model, "config", None)
         if not primary.scan_sectors or config is None:
             return None
-        scan = self._scan
+        # the newest at or before the frame, as the loader picks (core/data/scan_input.py)
+        scan = next((s for s in reversed(self._scans) if s[0] <= stamp_s + 1e-6), None)
         age_s = None if scan is None else stamp_s - scan[0]
-        if scan is None or age_s is None or not -0.05 <= age_s <= SCAN_MAX_AGE_S:
+        if scan is None or age_s is None or age_s > SCAN_MAX_AGE_S:
+            newest = f" (newest {stamp_s - self._scans[-1][0]:+.2f} s)" if self._scans else ""
             self._warn(
                 ("scan_missing",),
                 f"the model takes a LaserScan on '{self._scan_sub.topic_name}' and none is "
-                f"within {SCAN_MAX_AGE_S:g} s of the frame"
-                + ("" if age_s is None else f" (newest {age_s:+.2f} s)")
-                + ": read as no scan",
+                f"within {SCAN_MAX_AGE_S:g} s before the frame{newest}: read as no scan",
             )
             return None
         try:

@@ -107,7 +107,7 @@ class TwinInputs:
                 monitor.clear()
             self._command = None
             self._commands.clear()
-            self._scan = None
+            self._scans.clear()
             self._plan = None
             self._pending = None
             self._shadow_job = None
@@ -205,12 +205,12 @@ class TwinInputs:
             self._reject(topic, exc.reason, exc.detail)
             return
         with self._lock:
-            newest = self._scan
-            if newest is not None and scan[0] <= newest[0] and newest[0] - scan[0] < 1.0:
-                stale = True  # out of order or repeated; a large jump back is a new timeline
-            else:
-                stale = False
-                self._scan = scan
+            newest = self._scans[-1][0] if self._scans else None
+            stale = newest is not None and scan[0] <= newest < scan[0] + 1.0
+            if not stale:  # (a jump back of a second or more is a new timeline)
+                if newest is not None and scan[0] < newest:
+                    self._scans.clear()
+                self._scans.append(scan)
                 self._counts["scan_received"] += 1
         if stale:
             self._reject(topic, "stamp_backwards", f"stamp {scan[0]:.6f} s is not newer")

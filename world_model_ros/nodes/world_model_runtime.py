@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 
 import numpy as np
 import torch
@@ -207,7 +208,8 @@ class WorldModelRuntime(
         self._scan_sub = node.create_subscription(
             LaserScan, "scan", self._on_scan, ODOM_QOS, qos_overriding_options=QOS_OVERRIDES
         )
-        self._scan: tuple[float, np.ndarray, np.ndarray] | None = None  # newest (stamp, a, r)
+        # the newest few (stamp, angles, ranges): the one at or before each frame is used
+        self._scans: deque[tuple[float, np.ndarray, np.ndarray]] = deque(maxlen=8)
         self._contact_sub = node.create_subscription(
             Bool, "ground_truth/contact", self._on_contact, ODOM_QOS
         )

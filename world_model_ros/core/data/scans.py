@@ -16,7 +16,7 @@ import numpy as np
 from ..geometry import wrap_angle_np
 from .episodes import Episode
 from .occupancy_labels import Scan
-from .scan_input import scan_points
+from .scan_input import scan_points, sensor_pose
 
 SCAN_TYPE = "sensor_msgs/msg/LaserScan"
 
@@ -60,9 +60,7 @@ def read_scans(
             ranges = np.asarray(msg.ranges, dtype=np.float64)
             valid = (ranges >= msg.range_min) & (ranges <= msg.range_max)
             angles = msg.angle_min + msg.angle_increment * np.arange(len(ranges))
-            sensor = pose + np.array(
-                [forward_m * np.cos(pose[2]), forward_m * np.sin(pose[2]), 0.0]
-            )
+            sensor = sensor_pose(pose, forward_m)
             stamp_s = (stamp_ns if stamp_ns > 0 else receive_ns) * 1e-9
             scans.append(Scan(sensor, angles, np.where(valid, ranges, np.inf), stamp_s))
     scans.sort(key=lambda scan: scan.stamp_s)
