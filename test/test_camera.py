@@ -8,13 +8,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from runtime_engines import runtime_engines
 
 from world_model_ros.core.data.camera import CameraSpec, camera_mismatch, fit_image
 from world_model_ros.core.data.dataset import load_episodes
 from world_model_ros.core.data.windows import WindowSet
 from world_model_ros.core.live.camera_check import CameraCheck
 from world_model_ros.core.model.contract import Observation
-from world_model_ros.core.model.fast_path import FastPathConfig, InferenceEngine
 from world_model_ros.core.model.latent_model import LatentDynamicsModel, LatentModelConfig
 from world_model_ros.core.model.latent_predictor import LatentPredictor
 
@@ -76,16 +76,7 @@ def test_training_and_every_runtime_path_feed_the_encoder_the_same_pixels(tmp_pa
         0.0, frame, raw[0].poses_t3[5].astype(np.float32), raw[0].twists_t2[5].astype(np.float32)
     )
     predictor = LatentPredictor(model, torch.device("cpu"))
-    engines = {
-        "predictor": predictor,
-        "fast path": InferenceEngine(predictor, FastPathConfig(), horizon=1),
-    }
-    try:
-        from world_model_ros.core.model.onnx_backend import OnnxEngine
-
-        engines["onnx"] = OnnxEngine(predictor, horizon=1)
-    except ImportError:  # onnxruntime not installed: the torch paths are still compared
-        pass
+    engines = runtime_engines(predictor)
     for name, engine in engines.items():
         live = engine.encode(observation).features
         assert torch.allclose(torch.as_tensor(live), trained, atol=1e-4), name

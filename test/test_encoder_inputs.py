@@ -10,6 +10,7 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
+from runtime_engines import runtime_engines
 from synthetic_episodes import make_episode
 
 from world_model_ros.core.data.scan_input import (
@@ -24,7 +25,6 @@ from world_model_ros.core.live.domain import CommandLog
 from world_model_ros.core.live.motion_history import motion_history
 from world_model_ros.core.live.sync import OdomBuffer, OdomSample
 from world_model_ros.core.model.contract import Observation
-from world_model_ros.core.model.fast_path import FastPathConfig, InferenceEngine
 from world_model_ros.core.model.latent_model import LatentDynamicsModel, LatentModelConfig
 from world_model_ros.core.model.latent_predictor import LatentPredictor
 from world_model_ros.core.training.mirror import mirror_batch
@@ -112,16 +112,7 @@ def test_every_runtime_path_encodes_history_and_scan_as_training_does():
     assert not torch.allclose(trained, encode(stalled, no_scan(8)), atol=1e-3)  # and the scan
     observation = Observation(0.0, image, np.zeros(3, np.float32), twist, stalled, wall)
     predictor = LatentPredictor(model, torch.device("cpu"))
-    engines = {
-        "predictor": predictor,
-        "fast path": InferenceEngine(predictor, FastPathConfig(), horizon=1),
-    }
-    try:
-        from world_model_ros.core.model.onnx_backend import OnnxEngine
-
-        engines["onnx"] = OnnxEngine(predictor, horizon=1)
-    except ImportError:  # onnxruntime not installed: the torch paths are still compared
-        pass
+    engines = runtime_engines(predictor)
     for name, engine in engines.items():
         live = torch.as_tensor(engine.encode(observation).features)
         assert torch.allclose(live, trained, atol=1e-4), name

@@ -88,6 +88,38 @@ class FrameSet:
         return world.abs().amax(dim=-1) < room
 
 
+def encode_every_frame(
+    predictor: LatentPredictor, episodes: Sequence[Episode], chunk: int, progress: bool
+) -> tuple[WindowSet, torch.Tensor]:
+    """Every frame of the episodes (as one WindowSet's flat arrays) and its latent [N, D], the
+    encoder given what the twin gives it (image, history, LaserScan)."""
+    config = predictor.config
+    windows = WindowSet(
+        list(episodes),
+        config.image_size,
+        horizon=1,
+        image_fit=config.image_fit,
+        scan_sectors=config.scan_sectors,
+    )
+    steps = config.history_steps
+    latents = []
+    for start in tqdm(
+        range(0, windows.num_frames, chunk),
+        disable=not progress,
+        dynamic_ncols=True,
+        desc="encode",
+    ):
+        index = torch.arange(start, min(windows.num_frames, start + chunk))
+        history = windows.history_at(index, steps) if steps else None
+        scan = None if windows.scans is None else windows.scans[index]
+        latents.append(
+            predictor.encode_batch(windows.images[index], windows.twists[index], history, scan)
+            .float()
+            .cpu()
+        )
+    return windows, torch.cat(latents)
+
+
 def encode_frames(
     predictor: LatentPredictor,
     episodes: Sequence[Episode],
@@ -100,33 +132,10 @@ def encode_frames(
         raise ValueError(
             "no episode has an arena map: the occupancy head trains on simulator bags only"
         )
-    windows = WindowSet(
-        mapped,
-        predictor.config.image_size,
-        horizon=1,
-        image_fit=predictor.config.image_fit,
-        scan_sectors=predictor.config.scan_sectors,
-    )
-    history_steps = predictor.config.history_steps
-    count = windows.num_frames
+    windows, latents = encode_every_frame(predictor, mapped, chunk, progress)
     episode_of = torch.from_numpy(
-        np.searchsorted(windows.offsets, np.arange(count), side="right") - 1
+        np.searchsorted(windows.offsets, np.arange(windows.num_frames), side="right") - 1
     ).long()
-    latents = []
-    for start in tqdm(
-        range(0, count, chunk), disable=not progress, dynamic_ncols=True, desc="encode"
-    ):
-        index = torch.arange(start, min(count, start + chunk))
-        latents.append(
-            predictor.encode_batch(
-                windows.images[index],
-                windows.twists[index],
-                windows.history_at(index, history_steps) if history_steps else None,
-                None if windows.scans is None else windows.scans[index],
-            )
-            .float()
-            .cpu()
-        )
     arena = ArenaTensors(
         windows.arena_obstacles[episode_of],
         windows.arena_mask[episode_of],
@@ -134,7 +143,7 @@ def encode_frames(
         windows.arena_radius[episode_of],
         windows.arena_known[episode_of],
     )
-    return FrameSet(torch.cat(latents), windows.poses.clone(), arena)
+    return FrameSet(latents, windows.poses.clone(), arena)
 
 
 def evaluate_head(

@@ -17,7 +17,6 @@ from typing import Sequence
 import numpy as np
 import torch
 from torch.nn import functional as F
-from tqdm import tqdm
 
 from ..data.episodes import Episode
 from ..data.occupancy_labels import (
@@ -27,11 +26,11 @@ from ..data.occupancy_labels import (
     Scan,
     build_label_grid,
 )
-from ..data.windows import WindowSet, split_by_episode
+from ..data.windows import split_by_episode
 from ..evaluation.metrics import auroc
 from ..model.latent_predictor import LatentPredictor
 from ..model.occupancy_head import OccupancyHead, OccupancyHeadConfig, cells_in_world, in_view_c
-from .occupancy import OccupancyTrainConfig, fit_head
+from .occupancy import OccupancyTrainConfig, encode_every_frame, fit_head
 
 DEFAULT_LABELS = OccupancyLabelConfig()
 DEFAULT_TRAINING = OccupancyTrainConfig()
@@ -87,35 +86,12 @@ def encode_derived_frames(
     chunk: int = 1024,
     progress: bool = True,
 ) -> DerivedFrames:
-    windows = WindowSet(
-        list(episodes),
-        predictor.config.image_size,
-        horizon=1,
-        image_fit=predictor.config.image_fit,
-        scan_sectors=predictor.config.scan_sectors,
-    )
-    history_steps = predictor.config.history_steps
+    windows, latents = encode_every_frame(predictor, episodes, chunk, progress)
     sources = sorted(grids)
     grid_of_episode = np.array([sources.index(e.source) for e in episodes], dtype=np.int64)
-    count = windows.num_frames
-    episode_of = np.searchsorted(windows.offsets, np.arange(count), side="right") - 1
-    latents = []
-    for start in tqdm(
-        range(0, count, chunk), disable=not progress, dynamic_ncols=True, desc="encode"
-    ):
-        index = torch.arange(start, min(count, start + chunk))
-        latents.append(
-            predictor.encode_batch(
-                windows.images[index],
-                windows.twists[index],
-                windows.history_at(index, history_steps) if history_steps else None,
-                None if windows.scans is None else windows.scans[index],
-            )
-            .float()
-            .cpu()
-        )
+    episode_of = np.searchsorted(windows.offsets, np.arange(windows.num_frames), side="right") - 1
     return DerivedFrames(
-        torch.cat(latents),
+        latents,
         windows.poses.clone(),
         grid_of_episode[episode_of],
         [grids[s] for s in sources],
