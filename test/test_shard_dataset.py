@@ -12,6 +12,8 @@ from functools import partial
 import numpy as np
 import pytest
 import torch
+import yaml
+from conftest import REPO
 
 from world_model_ros.cli.main import main
 from world_model_ros.core.data.dataset import load_episodes
@@ -248,3 +250,19 @@ def test_a_dataset_without_contact_labels_does_not_train_a_collision_head(tmp_pa
                  "--quiet"]) == 2  # fmt: skip
     error = capsys.readouterr().err
     assert "no episode has contact labels" in error and "--no-collision-head" in error
+
+
+def test_a_model_taking_a_laser_scan_is_refused_on_a_dataset(bags, tmp_path, capsys):
+    """A dataset keeps no LaserScan input: a scan model would train on 'no scan' throughout."""
+    out = tmp_path / "ds"
+    assert build(bags, out, "--image-size", str(SIZE), "--workers", "1") == 0
+    config = yaml.safe_load((REPO / "config" / "train.yaml").read_text())
+    config["model"].update(image_size=SIZE, scan_sectors=8)
+    path = tmp_path / "scan.yaml"
+    path.write_text(yaml.safe_dump(config))
+    capsys.readouterr()
+    common = ["--steps", "1", "--batch-size", "4", "--threads", "1", "--quiet"]
+    assert main(["train", str(out), "--out", str(tmp_path / "run"), "--config", str(path),
+                 *common]) == 2  # fmt: skip
+    error = capsys.readouterr().err
+    assert "keeps no LaserScan input" in error and "scan_sectors: 0" in error

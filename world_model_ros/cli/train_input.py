@@ -98,6 +98,12 @@ def _from_dataset(folder: Path, args, config, dist) -> tuple:
     dataset = ShardDataset(folder)
     horizon, size = config.model.horizon, config.model.image_size
     kept = config.model.history_steps
+    if config.model.scan_sectors:
+        raise ValueError(
+            f"{folder}: a dataset folder keeps no LaserScan input yet, and the model takes one "
+            f"(model.scan_sectors: {config.model.scan_sectors}): train it from the bags, or "
+            "set model.scan_sectors: 0"
+        )
     if abs(dataset.settings.dt_s - config.model.dt_s) > 1e-9:
         raise ValueError(
             f"{folder}: built at dt {dataset.settings.dt_s} s, the model steps "
