@@ -217,6 +217,12 @@ def _adapt(args, robot, init_model, init_config, started: float) -> int:
             f"adapt: LaserScan: {sum(len(s) for s in scans.values())} scans in {len(scans)} bag(s)"
         )
     sectors = args.scan_sectors if args.scan_sectors >= 0 else (24 if scans else 0)
+    if model_config.scan_sectors and not sectors:
+        raise ValueError(
+            f"the starting checkpoint takes a LaserScan ({model_config.scan_sectors} sectors) "
+            f"and these bags give none on '{args.scan_topic}' (pass --scan-topic, or start "
+            "from a checkpoint without one)"
+        )
     if sectors:
         if not scans:
             raise ValueError(
