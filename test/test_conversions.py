@@ -17,6 +17,7 @@ from world_model_ros.core.model.contract import Observation
 from world_model_ros.core.model.kinematic import KinematicConfig, KinematicPredictor, hold_actions
 from world_model_ros.msg import WorldModelPrediction
 from world_model_ros.nodes import conversions as conv
+from world_model_ros.nodes import scan_conversion
 
 
 def odometry(x=1.0, y=2.0, yaw=0.5, v=0.3, w=-0.1, frame="odom") -> Odometry:
@@ -148,7 +149,7 @@ def test_laser_scan_ranges_outside_the_limits_are_no_return_and_bad_scans_are_na
             setattr(msg, name, value)
         return msg
 
-    stamp_s, angles, ranges = conv.laser_scan(scan())
+    stamp_s, angles, ranges = scan_conversion.laser_scan(scan())
     assert stamp_s == 7.0
     assert np.allclose(angles, [-1.0, -0.5, 0.0, 0.5, 1.0])
     assert ranges[0] == 1.0 and np.isinf(ranges[1:]).all()
@@ -157,13 +158,13 @@ def test_laser_scan_ranges_outside_the_limits_are_no_return_and_bad_scans_are_na
         ({"angle_increment": 0.0}, "bad_scan"),
         ({"angle_min": float("nan")}, "bad_scan"),
         ({"range_max": float("inf")}, "bad_scan"),
-        ({"ranges": [1.0] * (conv.MAX_SCAN_BEAMS + 1)}, "bad_scan"),
+        ({"ranges": [1.0] * (scan_conversion.MAX_SCAN_BEAMS + 1)}, "bad_scan"),
     ]:
         with pytest.raises(InputError) as error:
-            conv.laser_scan(scan(**fields))
+            scan_conversion.laser_scan(scan(**fields))
         assert error.value.reason == reason, fields
     bad_frame = scan()
     bad_frame.header.frame_id = ""
     with pytest.raises(InputError) as error:
-        conv.laser_scan(bad_frame)
+        scan_conversion.laser_scan(bad_frame)
     assert error.value.reason == "empty_frame_id"

@@ -16,7 +16,7 @@ import numpy as np
 from builtin_interfaces.msg import Duration, Time
 from geometry_msgs.msg import Point, Pose, PoseStamped, Quaternion, Twist, Vector3
 from nav_msgs.msg import MapMetaData, OccupancyGrid, Odometry, Path
-from sensor_msgs.msg import CompressedImage, Image, LaserScan
+from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import ColorRGBA, Header
 from visualization_msgs.msg import Marker, MarkerArray
 
@@ -106,34 +106,6 @@ def twist_to_vw(msg: Twist, bounds: InputBounds = DEFAULT_BOUNDS) -> np.ndarray:
     require_finite("command", (*linear, *angular))
     bounds.twist("command", linear, angular)
     return np.array([msg.linear.x, msg.angular.z], dtype=np.float64)
-
-
-MAX_SCAN_BEAMS = 8192
-
-
-def laser_scan(msg: LaserScan) -> tuple[float, np.ndarray, np.ndarray]:
-    """sensor_msgs/LaserScan -> (stamp s, beam angles rad, ranges m with +inf where no return).
-
-    Raises InputError: ``empty_frame_id``; ``bad_scan`` for no beams or more than
-    MAX_SCAN_BEAMS, or a non-finite / zero angle_increment, angle_min or range limits. A range
-    outside [range_min, range_max] (NaN and inf included) is no return, as drivers mean it.
-    """
-    require_frame_id(msg.header.frame_id)
-    beams = len(msg.ranges)
-    if not 0 < beams <= MAX_SCAN_BEAMS:
-        raise InputError("bad_scan", f"{beams} beams (1 to {MAX_SCAN_BEAMS})")
-    limits = (msg.angle_min, msg.angle_increment, msg.range_min, msg.range_max)
-    if not all(math.isfinite(v) for v in limits) or msg.angle_increment == 0:
-        raise InputError(
-            "bad_scan",
-            f"angle_min {msg.angle_min}, angle_increment {msg.angle_increment}, range "
-            f"{msg.range_min}..{msg.range_max} (finite, increment non-zero)",
-        )
-    ranges = np.asarray(msg.ranges, dtype=np.float64)
-    with np.errstate(invalid="ignore"):
-        valid = (ranges >= msg.range_min) & (ranges <= msg.range_max)
-    angles = msg.angle_min + msg.angle_increment * np.arange(beams)
-    return time_to_s(msg.header.stamp), angles, np.where(valid, ranges, np.inf)
 
 
 def prediction_to_plan(msg: WorldModelPrediction, bounds: InputBounds = DEFAULT_BOUNDS) -> Plan:

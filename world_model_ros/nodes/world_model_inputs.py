@@ -26,6 +26,7 @@ from world_model_ros.core.live.sync import (
 )
 from world_model_ros.msg import WorldModelPrediction
 from world_model_ros.nodes import conversions as conv
+from world_model_ros.nodes.scan_conversion import laser_scan
 from world_model_ros.nodes.world_model_cycle import Frame, HeldCommand
 
 
@@ -200,7 +201,7 @@ class TwinInputs:
         """The newest LaserScan, for an encoder that takes one (used at the frames' stamps)."""
         topic = self._scan_sub.topic_name
         try:
-            scan = conv.laser_scan(msg)
+            scan = laser_scan(msg)
         except InputError as exc:
             self._reject(topic, exc.reason, exc.detail)
             return

@@ -33,6 +33,18 @@ def no_scan(sectors: int) -> np.ndarray:
     return out
 
 
+def scan_beams(
+    angle_min: float, angle_increment: float, range_min: float, range_max: float, ranges
+) -> tuple[np.ndarray, np.ndarray]:
+    """A LaserScan's beams: (angles rad, ranges m), +inf where there is no return, that is
+    outside [range_min, range_max] (NaN included), as drivers mean it."""
+    values = np.asarray(ranges, dtype=np.float64)
+    with np.errstate(invalid="ignore"):
+        valid = (values >= range_min) & (values <= range_max)
+    angles = angle_min + angle_increment * np.arange(len(values))
+    return angles, np.where(valid, values, np.inf)
+
+
 def scan_points(
     sensor_pose_3: np.ndarray, angles_n: np.ndarray, ranges_n: np.ndarray
 ) -> np.ndarray:

@@ -16,7 +16,7 @@ import numpy as np
 from ..geometry import wrap_angle_np
 from .episodes import Episode
 from .occupancy_labels import Scan
-from .scan_input import scan_points, sensor_pose
+from .scan_input import scan_beams, scan_points, sensor_pose
 
 SCAN_TYPE = "sensor_msgs/msg/LaserScan"
 
@@ -54,15 +54,14 @@ def read_scans(
         for connection, receive_ns, raw in reader.messages(connections=wanted):
             msg: Any = reader.deserialize(raw, connection.msgtype)  # sensor_msgs/LaserScan
             stamp_ns = int(msg.header.stamp.sec) * 1_000_000_000 + int(msg.header.stamp.nanosec)
-            pose = _pose_at(episodes, (stamp_ns if stamp_ns > 0 else receive_ns) * 1e-9)
+            stamp_s = (stamp_ns if stamp_ns > 0 else receive_ns) * 1e-9
+            pose = _pose_at(episodes, stamp_s)
             if pose is None:
                 continue
-            ranges = np.asarray(msg.ranges, dtype=np.float64)
-            valid = (ranges >= msg.range_min) & (ranges <= msg.range_max)
-            angles = msg.angle_min + msg.angle_increment * np.arange(len(ranges))
-            sensor = sensor_pose(pose, forward_m)
-            stamp_s = (stamp_ns if stamp_ns > 0 else receive_ns) * 1e-9
-            scans.append(Scan(sensor, angles, np.where(valid, ranges, np.inf), stamp_s))
+            angles, ranges = scan_beams(
+                msg.angle_min, msg.angle_increment, msg.range_min, msg.range_max, msg.ranges
+            )
+            scans.append(Scan(sensor_pose(pose, forward_m), angles, ranges, stamp_s))
     scans.sort(key=lambda scan: scan.stamp_s)
     return scans
 
