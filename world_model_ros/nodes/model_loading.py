@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from world_model_ros.core.model.contract import WorldModel
+from world_model_ros.core.model.contract import EncoderInputs, WorldModel
 from world_model_ros.core.model.fast_path import FastPathConfig, InferenceEngine
 from world_model_ros.core.model.registry import ModelSpec, load_world_model
 from world_model_ros.nodes.world_model_config import WorldModelNodeConfig
@@ -39,14 +39,9 @@ class LoadedModel:
     warmup_ms: float = float("nan")
 
     @property
-    def history_steps(self) -> int:
-        """Steps of past commands and speeds its encoder takes (0: none)."""
-        return int(getattr(getattr(self.model, "config", None), "history_steps", 0) or 0)
-
-    @property
-    def scan_sectors(self) -> int:
-        """Sectors of the LaserScan input its encoder takes (0: none)."""
-        return int(getattr(getattr(self.model, "config", None), "scan_sectors", 0) or 0)
+    def inputs(self) -> EncoderInputs:
+        """What its encoder takes besides the frame and the twist (history, LaserScan)."""
+        return EncoderInputs.of(self.model)
 
     @property
     def max_horizon(self) -> int:

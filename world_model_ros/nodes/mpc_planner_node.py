@@ -42,7 +42,7 @@ from visualization_msgs.msg import MarkerArray
 
 from world_model_ros.core.data.camera import encoder_half_fov_rad
 from world_model_ros.core.live.output_checks import plan_problem
-from world_model_ros.core.model.contract import KnowsItsRobot, Observation
+from world_model_ros.core.model.contract import EncoderInputs, KnowsItsRobot, Observation
 from world_model_ros.core.model.registry import ModelSpec, load_world_model
 from world_model_ros.core.planning.controller_config import ControllerConfig
 from world_model_ros.core.planning.goal import GoalState
@@ -180,8 +180,7 @@ class MpcPlannerNode(Node):
                 else f"odometry{' and the camera' if use_camera else ''} (local encoder)"
             )
         )
-        takes_scan = getattr(getattr(self.model, "config", None), "scan_sectors", 0)
-        if cfg.state_source != "twin" and takes_scan:
+        if cfg.state_source != "twin" and EncoderInputs.of(self.model).scan_sectors:
             self.get_logger().warning(
                 f"'{self.model.model_id}' takes a LaserScan, which this node's local encoder "
                 "does not read (it sees 'no scan'): plan from the twin's state (state_source: "
@@ -274,15 +273,14 @@ class MpcPlannerNode(Node):
     def _publish_command(self, command_2, zero: bool = False) -> None:
         v, w = (0.0, 0.0) if zero else (float(command_2[0]), float(command_2[1]))
         twist = Twist(linear=Vector3(x=v), angular=Vector3(z=w))
+        now = self.get_clock().now()
         with self._publish_lock:
             if self.params.config.cmd_vel_stamped:
-                header = Header(
-                    stamp=self.get_clock().now().to_msg(), frame_id=self.params.config.base_frame
-                )
+                header = Header(stamp=now.to_msg(), frame_id=self.params.config.base_frame)
                 self.cmd_pub.publish(TwistStamped(header=header, twist=twist))
             else:
                 self.cmd_pub.publish(twist)
-        self.inputs.record_command(self.get_clock().now().nanoseconds * 1e-9, (v, w))
+        self.inputs.record_command(now.nanoseconds * 1e-9, (v, w))
 
     def _publish_status(self, status, command_2) -> None:
         """Every cycle while a goal is held; otherwise only when the status changes."""

@@ -32,7 +32,7 @@ from world_model_ros.core.live.input_checks import (
 )
 from world_model_ros.core.live.motion_history import COMMAND_TIMEOUT_S, motion_history
 from world_model_ros.core.live.sync import OdomBuffer, StampMonitor, StampOrder, SyncError
-from world_model_ros.core.model.contract import Observation
+from world_model_ros.core.model.contract import EncoderInputs, Observation
 from world_model_ros.core.planning.goal import PlanningInput
 from world_model_ros.core.planning.goal_controller import GoalController
 from world_model_ros.msg import DomainStatus, WorldModelState
@@ -227,7 +227,7 @@ class PlannerInputs:
             rgb = image_to_rgb(image)
             with self.lock:
                 odom = self._odom.lookup(stamp_s, self._config.sync_slop_s)
-        steps = int(getattr(getattr(controller.model, "config", None), "history_steps", 0) or 0)
+        steps = EncoderInputs.of(controller.model).history_steps
         history = None
         if steps:
             with self.lock:

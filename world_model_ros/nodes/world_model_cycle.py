@@ -179,8 +179,8 @@ class TwinPredictionCycle:
                     # the steps before the frame, for an encoder that takes them (the shadow
                     # model's too: both encode this observation)
                     steps = max(
-                        primary.history_steps,
-                        self.shadow.history_steps if self.shadow is not None else 0,
+                        primary.inputs.history_steps,
+                        self.shadow.inputs.history_steps if self.shadow is not None else 0,
                     )
                     history = (
                         motion_history(
@@ -303,8 +303,8 @@ class TwinPredictionCycle:
         the newest scan at most SCAN_MAX_AGE_S before the frame, its returns moved to the
         frame's pose by the odometry; None (read as "no scan") without one (caller holds the
         lock)."""
-        config = getattr(primary.model, "config", None)
-        if not primary.scan_sectors or config is None:
+        inputs = primary.inputs
+        if not inputs.scan_sectors:
             return None
         # the newest at or before the frame, as the loader picks (core/data/scan_input.py)
         scan = next((s for s in reversed(self._scans) if s[0] <= stamp_s + 1e-6), None)
@@ -321,8 +321,8 @@ class TwinPredictionCycle:
             at_scan = self._odom.lookup(scan[0], self.config.sync_slop_s).pose_xyyaw
         except SyncError:
             at_scan = pose_3  # no odometry at the scan's stamp: the base taken as still
-        points = scan_points(sensor_pose(at_scan, config.scan_forward_m), scan[1], scan[2])
-        return sector_input(points, pose_3, config.scan_sectors, config.scan_range_m)
+        points = scan_points(sensor_pose(at_scan, inputs.scan_forward_m), scan[1], scan[2])
+        return sector_input(points, pose_3, inputs.scan_sectors, inputs.scan_range_m)
 
     def _score_live_errors(self) -> None:
         """Score pending predictions against the odometry received so far (caller holds the

@@ -25,7 +25,7 @@ from ..core.data.scan_input import scan_points, sector_input, sensor_pose
 from ..core.live.domain import CommandLog
 from ..core.live.motion_history import COMMAND_TIMEOUT_S, motion_history
 from ..core.live.sync import OdomBuffer, OdomSample
-from ..core.model.contract import KnowsArena, Observation, WorldModel
+from ..core.model.contract import EncoderInputs, KnowsArena, Observation, WorldModel
 from ..core.planning.controller_config import ControllerConfig
 from ..core.planning.goal import ControlOutput, GoalState, PlanningInput
 from ..core.planning.goal_controller import GoalController
@@ -206,8 +206,7 @@ class DemoHistory:
 
     @classmethod
     def of(cls, model: WorldModel) -> "DemoHistory | None":
-        config = getattr(model, "config", None)
-        steps = int(getattr(config, "history_steps", 0) or 0)
+        steps = EncoderInputs.of(model).history_steps
         if not steps:
             return None
         dt_s = float(model.dt_s)
@@ -225,13 +224,12 @@ class DemoHistory:
 def demo_scan_input(model: WorldModel, sim: DiffDriveSim, pose_3: np.ndarray):
     """The LaserScan input (core/data/scan_input.py) from the simulated LiDAR, for a model
     that takes one; None otherwise (or when the simulated robot has no LiDAR: "no scan")."""
-    config = getattr(model, "config", None)
-    sectors = int(getattr(config, "scan_sectors", 0) or 0)
+    inputs = EncoderInputs.of(model)
     lidar = sim.config.lidar
-    if not sectors or lidar is None:
+    if not inputs.scan_sectors or lidar is None:
         return None
     points = scan_points(sensor_pose(pose_3, lidar.forward_m), lidar.angles_rad(), sim.scan())
-    return sector_input(points, pose_3, sectors, float(getattr(config, "scan_range_m", 3.0)))
+    return sector_input(points, pose_3, inputs.scan_sectors, inputs.scan_range_m)
 
 
 def arena_of(sim: DiffDriveSim, layout_seed: int) -> ArenaMap:

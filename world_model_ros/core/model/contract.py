@@ -39,6 +39,28 @@ class Observation:
     scan_n: np.ndarray | None = None
 
 
+@dataclass(frozen=True)
+class EncoderInputs:
+    """What a predictor's encoder takes besides the frame and the measured twist
+    (core/model/latent_model.py): steps of command and speed history, and the LaserScan's
+    sectors, range and mount. All off for a model that takes neither (the kinematic one)."""
+
+    history_steps: int = 0
+    scan_sectors: int = 0
+    scan_range_m: float = 3.0
+    scan_forward_m: float = 0.0
+
+    @classmethod
+    def of(cls, model: object) -> "EncoderInputs":
+        config = getattr(model, "config", None)
+        return cls(
+            int(getattr(config, "history_steps", 0) or 0),
+            int(getattr(config, "scan_sectors", 0) or 0),
+            float(getattr(config, "scan_range_m", 3.0)),
+            float(getattr(config, "scan_forward_m", 0.0)),
+        )
+
+
 @dataclass
 class LatentState:
     """Where a rollout starts: the pose it is anchored to plus the model's own features."""

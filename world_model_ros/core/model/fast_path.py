@@ -30,7 +30,8 @@ import torch
 
 from ..data.camera import fit_image
 from ..data.scan_input import no_scan
-from .contract import LatentState, Observation, Rollout, WorldModel
+from .contract import EncoderInputs, LatentState, Observation, Rollout, WorldModel
+from .latent_model import steady_history_np
 
 PRECISIONS = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
 
@@ -112,16 +113,17 @@ class InferenceEngine:
             self._image_dev_1ss3 = torch.zeros(
                 1, size, size, 3, dtype=torch.uint8, device=self.device
             )
-        self._history_steps = int(getattr(getattr(model, "config", None), "history_steps", 0))
+        inputs = EncoderInputs.of(model)
+        self._history_steps = inputs.history_steps
         self._history_host_1k4 = self._history_dev_1k4 = None
         if self._history_steps and self._network is not None:
             shape = (1, self._history_steps, 4)
             self._history_host_1k4 = torch.zeros(shape, dtype=torch.float32, pin_memory=pin)
             self._history_dev_1k4 = torch.zeros(shape, dtype=torch.float32, device=self.device)
-        self._scan_width = int(getattr(getattr(model, "config", None), "scan_sectors", 0)) + 1
+        self._scan_sectors = inputs.scan_sectors
         self._scan_host_1n = self._scan_dev_1n = None
-        if self._scan_width > 1 and self._network is not None:
-            width = self._scan_width
+        if self._scan_sectors and self._network is not None:
+            width = self._scan_sectors + 1
             self._scan_host_1n = torch.zeros(1, width, dtype=torch.float32, pin_memory=pin)
             self._scan_dev_1n = torch.zeros(1, width, dtype=torch.float32, device=self.device)
         self.horizon = 0
@@ -174,7 +176,7 @@ class InferenceEngine:
         if self._history_dev_1k4 is not None and self._history_host_1k4 is not None:
             host = self._history_host_1k4.numpy()[0]
             if observation.history_k4 is None:  # nothing known of the past: steady motion
-                host[:] = np.tile(np.asarray(observation.twist_vw, np.float32), 2)
+                host[:] = steady_history_np(observation.twist_vw, self._history_steps)
             else:
                 host[:] = np.asarray(observation.history_k4, np.float32)[: self._history_steps]
             self._history_dev_1k4.copy_(self._history_host_1k4, non_blocking=True)
@@ -182,7 +184,7 @@ class InferenceEngine:
         scan = None
         if self._scan_dev_1n is not None and self._scan_host_1n is not None:
             self._scan_host_1n.numpy()[0] = (
-                no_scan(self._scan_width - 1) if observation.scan_n is None else observation.scan_n
+                no_scan(self._scan_sectors) if observation.scan_n is None else observation.scan_n
             )
             self._scan_dev_1n.copy_(self._scan_host_1n, non_blocking=True)
             scan = self._scan_dev_1n

@@ -45,6 +45,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..data.camera import FIT_MODES, fit_image
+from ..data.scan_input import no_scan
 from .layers import ConvEncoder, mlp
 
 # Outputs of the per-step head, in this order.
@@ -199,6 +200,11 @@ def steady_history(twists_b2: torch.Tensor, steps: int) -> torch.Tensor:
     return twists_b2.repeat(1, 2)[:, None, :].expand(-1, steps, -1)
 
 
+def steady_history_np(twist_vw: np.ndarray, steps: int) -> np.ndarray:
+    """:func:`steady_history` of one twist, [K, 4] float32 (the runtime engines' buffers)."""
+    return steady_history(torch.as_tensor(twist_vw, dtype=torch.float32)[None], steps)[0].numpy()
+
+
 def _zero_last(branch: nn.Sequential) -> None:
     last = branch[-1]
     assert isinstance(last, nn.Linear)
@@ -305,8 +311,8 @@ class LatentDynamicsModel(nn.Module):
         if self.scan_in is not None:
             width = self.config.scan_sectors + 1
             if scan_bn is None:
-                scan_bn = torch.ones(twists_b2.shape[0], width, device=twists_b2.device)
-                scan_bn[:, -1] = 0.0
+                unknown = torch.from_numpy(no_scan(self.config.scan_sectors))
+                scan_bn = unknown.to(twists_b2.device).expand(twists_b2.shape[0], -1)
             if scan_bn.shape[1:] != (width,):
                 raise ValueError(
                     f"this model takes a scan of {width - 1} sectors + 1; got "

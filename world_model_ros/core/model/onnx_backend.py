@@ -33,7 +33,7 @@ from ..data.camera import fit_image
 from ..data.scan_input import no_scan
 from ..geometry import compose_body_deltas
 from .contract import LatentState, Observation
-from .latent_model import LatentDynamicsModel
+from .latent_model import LatentDynamicsModel, steady_history_np
 
 OPSET = 17
 _SINC_REGISTERED = False
@@ -228,7 +228,7 @@ class OnnxEngine:
         feeds = {"image": self._image_1ss3, "twist": self._twist_12}
         if self._history_steps:
             if observation.history_k4 is None:  # nothing known of the past: steady motion
-                self._history_1k4[0] = np.tile(self._twist_12[0], 2)
+                self._history_1k4[0] = steady_history_np(self._twist_12[0], self._history_steps)
             else:
                 self._history_1k4[0] = observation.history_k4[: self._history_steps]
             feeds["history"] = self._history_1k4
