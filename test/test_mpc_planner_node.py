@@ -361,3 +361,62 @@ def test_learned_planner_publishes_the_occupancy_map_of_what_it_sees(ros, start_
     stops_while(ros, io, bad_frames)
     keeps_sending_zero(ros, io, bad_frames)
     assert "yuv422" in statuses(io)[-1]
+
+
+def wall_scan(ros, wall_x=1.0, increment=math.radians(1.0)):
+    """A 360-beam LaserScan from base_link of a wall across x = ``wall_x`` (no return behind)."""
+    from sensor_msgs.msg import LaserScan
+
+    angles = -math.pi + increment * np.arange(round(2 * math.pi / increment))
+    with np.errstate(divide="ignore"):
+        ranges = np.where(np.cos(angles) > 0.3, wall_x / np.cos(angles), np.inf)
+    msg = LaserScan(angle_min=-math.pi, angle_increment=increment, range_min=0.05)
+    msg.range_max = 8.0
+    msg.ranges = ranges.astype(np.float32).tolist()
+    msg.header.stamp, msg.header.frame_id = ros.now_msg(), "laser"
+    return msg
+
+
+def test_twin_planner_fuses_a_lidar_into_its_costmap_and_counts_bad_scans(ros, start_node):
+    """state_source twin, the kinematic model (no occupancy head: without the scan the map
+    stays empty): a scan of a wall 1 m ahead marks where the 0.17 m body would touch it and
+    clears the floor in front; a scan with no beam spacing is refused, named and counted."""
+    from nav_msgs.msg import OccupancyGrid
+    from sensor_msgs.msg import LaserScan
+
+    node = start_node(NODE, *FAST[:-2], "-p", "state_source:=twin")
+    io = connect(ros, inputs=("world_model/state",))
+    scans = ros.publisher(LaserScan, "scan")
+    grids = ros.subscribe(OccupancyGrid, "mpc_planner/occupancy")
+    ros.wait_for_subscriber("scan")
+    broken = wall_scan(ros)
+    broken.angle_increment = 0.0
+
+    def feed():
+        io["world_model/state"].publish(twin_state(ros))
+        scans.publish(wall_scan(ros))
+        scans.publish(broken)
+
+    def at(grid, x, y):
+        cells = np.array(grid.data, dtype=np.int16).reshape(grid.info.height, grid.info.width)
+        origin, cell = grid.info.origin.position, grid.info.resolution
+        return int(cells[int((y - origin.y) / cell), int((x - origin.x) / cell)])
+
+    io["goal"].publish(goal(ros, 0.5, 1.0))
+    ros.wait_for(  # one scan is evidence, a few make it sure (the map is published at 1 Hz)
+        lambda: feed() or (bool(grids) and at(grids[-1], 0.9, 0.0) > 50),
+        timeout_s=20,
+        what="an OccupancyGrid that marks the wall",
+    )
+    grid = grids[-1]
+    assert at(grid, 0.9, 0.5) > 50  # within 0.17 m of the wall
+    assert 0 <= at(grid, 0.5, 0.0) < 20  # the beams crossed it
+    assert at(grid, -0.5, 0.0) == -1  # no return that way: never cleared
+    assert "scan rejected" in node.output() and "bad_scan" in node.output()
+
+
+def test_a_planner_told_not_to_use_the_scan_does_not_subscribe(ros, start_node):
+    start_node(NODE, *FAST[:-2], "-p", "state_source:=twin", "-p", "use_scan:=false")
+    connect(ros, inputs=("world_model/state",))
+    assert ros.node.count_subscribers("scan") == 0
+    assert get_parameter(ros, NODE, "use_scan") is False

@@ -106,6 +106,15 @@ class PlannerNodeConfig:
         high=1000,
         dynamic=False,
     )
+    use_scan: bool = setting(
+        True,
+        "twin state source: fuse LaserScans on 'scan' (a planar LiDAR, when the robot has one) "
+        "into the costmap (occupancy.scan.*)",
+        dynamic=False,
+    )
+    scan_forward_m: float = setting(
+        0.0, "the LiDAR's position ahead of base_link (m)", low=-5.0, high=5.0
+    )
     input_bounds: InputBounds = setting(default_factory=InputBounds)
     controller: ControllerConfig = setting(default_factory=ControllerConfig, flatten=True)
 

@@ -36,7 +36,7 @@ from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
 from rclpy.parameter import Parameter
 from rclpy.qos import DurabilityPolicy, QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import Image, LaserScan
 from std_msgs.msg import Header
 from visualization_msgs.msg import MarkerArray
 
@@ -133,6 +133,8 @@ class MpcPlannerNode(Node):
         )
         if cfg.state_source == "twin":
             self.create_subscription(WorldModelState, "world_model/state", self.inputs.on_state, 5)
+            if cfg.use_scan:  # best effort, as the twin takes it: a LiDAR driver's QoS
+                self.create_subscription(LaserScan, "scan", self.inputs.on_scan, ODOM_QOS)
         else:
             self.create_subscription(Odometry, "odom", self.inputs.on_odom, ODOM_QOS)
             if use_camera:  # matching any camera publisher's reliability (nodes/qos.py)

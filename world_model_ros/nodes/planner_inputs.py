@@ -15,14 +15,16 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 
 import numpy as np
 from geometry_msgs.msg import PoseStamped
 from nav_msgs.msg import Odometry
 from rclpy.node import Node
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import Image, LaserScan
 
 from world_model_ros.core.data.images import ImageError
+from world_model_ros.core.data.scan_input import sensor_pose
 from world_model_ros.core.live.domain import CommandLog
 from world_model_ros.core.live.input_checks import (
     InputError,
@@ -35,10 +37,16 @@ from world_model_ros.core.live.sync import OdomBuffer, StampMonitor, StampOrder,
 from world_model_ros.core.model.contract import EncoderInputs, Observation
 from world_model_ros.core.planning.goal import PlanningInput
 from world_model_ros.core.planning.goal_controller import GoalController
+from world_model_ros.core.planning.scan_layer import LaserFrame
 from world_model_ros.msg import DomainStatus, WorldModelState
 from world_model_ros.nodes.conversions import image_to_rgb, odometry_to_sample, time_to_s
 from world_model_ros.nodes.mpc_planner_config import PlannerNodeConfig
 from world_model_ros.nodes.planner_messages import goal_to_xyyaw, state_to_input
+from world_model_ros.nodes.scan_conversion import laser_scan
+
+# A scan further than this from the state planned from is not fused (s): it would be placed
+# at a pose the robot was not at.
+SCAN_MAX_SKEW_S = 0.3
 
 
 class PlannerInputs:
@@ -53,6 +61,7 @@ class PlannerInputs:
         self._state: WorldModelState | None = None
         self._image: Image | None = None
         self._domain: DomainStatus | None = None
+        self._scan: tuple[float, np.ndarray, np.ndarray] | None = None  # newest, decoded
         self._odom = OdomBuffer(history_s=2.0)
         # what this node commanded, when: the local encoder's history input (a model that
         # takes the steps before a frame, core/live/motion_history.py)
@@ -62,7 +71,7 @@ class PlannerInputs:
         self._odom_problem: InputError | None = None
         self.frame_id = config.odom_frame  # the odometry frame, once an input has named it
         self._throttle = WarningThrottle(5.0)
-        self.received = {"goal": 0, "state": 0, "image": 0, "odom": 0, "domain": 0}
+        self.received = {"goal": 0, "state": 0, "image": 0, "odom": 0, "domain": 0, "scan": 0}
         self.rejected = RejectionCounter()  # per (topic, reason); read by the diagnostics
         self.odom_time_resets = 0
 
@@ -95,6 +104,19 @@ class PlannerInputs:
         with self.lock:
             self._domain = msg
             self.received["domain"] += 1
+
+    def on_scan(self, msg: LaserScan) -> None:
+        """A planar LiDAR's scan, for the costmap's scan layer (core/planning/scan_layer.py)."""
+        try:
+            scan = laser_scan(msg)
+        except InputError as exc:
+            with self.lock:
+                self.rejected.add("scan", exc.reason)
+            self._warn(f"scan rejected: {exc}")
+            return
+        with self.lock:
+            self._scan = scan
+            self.received["scan"] += 1
 
     def on_odom(self, msg: Odometry) -> None:
         try:
@@ -157,16 +179,25 @@ class PlannerInputs:
             return None
         topic = "world_model/state" if twin else "camera/image_raw"
         try:
-            return (
-                self._from_state(controller, state)
-                if twin
-                else self._local(controller, image, odom_new)
-            )
+            if twin:
+                return self._with_scan(self._from_state(controller, state))
+            return self._local(controller, image, odom_new)
         except (InputError, ImageError, SyncError) as exc:
             with self.lock:
                 self.rejected.add(topic, exc.reason)
             self._unusable(controller, f"{topic}: {exc}", now_s)
             return None
+
+    def _with_scan(self, fresh: PlanningInput | None) -> PlanningInput | None:
+        """``fresh`` with the newest LaserScan taken within SCAN_MAX_SKEW_S of it, placed at
+        the state's pose (the skew is at most a few centimetres at walking speed)."""
+        with self.lock:
+            scan = self._scan
+        if fresh is None or scan is None or abs(scan[0] - fresh.stamp_s) > SCAN_MAX_SKEW_S:
+            return fresh
+        pose = fresh.latent.pose_3.detach().cpu().numpy().astype(np.float64)
+        sensor = sensor_pose(pose, self._config.scan_forward_m)
+        return replace(fresh, scan=LaserFrame(scan[1], scan[2], sensor))
 
     def _unusable(self, controller: GoalController, text: str, now_s: float) -> None:
         self._warn(text)

@@ -29,6 +29,7 @@ from ..core.model.contract import EncoderInputs, KnowsArena, Observation, WorldM
 from ..core.planning.controller_config import ControllerConfig
 from ..core.planning.goal import ControlOutput, GoalState, PlanningInput
 from ..core.planning.goal_controller import GoalController
+from ..core.planning.scan_layer import LaserFrame
 from .simulator import DiffDriveSim
 
 DEMO_LAYOUT_SEED_START = 10_000
@@ -141,17 +142,18 @@ def run_episode(
             status = "failed: stuck"
             break
         image = sim.render() if model.uses_camera or on_step is not None else None
+        laser = demo_laser(sim, pose)
         observation = Observation(
             sim.time_s,
             image if model.uses_camera else None,
             pose.astype(np.float32),
             twist.astype(np.float32),
             None if history is None else history.at(sim.time_s, twist),
-            demo_scan_input(model, sim, pose),
+            demo_scan_input(model, laser, pose),
         )
         tic = time.perf_counter()
         try:
-            state = PlanningInput(observation.stamp_s, model.encode(observation))
+            state = PlanningInput(observation.stamp_s, model.encode(observation), laser)
         except Exception as exc:  # noqa: BLE001 - this episode's failure; the demo goes on
             status = f"failed: model error: {type(exc).__name__}: {exc}"
             break
@@ -221,14 +223,21 @@ class DemoHistory:
         )
 
 
-def demo_scan_input(model: WorldModel, sim: DiffDriveSim, pose_3: np.ndarray):
+def demo_laser(sim: DiffDriveSim, pose_3: np.ndarray) -> LaserFrame | None:
+    """The simulated LiDAR's scan now, where it was taken; None for a robot without one."""
+    lidar = sim.config.lidar
+    if lidar is None:
+        return None
+    return LaserFrame(lidar.angles_rad(), sim.scan(), sensor_pose(pose_3, lidar.forward_m))
+
+
+def demo_scan_input(model: WorldModel, laser: LaserFrame | None, pose_3: np.ndarray):
     """The LaserScan input (core/data/scan_input.py) from the simulated LiDAR, for a model
     that takes one; None otherwise (or when the simulated robot has no LiDAR: "no scan")."""
     inputs = EncoderInputs.of(model)
-    lidar = sim.config.lidar
-    if not inputs.scan_sectors or lidar is None:
+    if not inputs.scan_sectors or laser is None:
         return None
-    points = scan_points(sensor_pose(pose_3, lidar.forward_m), lidar.angles_rad(), sim.scan())
+    points = scan_points(laser.sensor_pose_3, laser.angles_n, laser.ranges_n)
     return sector_input(points, pose_3, inputs.scan_sectors, inputs.scan_range_m)
 
 

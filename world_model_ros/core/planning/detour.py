@@ -7,6 +7,13 @@ stand still in front of it. When the robot has got no closer by ``progress_m`` f
 ``angle_rad`` to one side of the goal's bearing, for ``duration_s``; then the real goal again.
 The first side is the one the last plan was already leaning to; repeated detours alternate.
 The collision critics still apply while detouring, so the detour itself avoids obstacles.
+
+With an occupancy map (a model with an occupancy head, or a LiDAR), the sub-goal is instead
+the point ``distance_m`` along the shortest path to the goal through what the map does not
+hold blocked (``route.py``), re-planned every cycle until the path is direct or
+``route.max_s`` is up: a fixed angle to one side often points at the next obstacle (a robot
+started between two posts). The side rule remains for a model without a map, and when the map
+shows no way round or nothing in the way (the path is direct).
 """
 
 from __future__ import annotations
@@ -17,6 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..config import setting, validate_settings
+from .occupancy_map import OccupancyMap
+from .route import RouteConfig, way_point
 
 
 @dataclass(frozen=True)
@@ -36,6 +45,7 @@ class DetourConfig:
     )
     distance_m: float = setting(0.8, "sub-goal distance from the robot (m)", low=0.001)
     duration_s: float = setting(2.5, "how long one detour lasts (s)", low=0.001)
+    route: RouteConfig = setting(default_factory=RouteConfig)
 
     def __post_init__(self) -> None:
         validate_settings(self)
@@ -54,7 +64,9 @@ class Detour:
         self._until_s = -math.inf
         self._subgoal: np.ndarray | None = None
         self._last_side = 0.0
+        self._routed = False
         self.detours = 0
+        self.routed = 0  # of which aimed along a path on the occupancy map
 
     @property
     def active(self) -> bool:
@@ -66,8 +78,10 @@ class Detour:
         pose_xyyaw: np.ndarray,
         goal_xyyaw: np.ndarray,
         plan_end_xy: np.ndarray | None = None,
+        occupancy: OccupancyMap | None = None,
     ) -> np.ndarray:
-        """The goal to plan towards at ``time_s``: ``goal_xyyaw`` or a detour sub-goal."""
+        """The goal to plan towards at ``time_s``: ``goal_xyyaw`` or a detour sub-goal (along
+        a path on ``occupancy`` when there is one)."""
         c = self.config
         pose = np.asarray(pose_xyyaw, dtype=np.float64)
         goal = np.asarray(goal_xyyaw, dtype=np.float64)
@@ -75,7 +89,15 @@ class Detour:
         if distance < self._best_distance - c.progress_m:
             self._best_distance, self._best_time_s = distance, time_s
         if self._subgoal is not None:
-            if time_s < self._until_s:
+            if self._routed and time_s < self._until_s:
+                # along the path, re-planned from here: until it is direct or max_s is up
+                ahead = (
+                    way_point(occupancy, pose, goal, c.distance_m, c.route) if occupancy else None
+                )
+                if ahead is not None:
+                    self._subgoal = ahead
+                    return ahead
+            elif time_s < self._until_s:
                 return self._subgoal
             self._subgoal = None
             self._best_distance, self._best_time_s = (
@@ -88,6 +110,16 @@ class Detour:
             or distance < 2 * c.progress_m
         ):
             return goal
+        self.detours += 1
+        routed = (
+            None if occupancy is None else way_point(occupancy, pose, goal, c.distance_m, c.route)
+        )
+        self._routed = routed is not None
+        if routed is not None:
+            self.routed += 1
+            self._subgoal, self._until_s = routed, time_s + c.route.max_s
+            return routed
+        self._until_s = time_s + c.duration_s
         bearing = math.atan2(goal[1] - pose[1], goal[0] - pose[0])
         if self._last_side:
             side = -self._last_side
@@ -106,6 +138,4 @@ class Detour:
                 heading,
             ]
         )
-        self._until_s = time_s + c.duration_s
-        self.detours += 1
         return self._subgoal

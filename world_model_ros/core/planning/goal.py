@@ -15,6 +15,7 @@ import numpy as np
 from ..geometry import wrap_angle_np
 from ..model.contract import LatentState
 from .mppi import MppiResult
+from .scan_layer import LaserFrame
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class PlanningInput:
 
     stamp_s: float
     latent: LatentState
+    scan: LaserFrame | None = None  # a planar LiDAR's newest scan, for the costmap
 
 
 class GoalState(str, Enum):

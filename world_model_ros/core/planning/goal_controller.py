@@ -285,7 +285,11 @@ class GoalController:
                 steps = round((fresh.stamp_s - self._planned_stamp_s) / planner.dt_s)
                 planner.shift(max(0, steps))
             assert self._goal is not None  # planning only happens towards a goal
-            target = self.detour.goal_for(fresh.stamp_s, pose, self._goal, self._plan_end_xy)
+            if fresh.scan is not None:
+                planner.observe_scan(fresh.scan, fresh.latent.pose_3)
+            target = self.detour.goal_for(
+                fresh.stamp_s, pose, self._goal, self._plan_end_xy, planner.occupancy_map
+            )
             result = planner.plan(fresh.latent, target, self._sent_2)
             refused = plan_not_finite(result) or (
                 self.plan_check(result) if self.plan_check else None

@@ -35,6 +35,7 @@ from .critics import CostConfig, CriticSet
 from .occupancy_map import OccupancyMap, OccupancyMapConfig
 from .past_view import PastViewConfig, PastViews
 from .sampling import apply_limits, ar1_filter
+from .scan_layer import LaserFrame
 
 
 @dataclass(frozen=True)
@@ -284,6 +285,13 @@ class MppiPlanner:
             return False
         self.occupancy_map.update(latent.pose_3, *observed)
         return True
+
+    def observe_scan(self, frame: LaserFrame, pose_3: torch.Tensor) -> bool:
+        """Add a LaserScan taken with the robot at ``pose_3`` to the occupancy map (any model:
+        the scan needs no head; core/planning/scan_layer.py); False when it changed nothing."""
+        robot_xy = pose_3.detach().cpu().numpy()[:2]
+        body = self.config.memory.body_radius_m
+        return self.occupancy_map.update_scan(frame, robot_xy, body) > 0
 
     def _turn_towards(self, pose_3: torch.Tensor, goal_3: torch.Tensor) -> torch.Tensor | None:
         """A warm start that turns on the spot to face the goal, when it lies more than

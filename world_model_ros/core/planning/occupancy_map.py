@@ -25,6 +25,10 @@ leave it.
 Cost: an index_add of a few hundred cells per frame, one max-pool of the grid for the inflation
 per frame, and one grid_sample of B x H points per cycle, well under a millisecond for 512 x 20
 on one CPU core.
+
+A robot with a planar LiDAR also hands the map its scans (:meth:`OccupancyMap.update_scan`,
+``scan_layer.py``): they are kept in a grid of their own, and where a scan has spoken its
+evidence replaces the head's (a measurement over a guess).
 """
 
 from __future__ import annotations
@@ -38,6 +42,10 @@ from torch.nn import functional as F
 
 from ..config import ConfigError, setting, validate_settings
 from ..model.occupancy_head import cells_in_world, in_view_c
+from .scan_layer import LaserFrame, ScanLayerConfig, scan_window
+
+# A cell's scan evidence further than this from the prior (log-odds) means a scan has spoken.
+SPOKEN_LOG_ODDS = 0.05
 
 
 @dataclass(frozen=True)
@@ -80,6 +88,7 @@ class OccupancyMapConfig:
         "rollouts read the highest occupancy within this distance (m): a safety margin",
         low=0.0,
     )
+    scan: ScanLayerConfig = setting(default_factory=ScanLayerConfig)
 
     def __post_init__(self) -> None:
         validate_settings(self)
@@ -124,8 +133,9 @@ class OccupancyMap:
         self.log_odds_xy = torch.zeros(
             self.cells, self.cells, device=self.device
         )  # evidence, over the prior
+        self.scan_log_odds_xy = torch.zeros_like(self.log_odds_xy)  # the LiDAR's (scan_layer.py)
         self.origin_2: torch.Tensor | None = None  # odometry position of cell (0, 0)'s corner
-        self._inflated_of: torch.Tensor | None = None  # the log_odds_xy _inflated_grid is of
+        self._inflated_of: tuple | None = None  # the two grids _inflated_grid is of
 
     @property
     def empty(self) -> bool:
@@ -136,7 +146,9 @@ class OccupancyMap:
         if (
             seconds > 0 and not self.empty
         ):  # out of place: the grid may come from inference mode (the planner)
-            self.log_odds_xy = self.log_odds_xy * 0.5 ** (seconds / self.config.half_life_s)
+            fade = 0.5 ** (seconds / self.config.half_life_s)
+            self.log_odds_xy = self.log_odds_xy * fade
+            self.scan_log_odds_xy = self.scan_log_odds_xy * fade
 
     def _follow(self, xy_2: torch.Tensor) -> None:
         """Centre the map on ``xy_2`` first; re-centre it (keeping the overlap) when the robot gets
@@ -152,14 +164,19 @@ class OccupancyMap:
             return
         shift = torch.round((local - 0.5 * extent) / c.resolution_m).to(torch.int64)
         sx, sy = int(shift[0]), int(shift[1])
-        moved = torch.zeros_like(self.log_odds_xy)
+        self.log_odds_xy = self._shifted(self.log_odds_xy, sx, sy)
+        self.scan_log_odds_xy = self._shifted(self.scan_log_odds_xy, sx, sy)
+        self.origin_2 = self.origin_2 + shift.to(self.origin_2) * c.resolution_m
+
+    def _shifted(self, grid: torch.Tensor, sx: int, sy: int) -> torch.Tensor:
+        """``grid`` with cell (i, j) moved to (i - sx, j - sy); what leaves it is lost."""
+        moved = torch.zeros_like(grid)
         n = self.cells
         if abs(sx) < n and abs(sy) < n:
-            moved[max(0, -sx) : n - max(0, sx), max(0, -sy) : n - max(0, sy)] = self.log_odds_xy[
+            moved[max(0, -sx) : n - max(0, sx), max(0, -sy) : n - max(0, sy)] = grid[
                 max(0, sx) : n - max(0, -sx), max(0, sy) : n - max(0, -sy)
             ]
-        self.log_odds_xy = moved
-        self.origin_2 = self.origin_2 + shift.to(self.origin_2) * c.resolution_m
+        return moved
 
     def update(self, pose_3: torch.Tensor, cells_c2: torch.Tensor, logits_c: torch.Tensor) -> int:
         """Add one frame's head output (robot-frame cells, logits) seen from ``pose_3``; returns
@@ -207,15 +224,56 @@ class OccupancyMap:
         self.log_odds_xy = grid.view(self.cells, self.cells)
         return int(seen.sum())
 
+    def update_scan(self, frame: LaserFrame, robot_xy_2, body_radius_m: float) -> int:
+        """Add one LaserScan (``scan_layer.py``) taken by a robot at ``robot_xy_2`` whose body
+        reaches ``body_radius_m``; returns how many cells it marked or cleared."""
+        c = self.config
+        if not (c.enabled and c.scan.enabled):
+            return 0
+        self._follow(torch.as_tensor(np.asarray(robot_xy_2, np.float32)[:2], device=self.device))
+        assert self.origin_2 is not None  # placed by _follow
+        sensor = torch.as_tensor(np.asarray(frame.sensor_pose_3, np.float32)[:2])
+        reach = c.scan.max_range_m + body_radius_m
+        low = torch.floor((sensor - reach - self.origin_2.cpu()) / c.resolution_m).to(torch.int64)
+        high = torch.ceil((sensor + reach - self.origin_2.cpu()) / c.resolution_m).to(torch.int64)
+        (i0, j0), (i1, j1) = low.clamp(0, self.cells).tolist(), high.clamp(0, self.cells).tolist()
+        if i1 - i0 < 2 or j1 - j0 < 2:
+            return 0
+        ii = torch.arange(i0, i1, device=self.device, dtype=torch.float32)
+        jj = torch.arange(j0, j1, device=self.device, dtype=torch.float32)
+        centres = torch.stack(torch.meshgrid(ii, jj, indexing="ij"), dim=-1) + 0.5
+        centres = self.origin_2 + centres * c.resolution_m
+        marked, cleared = scan_window(frame, centres, body_radius_m, c.scan)
+        window = self.scan_log_odds_xy[i0:i1, j0:j1]
+        change = marked.float() * c.scan.hit_log_odds - cleared.float() * c.scan.miss_log_odds
+        grid = self.scan_log_odds_xy.clone()  # a fresh tensor inside or outside inference mode
+        low_lo, high_lo = (
+            -c.max_log_odds - self._prior_log_odds,
+            c.max_log_odds - self._prior_log_odds,
+        )
+        grid[i0:i1, j0:j1] = (window + change).clamp(low_lo, high_lo)
+        self.scan_log_odds_xy = grid
+        return int((marked | cleared).sum())
+
     def probability_xy(self) -> torch.Tensor:
-        """Occupancy probability of every cell [X, Y] (x index first)."""
-        return torch.sigmoid(self.log_odds_xy + self._prior_log_odds)
+        """Occupancy probability of every cell [X, Y] (x index first): the LiDAR's where a scan
+        has spoken, the head's elsewhere."""
+        head = torch.sigmoid(self.log_odds_xy + self._prior_log_odds)
+        scanned = self.scan_log_odds_xy.abs() > SPOKEN_LOG_ODDS
+        if not bool(scanned.any()):
+            return head
+        return torch.where(
+            scanned, torch.sigmoid(self.scan_log_odds_xy + self._prior_log_odds), head
+        )
 
     def occupancy_percent_yx(self, unknown_below: float = 0.05) -> np.ndarray:
         """The map as nav_msgs/OccupancyGrid wants it: int8 [Y, X] (row y, column x), 0-100, -1
         where no evidence was ever added (log-odds within ``unknown_below`` of the prior)."""
         percent = torch.round(self.probability_xy() * 100.0).clamp(0, 100).to(torch.int8)
-        percent[self.log_odds_xy.abs() < unknown_below] = -1
+        unknown = (self.log_odds_xy.abs() < unknown_below) & (
+            self.scan_log_odds_xy.abs() < unknown_below
+        )
+        percent[unknown] = -1
         return percent.T.contiguous().cpu().numpy()
 
     def probability_at(self, xy_n2: torch.Tensor) -> torch.Tensor:
@@ -225,12 +283,17 @@ class OccupancyMap:
             return torch.full(xy_n2.shape[:-1], self.config.prior, device=xy_n2.device)
         return self._sample(self._inflated(), xy_n2)
 
+    def inflated_probability_xy(self) -> torch.Tensor:
+        """Occupancy probability of every cell [X, Y] after the inflation: what rollouts read."""
+        return self._inflated()[0, 0]
+
     def _inflated(self) -> torch.Tensor:
         """The probability grid [1, 1, X, Y] with each cell the highest within ``inflation_m``;
-        computed once per state of the grid (the planner asks twice a cycle: the samples and
-        the plan). Every change replaces ``log_odds_xy``, so its identity is the state."""
-        if self._inflated_of is not self.log_odds_xy:
-            self._inflated_grid, self._inflated_of = self._inflate(), self.log_odds_xy
+        computed once per state of the grids (the planner asks twice a cycle: the samples and
+        the plan). Every change replaces a grid, so their identities are the state."""
+        state = (id(self.log_odds_xy), id(self.scan_log_odds_xy))
+        if self._inflated_of != state:
+            self._inflated_grid, self._inflated_of = self._inflate(), state
         return self._inflated_grid
 
     def _inflate(self) -> torch.Tensor:
