@@ -363,7 +363,7 @@ def test_learned_planner_publishes_the_occupancy_map_of_what_it_sees(ros, start_
     assert "yuv422" in statuses(io)[-1]
 
 
-def wall_scan(ros, wall_x=1.0, increment=math.radians(1.0)):
+def wall_scan(ros, wall_x=1.0, increment=0.0174533):  # 1 degree
     """A 360-beam LaserScan from base_link of a wall across x = ``wall_x`` (no return behind)."""
     from sensor_msgs.msg import LaserScan
 

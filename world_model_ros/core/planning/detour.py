@@ -8,7 +8,7 @@ stand still in front of it. When the robot has got no closer by ``progress_m`` f
 The first side is the one the last plan was already leaning to; repeated detours alternate.
 The collision critics still apply while detouring, so the detour itself avoids obstacles.
 
-With an occupancy map (a model with an occupancy head, or a LiDAR), the sub-goal is instead
+With an occupancy map a LiDAR has fed (``route.needs_scan``), the sub-goal is instead
 the point ``distance_m`` along the shortest path to the goal through what the map does not
 hold blocked (``route.py``), re-planned every cycle until the path is direct or
 ``route.max_s`` is up: a fixed angle to one side often points at the next obstacle (a robot

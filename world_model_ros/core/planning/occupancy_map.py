@@ -135,11 +135,17 @@ class OccupancyMap:
         )  # evidence, over the prior
         self.scan_log_odds_xy = torch.zeros_like(self.log_odds_xy)  # the LiDAR's (scan_layer.py)
         self.origin_2: torch.Tensor | None = None  # odometry position of cell (0, 0)'s corner
+        self._scans = 0  # fused since the last clear
         self._inflated_of: tuple | None = None  # the two grids _inflated_grid is of
 
     @property
     def empty(self) -> bool:
         return self.origin_2 is None
+
+    @property
+    def has_scans(self) -> bool:
+        """Whether a LaserScan has been fused since the map was cleared."""
+        return self._scans > 0
 
     def age(self, seconds: float) -> None:
         """Let ``seconds`` pass: evidence fades towards the prior."""
@@ -253,6 +259,7 @@ class OccupancyMap:
         )
         grid[i0:i1, j0:j1] = (window + change).clamp(low_lo, high_lo)
         self.scan_log_odds_xy = grid
+        self._scans += 1
         return int((marked | cleared).sum())
 
     def probability_xy(self) -> torch.Tensor:

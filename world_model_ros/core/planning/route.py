@@ -59,6 +59,11 @@ class RouteConfig:
         "cells this close to the robot are crossable whatever the map says (it stands there)",
         low=0.0,
     )
+    needs_scan: bool = setting(
+        True,
+        "route only on a map a LiDAR has fed: the occupancy head's guesses alone are too blurred "
+        "to route on (they led the small robot astray)",
+    )
     max_s: float = setting(
         10.0, "longest a detour follows one path (s), re-planned every cycle", low=0.001
     )
@@ -155,6 +160,8 @@ def way_point(
     robot's cell, or when the path is direct (nothing in the way on the map: a detour along
     it would be the straight line MPPI already tries)."""
     if not config.enabled or occupancy.empty or not occupancy.config.enabled:
+        return None
+    if config.needs_scan and not occupancy.has_scans:
         return None
     grid, origin, cell = route_grid(occupancy, config.cell_m)
     nx, ny = grid.shape
