@@ -136,7 +136,7 @@ class OccupancyMap:
         self.scan_log_odds_xy = torch.zeros_like(self.log_odds_xy)  # the LiDAR's (scan_layer.py)
         self.origin_2: torch.Tensor | None = None  # odometry position of cell (0, 0)'s corner
         self._scans = 0  # fused since the last clear
-        self._inflated_of: tuple | None = None  # the two grids _inflated_grid is of
+        self._inflated_of: tuple[torch.Tensor, torch.Tensor] | None = None  # grids it is of
 
     @property
     def empty(self) -> bool:
@@ -298,9 +298,10 @@ class OccupancyMap:
         """The probability grid [1, 1, X, Y] with each cell the highest within ``inflation_m``;
         computed once per state of the grids (the planner asks twice a cycle: the samples and
         the plan). Every change replaces a grid, so their identities are the state."""
-        state = (id(self.log_odds_xy), id(self.scan_log_odds_xy))
-        if self._inflated_of != state:
-            self._inflated_grid, self._inflated_of = self._inflate(), state
+        of = self._inflated_of  # the grids themselves: an id() could be reused once freed
+        if of is None or of[0] is not self.log_odds_xy or of[1] is not self.scan_log_odds_xy:
+            self._inflated_grid = self._inflate()
+            self._inflated_of = (self.log_odds_xy, self.scan_log_odds_xy)
         return self._inflated_grid
 
     def _inflate(self) -> torch.Tensor:

@@ -42,6 +42,12 @@ class ScanLayerConfig:
     max_range_m: float = setting(
         3.0, "use returns and clear cells out to this distance from the sensor (m)", low=0.1
     )
+    margin_m: float = setting(
+        0.05,
+        "mark out to the body radius plus this (m): a margin for the corners a scan sees edge-on",
+        low=0.0,
+        high=1.0,
+    )
     hit_log_odds: float = setting(
         2.0, "log-odds added per scan to a cell a robot there would touch a return from", low=0.0
     )
@@ -81,9 +87,9 @@ def scan_window(
     frame: LaserFrame, centres_xy2: torch.Tensor, body_radius_m: float, config: ScanLayerConfig
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(marked, cleared) bool [X, Y] for a window of cells whose centres (odometry frame) are
-    ``centres_xy2`` [X, Y, 2] on a regular grid: marked where a robot centred there would
-    touch a return within ``max_range_m``, cleared where a beam passed the centre short of its
-    return (and it is not marked)."""
+    ``centres_xy2`` [X, Y, 2] on a regular grid: marked within ``body_radius_m`` +
+    ``margin_m`` of a return closer than ``max_range_m`` (a robot centred there would touch
+    it), cleared where a beam passed the centre short of its return (and it is not marked)."""
     device = centres_xy2.device
     nx, ny = centres_xy2.shape[:2]
     sensor = np.asarray(frame.sensor_pose_3, dtype=np.float64)
@@ -102,9 +108,10 @@ def scan_window(
         inside = ((index >= 0) & (index < [nx, ny])).all(axis=1)
         hits = torch.zeros(1, 1, nx, ny, device=device)
         hits[0, 0, index[inside, 0], index[inside, 1]] = 1.0
-        reach = int(math.ceil(body_radius_m / cell))
+        radius = body_radius_m + config.margin_m
+        reach = int(math.ceil(radius / cell))
         offsets = torch.arange(-reach, reach + 1, device=device, dtype=torch.float32) * cell
-        disk = (torch.hypot(offsets[:, None], offsets[None, :]) <= body_radius_m).float()
+        disk = (torch.hypot(offsets[:, None], offsets[None, :]) <= radius).float()
         marked = F.conv2d(hits, disk[None, None], padding=reach)[0, 0] > 0.5
     # each cell's beam: the nearest angle (beams are evenly spaced in a LaserScan)
     offset = centres_xy2.detach().cpu().numpy().astype(np.float64) - sensor[:2]
