@@ -60,21 +60,28 @@ def test_a_scan_marks_where_the_body_would_touch_and_clears_the_floor_in_front()
     assert probability(occupancy, (1.6, 0.0)) == pytest.approx(occupancy.config.prior, abs=1e-3)
 
 
-def test_a_beam_without_a_return_clears_nothing_and_the_scan_overrules_the_heads_guess():
-    occupancy = OccupancyMap(OccupancyMapConfig(inflation_m=0.0))
+@pytest.mark.parametrize("overrule", [False, True])
+def test_a_beam_without_a_return_clears_nothing_and_paths_trust_the_scan_over_the_head(overrule):
+    """The head guesses a blocked blob where a scan sees the floor. Paths are planned on the
+    scan's word; the rollouts take the higher of the two (the head may see an obstacle below
+    the scan plane) unless told to let the scan overrule the head."""
+    config = OccupancyMapConfig(inflation_m=0.0, scan=ScanLayerConfig(overrule_head=overrule))
+    occupancy = OccupancyMap(config)
     cells = torch.tensor([[x, y] for x in np.arange(0.3, 1.2, 0.1) for y in (-0.1, 0.0, 0.1)])
-    # the head guesses a blocked blob 0.3-1.1 m ahead where there is nothing
     for _ in range(4):
         occupancy.update(torch.zeros(3), cells.float(), torch.full((len(cells),), 6.0))
     assert probability(occupancy, (0.6, 0.0)) > 0.9
     empty = cast((0.0, 0.0, 0.0), [])  # no returns at all: a dropout must not erase
     occupancy.update_scan(empty, (0.0, 0.0), BODY_M)
-    assert probability(occupancy, (0.6, 0.0)) > 0.9
+    assert not occupancy.has_scans or occupancy.measured_probability_xy().max() > 0.9
     wall_behind = cast((0.0, 0.0, 0.0), [((2.5, 0.0), 1.0)])  # returns at 1.5 m: floor seen
     for _ in range(3):
         occupancy.update_scan(wall_behind, (0.0, 0.0), BODY_M)
-    assert probability(occupancy, (0.6, 0.0)) < 0.2
-    assert probability(occupancy, (1.4, 0.0)) > 0.9
+    assert occupancy.has_scans
+    index = ((torch.tensor([0.6, 0.0]) - occupancy.origin_2) / config.resolution_m).long()
+    assert float(occupancy.measured_probability_xy()[index[0], index[1]]) < 0.2
+    assert (probability(occupancy, (0.6, 0.0)) < 0.2) == overrule
+    assert probability(occupancy, (1.4, 0.0)) > 0.9  # the wall, marked either way
     percent = occupancy.occupancy_percent_yx()
     assert (percent >= 0).any() and (percent == -1).any()  # seen cells and never-seen ones
 

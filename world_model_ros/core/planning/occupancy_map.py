@@ -263,8 +263,24 @@ class OccupancyMap:
         return int((marked | cleared).sum())
 
     def probability_xy(self) -> torch.Tensor:
-        """Occupancy probability of every cell [X, Y] (x index first): the LiDAR's where a scan
-        has spoken, the head's elsewhere."""
+        """Occupancy probability of every cell [X, Y] (x index first), as the rollouts read it:
+        where a scan has spoken, the higher of the LiDAR's and the head's (an obstacle below
+        the scan plane is seen by the camera only), or the LiDAR's alone with
+        ``scan.overrule_head``; the head's elsewhere."""
+        if self.config.scan.overrule_head:
+            return self.measured_probability_xy()
+        head = torch.sigmoid(self.log_odds_xy + self._prior_log_odds)
+        scanned = self.scan_log_odds_xy.abs() > SPOKEN_LOG_ODDS
+        if not bool(scanned.any()):
+            return head
+        scan = torch.sigmoid(self.scan_log_odds_xy + self._prior_log_odds)
+        guessed = self.log_odds_xy.abs() > SPOKEN_LOG_ODDS  # the head's prior is no guess
+        both = torch.where(guessed, torch.maximum(scan, head), scan)
+        return torch.where(scanned, both, head)
+
+    def measured_probability_xy(self) -> torch.Tensor:
+        """Occupancy probability [X, Y] with the LiDAR's evidence in place of the head's
+        guesses wherever a scan has spoken: what a path is planned on (``route.py``)."""
         head = torch.sigmoid(self.log_odds_xy + self._prior_log_odds)
         scanned = self.scan_log_odds_xy.abs() > SPOKEN_LOG_ODDS
         if not bool(scanned.any()):

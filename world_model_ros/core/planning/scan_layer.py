@@ -43,10 +43,16 @@ class ScanLayerConfig:
         3.0, "use returns and clear cells out to this distance from the sensor (m)", low=0.1
     )
     margin_m: float = setting(
-        0.05,
+        0.0,
         "mark out to the body radius plus this (m): a margin for the corners a scan sees edge-on",
         low=0.0,
         high=1.0,
+    )
+    overrule_head: bool = setting(
+        True,
+        "rollouts read the LiDAR's evidence in place of the occupancy head's where a scan has "
+        "spoken (false: the higher of the two, so an obstacle below the scan plane still counts, "
+        "and so do the head's blurred guesses)",
     )
     hit_log_odds: float = setting(
         2.0, "log-odds added per scan to a cell a robot there would touch a return from", low=0.0
