@@ -39,6 +39,7 @@ setup(
         "matplotlib",
         "pillow",
         "mujoco",
+        "scipy",
     ],
     python_requires=">=3.10",
     zip_safe=False,
