@@ -119,6 +119,7 @@ def planner_target(state_source: str = "local") -> Target:
     cases = {"goal_pose": mf.goal_cases()}
     if twin:
         cases["world_model/state"] = mf.state_cases()
+        cases["scan"] = mf.scan_cases()  # the costmap's LiDAR layer
     else:
         cases["odom"] = mf.odom_cases()
         cases["camera/image_raw"] = mf.image_cases()

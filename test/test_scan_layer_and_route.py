@@ -86,6 +86,20 @@ def test_a_beam_without_a_return_clears_nothing_and_paths_trust_the_scan_over_th
     assert (percent >= 0).any() and (percent == -1).any()  # seen cells and never-seen ones
 
 
+def test_a_scan_turning_the_other_way_marks_and_clears_the_same_cells():
+    disk = ((1.0, 0.3), 0.2)
+    forward = cast((0.0, 0.0, 0.0), [disk])
+    backward = LaserFrame(forward.angles_n[::-1], forward.ranges_n[::-1], forward.sensor_pose_3)
+    grids = []
+    for frame in (forward, backward):
+        occupancy = OccupancyMap()
+        occupancy.update_scan(frame, (0.0, 0.0), BODY_M)
+        grids.append(occupancy.scan_log_odds_xy)
+    assert torch.equal(grids[0], grids[1]) and (grids[0] > 0).any() and (grids[0] < 0).any()
+    nothing = LaserFrame(np.zeros(0), np.zeros(0), np.zeros(3))
+    assert OccupancyMap().update_scan(nothing, (0.0, 0.0), BODY_M) == 0
+
+
 def test_the_scan_layer_can_be_switched_off_and_bad_frames_are_refused():
     occupancy = OccupancyMap(OccupancyMapConfig(scan=ScanLayerConfig(enabled=False)))
     assert occupancy.update_scan(cast((0, 0, 0), [((1.0, 0.0), 0.2)]), (0, 0), BODY_M) == 0

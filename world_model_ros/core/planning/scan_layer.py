@@ -99,11 +99,12 @@ def scan_window(
     device = centres_xy2.device
     nx, ny = centres_xy2.shape[:2]
     sensor = np.asarray(frame.sensor_pose_3, dtype=np.float64)
-    angles = np.asarray(frame.angles_n, dtype=np.float64)
-    ranges = np.asarray(frame.ranges_n, dtype=np.float64)
+    order = np.argsort(frame.angles_n)  # a LaserScan may turn either way (a negative increment)
+    angles = np.asarray(frame.angles_n, dtype=np.float64)[order]
+    ranges = np.asarray(frame.ranges_n, dtype=np.float64)[order]
     hit = np.isfinite(ranges) & (ranges > 0) & (ranges <= config.max_range_m)
     marked = torch.zeros(nx, ny, dtype=torch.bool, device=device)
-    if nx < 2 or ny < 2:
+    if nx < 2 or ny < 2 or len(angles) == 0:
         return marked, marked.clone()
     corner = centres_xy2[0, 0].detach().cpu().numpy().astype(np.float64)
     cell = float((centres_xy2[1, 0, 0] - centres_xy2[0, 0, 0]).item())
