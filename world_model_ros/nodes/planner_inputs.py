@@ -189,12 +189,16 @@ class PlannerInputs:
             return None
 
     def _with_scan(self, fresh: PlanningInput | None) -> PlanningInput | None:
-        """``fresh`` with the newest LaserScan taken within SCAN_MAX_SKEW_S of it, placed at
-        the state's pose (the skew is at most a few centimetres at walking speed)."""
+        """``fresh`` with the newest LaserScan taken within SCAN_MAX_SKEW_S of it and not
+        handed on before (a scan fused twice would count as two), placed at the state's pose
+        (the skew is at most a few centimetres at walking speed)."""
         with self.lock:
             scan = self._scan
         if fresh is None or scan is None or abs(scan[0] - fresh.stamp_s) > SCAN_MAX_SKEW_S:
             return fresh
+        with self.lock:
+            if self._scan is scan:  # handed on once; a newer one may have come meanwhile
+                self._scan = None
         pose = fresh.latent.pose_3.detach().cpu().numpy().astype(np.float64)
         sensor = sensor_pose(pose, self._config.scan_forward_m)
         return replace(fresh, scan=LaserFrame(scan[1], scan[2], sensor))

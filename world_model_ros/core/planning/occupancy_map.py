@@ -28,7 +28,8 @@ on one CPU core.
 
 A robot with a planar LiDAR also hands the map its scans (:meth:`OccupancyMap.update_scan`,
 ``scan_layer.py``): they are kept in a grid of their own, and where a scan has spoken its
-evidence replaces the head's (a measurement over a guess).
+evidence replaces the head's (a measurement over a guess; ``scan.overrule_head``). Paths
+(``route.py``) are always planned on that measured map.
 """
 
 from __future__ import annotations

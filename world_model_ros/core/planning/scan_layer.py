@@ -6,7 +6,9 @@ from a robot's own bags guesses from one camera frame, and on a robot it was not
 its guesses are blurred (blocked blobs well beyond the obstacles); a robot started between two
 posts then sees no way out. A 2D LiDAR measures the same floor directly, all round. Where a
 fresh scan has spoken, the map follows it (nav2's obstacle layer: a return marks, the beam in
-front of it clears); elsewhere (out of its range, below its plane) the head's guesses stand.
+front of it clears); elsewhere (out of its range, behind what it hit) the head's guesses stand.
+The price: an obstacle lower than the scan plane is cleared over, and only the camera sees it
+(``overrule_head: false`` keeps the higher of the two words instead, blobs and all).
 
 Configuration space, like the head's cells: a cell is marked when a robot centred there would
 touch a return (within ``body_radius_m``), so the rollouts' centres are checked as they are.
@@ -72,8 +74,9 @@ class ScanLayerConfig:
 
 @dataclass(frozen=True)
 class LaserFrame:
-    """One scan where it was taken: beam angles (rad, sensor frame, increasing), ranges (m,
-    +inf where no return) and the sensor's (x, y, yaw) in the odometry frame."""
+    """One scan where it was taken: beam angles (rad, sensor frame, evenly spaced, either
+    way round), ranges (m, +inf where no return) and the sensor's (x, y, yaw) in the odometry
+    frame."""
 
     angles_n: np.ndarray
     ranges_n: np.ndarray
