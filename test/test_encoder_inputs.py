@@ -292,12 +292,16 @@ def test_the_twin_encodes_the_commands_it_heard_and_the_scan_it_saw(tmp_path):
             ).features.numpy()
             latent = latent_at(t_s, command, scan is not None)
             assert np.allclose(latent, expected, atol=1e-4), name
+            if scan is None:  # starting up, no scan yet: read as "no scan", without a warning
+                assert "takes a LaserScan" not in node.output(), name
         # moving, and no command heard: the remapping is wrong somewhere, and the node says so
         t_s = 1100.0
         rig.set_clock(t_s + 0.01)
         rig.feed(t_s, velocity=(0.3, 0.0))
         rig.camera.publish(image_msg(t_s))
         rig.wait_warning("none was heard on '/cmd_vel' while the robot moved")
+        # the LiDAR has spoken before, and its newest scan is a minute old: said
+        rig.wait_warning("takes a LaserScan on '/scan' and none is within 0.3 s")
     finally:
         assert node.stop() == 0, node.output()[-3000:]
         ros.destroy()

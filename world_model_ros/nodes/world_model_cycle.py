@@ -43,6 +43,10 @@ from world_model_ros.nodes.model_loading import (
 )
 from world_model_ros.nodes.world_model_shadow import ShadowJob
 
+# Frames encoded before a LiDAR that has sent nothing yet is reported missing (a LiDAR often
+# starts a moment after the camera; a warning on every start would be noise).
+SCAN_GRACE_FRAMES = 15
+
 
 @dataclass
 class Frame:
@@ -310,6 +314,8 @@ class TwinPredictionCycle:
         scan = next((s for s in reversed(self._scans) if s[0] <= stamp_s + 1e-6), None)
         age_s = None if scan is None else stamp_s - scan[0]
         if scan is None or age_s is None or age_s > SCAN_MAX_AGE_S:
+            if not self._scans and self._counts["frames_processed"] < SCAN_GRACE_FRAMES:
+                return None  # starting up: the LiDAR's first scan may follow the first frames
             newest = f" (newest {stamp_s - self._scans[-1][0]:+.2f} s)" if self._scans else ""
             self._warn(
                 ("scan_missing",),
