@@ -248,14 +248,8 @@ def _adapt(args, robot, init_model, init_config, started: float) -> int:
     train_episodes, val_episodes = split_by_episode(
         episodes, config.validation_fraction, config.seed
     )
-    size, horizon = model_config.image_size, model_config.horizon
-    inputs = {
-        "image_fit": model_config.image_fit,
-        "history_steps": model_config.history_steps,
-        "scan_sectors": model_config.scan_sectors,
-    }
-    train_windows = WindowSet(train_episodes, size, horizon, **inputs)
-    val_windows = WindowSet(val_episodes, size, horizon, **inputs)
+    train_windows = WindowSet.for_model(train_episodes, model_config)
+    val_windows = WindowSet.for_model(val_episodes, model_config)
     train_windows.costmap = CostmapFields.from_grids([grids[e.source] for e in train_episodes])
     val_windows.costmap = CostmapFields.from_grids([grids[e.source] for e in val_episodes])
     loaded_min = (time.monotonic() - started) / 60

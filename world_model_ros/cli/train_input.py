@@ -51,10 +51,9 @@ def load_training_data(args: argparse.Namespace, config, dist, robot=None, log=p
     from ..core.data.windows import WindowSet, split_by_episode
 
     started = time.monotonic()
-    horizon, size = config.model.horizon, config.model.image_size
     folder = dataset_folder(args.bags)
     if folder is None:
-        fit = config.model.image_fit
+        size, fit = config.model.image_size, config.model.image_fit
         episodes, data_info = load_bags(args.bags, args, size, log=log, image_fit=fit)
         attach_model_scans(episodes, args, config.model, log=log)
         data_info["labels"] = apply_contact_labels(
@@ -63,13 +62,8 @@ def load_training_data(args: argparse.Namespace, config, dist, robot=None, log=p
         train_episodes, val_episodes = split_by_episode(
             episodes, config.validation_fraction, config.seed
         )
-        inputs = {
-            "image_fit": fit,
-            "history_steps": config.model.history_steps,
-            "scan_sectors": config.model.scan_sectors,
-        }
-        train_set = WindowSet(train_episodes, size, horizon, **inputs)
-        val_set = WindowSet(val_episodes, size, horizon, **inputs) if val_episodes else None
+        train_set = WindowSet.for_model(train_episodes, config.model)
+        val_set = WindowSet.for_model(val_episodes, config.model) if val_episodes else None
         train_seeds, val_seeds = layout_seeds(train_episodes), layout_seeds(val_episodes)
         what = f"{len(train_episodes)} episode(s)"
     else:

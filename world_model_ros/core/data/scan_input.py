@@ -99,8 +99,10 @@ def episode_scan_inputs(
     scan's returns in the episode's odometry frame (``scan_points``), in stamp order."""
     out = np.tile(no_scan(sectors), (len(stamps_s), 1))
     order = np.asarray(scan_stamps_s, np.float64)
-    for t, stamp in enumerate(stamps_s):
-        k = int(np.searchsorted(order, stamp + 1e-6, side="right")) - 1
-        if k >= 0 and stamp - order[k] <= SCAN_MAX_AGE_S:
+    stamps = np.asarray(stamps_s, np.float64)
+    newest = np.searchsorted(order, stamps + 1e-6, side="right") - 1
+    for t in np.flatnonzero(newest >= 0):
+        k = newest[t]
+        if stamps[t] - order[k] <= SCAN_MAX_AGE_S:
             out[t] = sector_input(scan_points_odom[k], poses_t3[t], sectors, range_m)
     return out

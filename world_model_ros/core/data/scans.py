@@ -16,7 +16,7 @@ import numpy as np
 from ..geometry import wrap_angle_np
 from .episodes import Episode
 from .occupancy_labels import Scan
-from .scan_input import scan_beams, scan_points, sensor_pose
+from .scan_input import episode_scan_inputs, scan_beams, scan_points, sensor_pose
 
 SCAN_TYPE = "sensor_msgs/msg/LaserScan"
 
@@ -82,8 +82,6 @@ def attach_scan_inputs(
     """Set each episode's ``scan_tk`` (the encoder's LaserScan input, core/data/scan_input.py)
     from its bag's scans; episodes of bags without scans get "no scan" at every step. Returns
     how many episodes had scans."""
-    from .scan_input import episode_scan_inputs
-
     with_scans = 0
     for episode in episodes:
         own = scans.get(episode.source, [])

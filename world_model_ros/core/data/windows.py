@@ -225,6 +225,20 @@ class WindowSet:
     def __len__(self) -> int:
         return len(self.starts)
 
+    @classmethod
+    def for_model(cls, episodes: list[Episode], config, horizon: int | None = None) -> "WindowSet":
+        """Windows as a model (its LatentModelConfig) takes them: its image size and fit, and
+        what its encoder takes besides the frame (history, LaserScan); its own horizon unless
+        ``horizon`` is given."""
+        return cls(
+            episodes,
+            config.image_size,
+            config.horizon if horizon is None else horizon,
+            image_fit=config.image_fit,
+            history_steps=config.history_steps,
+            scan_sectors=config.scan_sectors,
+        )
+
     @property
     def num_frames(self) -> int:
         return int(self.images.shape[0])

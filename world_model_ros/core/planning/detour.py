@@ -91,9 +91,7 @@ class Detour:
         if self._subgoal is not None:
             if self._routed and time_s < self._until_s:
                 # along the path, re-planned from here: until it is direct or max_s is up
-                ahead = (
-                    way_point(occupancy, pose, goal, c.distance_m, c.route) if occupancy else None
-                )
+                ahead = self._along_path(occupancy, pose, goal)
                 if ahead is not None:
                     self._subgoal = ahead
                     return ahead
@@ -111,9 +109,7 @@ class Detour:
         ):
             return goal
         self.detours += 1
-        routed = (
-            None if occupancy is None else way_point(occupancy, pose, goal, c.distance_m, c.route)
-        )
+        routed = self._along_path(occupancy, pose, goal)
         self._routed = routed is not None
         if routed is not None:
             self.routed += 1
@@ -139,3 +135,11 @@ class Detour:
             ]
         )
         return self._subgoal
+
+    def _along_path(
+        self, occupancy: OccupancyMap | None, pose: np.ndarray, goal: np.ndarray
+    ) -> np.ndarray | None:
+        """The sub-goal along the shortest path on ``occupancy`` (route.py); None without one."""
+        if occupancy is None:
+            return None
+        return way_point(occupancy, pose, goal, self.config.distance_m, self.config.route)

@@ -226,10 +226,16 @@ class OccupancyMap:
         grid = self.log_odds_xy.reshape(
             -1
         ).clone()  # a fresh tensor inside or outside inference mode
-        low, high = -c.max_log_odds - self._prior_log_odds, c.max_log_odds - self._prior_log_odds
-        grid[seen] = (grid[seen] + c.gain * total[seen] / count[seen]).clamp(low, high)
+        grid[seen] = (grid[seen] + c.gain * total[seen] / count[seen]).clamp(
+            *self._evidence_range()
+        )
         self.log_odds_xy = grid.view(self.cells, self.cells)
         return int(seen.sum())
+
+    def _evidence_range(self) -> tuple[float, float]:
+        """The evidence a cell may hold over the prior: its log-odds within +-max_log_odds."""
+        bound = self.config.max_log_odds
+        return -bound - self._prior_log_odds, bound - self._prior_log_odds
 
     def update_scan(self, frame: LaserFrame, robot_xy_2, body_radius_m: float) -> int:
         """Add one LaserScan (``scan_layer.py``) taken by a robot at ``robot_xy_2`` whose body
@@ -254,11 +260,7 @@ class OccupancyMap:
         window = self.scan_log_odds_xy[i0:i1, j0:j1]
         change = marked.float() * c.scan.hit_log_odds - cleared.float() * c.scan.miss_log_odds
         grid = self.scan_log_odds_xy.clone()  # a fresh tensor inside or outside inference mode
-        low_lo, high_lo = (
-            -c.max_log_odds - self._prior_log_odds,
-            c.max_log_odds - self._prior_log_odds,
-        )
-        grid[i0:i1, j0:j1] = (window + change).clamp(low_lo, high_lo)
+        grid[i0:i1, j0:j1] = (window + change).clamp(*self._evidence_range())
         self.scan_log_odds_xy = grid
         self._scans += 1
         return int((marked | cleared).sum())
@@ -268,24 +270,20 @@ class OccupancyMap:
         where a scan has spoken, the higher of the LiDAR's and the head's (an obstacle below
         the scan plane is seen by the camera only), or the LiDAR's alone with
         ``scan.overrule_head``; the head's elsewhere."""
-        if self.config.scan.overrule_head:
-            return self.measured_probability_xy()
+        measured = self.measured_probability_xy()
+        if self.config.scan.overrule_head or not self.has_scans:
+            return measured
         head = torch.sigmoid(self.log_odds_xy + self._prior_log_odds)
-        scanned = self.scan_log_odds_xy.abs() > SPOKEN_LOG_ODDS
-        if not bool(scanned.any()):
-            return head
-        scan = torch.sigmoid(self.scan_log_odds_xy + self._prior_log_odds)
         guessed = self.log_odds_xy.abs() > SPOKEN_LOG_ODDS  # the head's prior is no guess
-        both = torch.where(guessed, torch.maximum(scan, head), scan)
-        return torch.where(scanned, both, head)
+        return torch.where(guessed, torch.maximum(measured, head), measured)
 
     def measured_probability_xy(self) -> torch.Tensor:
         """Occupancy probability [X, Y] with the LiDAR's evidence in place of the head's
         guesses wherever a scan has spoken: what a path is planned on (``route.py``)."""
         head = torch.sigmoid(self.log_odds_xy + self._prior_log_odds)
-        scanned = self.scan_log_odds_xy.abs() > SPOKEN_LOG_ODDS
-        if not bool(scanned.any()):
+        if not self.has_scans:
             return head
+        scanned = self.scan_log_odds_xy.abs() > SPOKEN_LOG_ODDS
         return torch.where(
             scanned, torch.sigmoid(self.scan_log_odds_xy + self._prior_log_odds), head
         )
@@ -322,13 +320,16 @@ class OccupancyMap:
         return self._inflated_grid
 
     def _inflate(self) -> torch.Tensor:
-        probability = self.probability_xy()[None, None]
+        return self.inflate(self.probability_xy())[None, None]
+
+    def inflate(self, probability_xy: torch.Tensor) -> torch.Tensor:
+        """``probability_xy`` [X, Y] with each cell the highest within ``inflation_m``."""
         reach = int(round(self.config.inflation_m / self.config.resolution_m))
-        if reach > 0:
-            probability = F.max_pool2d(
-                probability, kernel_size=2 * reach + 1, stride=1, padding=reach
-            )
-        return probability
+        if reach <= 0:
+            return probability_xy
+        return F.max_pool2d(
+            probability_xy[None, None], kernel_size=2 * reach + 1, stride=1, padding=reach
+        )[0, 0]
 
     def _sample(self, probability: torch.Tensor, xy_n2: torch.Tensor) -> torch.Tensor:
         c = self.config

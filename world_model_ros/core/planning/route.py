@@ -81,10 +81,8 @@ def route_grid(occupancy: OccupancyMap, cell_m: float) -> tuple[np.ndarray, np.n
     (0, 0)'s corner, and the pooled cell size."""
     assert occupancy.origin_2 is not None  # only asked for a map that holds evidence
     step = max(1, int(round(cell_m / occupancy.config.resolution_m)))
-    probability = occupancy.measured_probability_xy()[None, None]
-    margin = int(round(occupancy.config.inflation_m / occupancy.config.resolution_m))
-    if margin > 0:  # the map's own margin, as the rollouts read it
-        probability = F.max_pool2d(probability, 2 * margin + 1, stride=1, padding=margin)
+    # with the map's own margin, as the rollouts read it
+    probability = occupancy.inflate(occupancy.measured_probability_xy())[None, None]
     pooled = F.max_pool2d(probability, kernel_size=step, stride=step, ceil_mode=True)[0, 0]
     return (
         pooled.cpu().numpy().astype(np.float64),

@@ -94,13 +94,7 @@ def encode_every_frame(
     """Every frame of the episodes (as one WindowSet's flat arrays) and its latent [N, D], the
     encoder given what the twin gives it (image, history, LaserScan)."""
     config = predictor.config
-    windows = WindowSet(
-        list(episodes),
-        config.image_size,
-        horizon=1,
-        image_fit=config.image_fit,
-        scan_sectors=config.scan_sectors,
-    )
+    windows = WindowSet.for_model(list(episodes), config, horizon=1)
     steps = config.history_steps
     latents = []
     for start in tqdm(
