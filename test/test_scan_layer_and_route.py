@@ -64,8 +64,10 @@ def test_a_scan_marks_where_the_body_would_touch_and_clears_the_floor_in_front()
 def test_a_beam_without_a_return_clears_nothing_and_paths_trust_the_scan_over_the_head(overrule):
     """The head guesses a blocked blob where a scan sees the floor. Paths are planned on the
     scan's word; the rollouts take the higher of the two (the head may see an obstacle below
-    the scan plane) unless told to let the scan overrule the head."""
-    config = OccupancyMapConfig(inflation_m=0.0, scan=ScanLayerConfig(overrule_head=overrule))
+    the scan plane) unless told to let the scan overrule the head (here everywhere: the
+    explanation rule has its own test)."""
+    scan = ScanLayerConfig(overrule_head=overrule, explained_within_m=0.0)
+    config = OccupancyMapConfig(inflation_m=0.0, scan=scan)
     occupancy = OccupancyMap(config)
     cells = torch.tensor([[x, y] for x in np.arange(0.3, 1.2, 0.1) for y in (-0.1, 0.0, 0.1)])
     for _ in range(4):
@@ -84,6 +86,41 @@ def test_a_beam_without_a_return_clears_nothing_and_paths_trust_the_scan_over_th
     assert probability(occupancy, (1.4, 0.0)) > 0.9  # the wall, marked either way
     percent = occupancy.occupancy_percent_yx()
     assert (percent >= 0).any() and (percent == -1).any()  # seen cells and never-seen ones
+
+
+def test_the_head_keeps_its_word_on_a_blob_no_return_explains():
+    """A tall post the scan hits, with the head's blurred blob around it, and a low box the scan
+    plane passes over that only the camera sees: the scan overrules the blob next to what it hit
+    but not the lone one, for the rollouts and for paths alike."""
+    config = OccupancyMapConfig(inflation_m=0.0, scan=ScanLayerConfig(explained_within_m=0.5))
+    occupancy = OccupancyMap(config)
+    post, blob, low_box = (1.6, 0.43), (1.1, 0.3), (1.2, -0.6)  # all in the camera's view
+    cells = torch.tensor(
+        [
+            [cx + dx, cy + dy]
+            for cx, cy in (blob, low_box)
+            for dx in (-0.1, 0.0, 0.1)
+            for dy in (-0.1, 0.0, 0.1)
+        ]
+    )
+    for _ in range(4):
+        occupancy.update(torch.zeros(3), cells.float(), torch.full((len(cells),), 6.0))
+    # the post (its returns lie behind the blob) and, behind the low box, a box the plane hits
+    frame = cast((0.0, 0.0, 0.0), [(post, 0.2), ((2.6, -1.3), 0.3)])
+    for _ in range(3):
+        occupancy.update_scan(frame, (0.0, 0.0), BODY_M)
+    box = low_box
+    assert probability(occupancy, blob) < 0.2  # the scan saw the floor short of the post
+    assert probability(occupancy, box) > 0.9  # nothing it hit is near: the camera's word
+    measured = occupancy.measured_probability_xy()
+    index = ((torch.tensor(box) - occupancy.origin_2) / config.resolution_m).long()
+    assert float(measured[index[0], index[1]]) > 0.9  # paths go round the low box too
+    everywhere = OccupancyMap(
+        OccupancyMapConfig(inflation_m=0.0, scan=ScanLayerConfig(explained_within_m=0.0))
+    )
+    everywhere.update(torch.zeros(3), cells.float(), torch.full((len(cells),), 6.0))
+    everywhere.update_scan(frame, (0.0, 0.0), BODY_M)
+    assert probability(everywhere, box) < 0.2
 
 
 def test_a_scan_turning_the_other_way_marks_and_clears_the_same_cells():

@@ -28,8 +28,9 @@ on one CPU core.
 
 A robot with a planar LiDAR also hands the map its scans (:meth:`OccupancyMap.update_scan`,
 ``scan_layer.py``): they are kept in a grid of their own, and where a scan has spoken its
-evidence replaces the head's (a measurement over a guess; ``scan.overrule_head``). Paths
-(``route.py``) are always planned on that measured map.
+evidence replaces the head's (a measurement over a guess; ``scan.overrule_head``), except on a
+blob of the head's that no return explains (``scan.explained_within_m``: something below the
+scan plane). Paths (``route.py``) are always planned on that measured map.
 """
 
 from __future__ import annotations
@@ -279,14 +280,26 @@ class OccupancyMap:
 
     def measured_probability_xy(self) -> torch.Tensor:
         """Occupancy probability [X, Y] with the LiDAR's evidence in place of the head's
-        guesses wherever a scan has spoken: what a path is planned on (``route.py``)."""
+        guesses wherever a scan has spoken, but for the head's blobs no return explains: what a
+        path is planned on (``route.py``)."""
         head = torch.sigmoid(self.log_odds_xy + self._prior_log_odds)
         if not self.has_scans:
             return head
         scanned = self.scan_log_odds_xy.abs() > SPOKEN_LOG_ODDS
-        return torch.where(
+        measured = torch.where(
             scanned, torch.sigmoid(self.scan_log_odds_xy + self._prior_log_odds), head
         )
+        reach = int(round(self.config.scan.explained_within_m / self.config.resolution_m))
+        if reach <= 0:
+            return measured
+        # A blob of the head's with no return near it is not a blur of something the scan hit:
+        # something the scan plane passes over (a low box). The camera's word stands there.
+        returns = (self.scan_log_odds_xy > SPOKEN_LOG_ODDS).float()
+        explained = (
+            F.max_pool2d(returns[None, None], 2 * reach + 1, stride=1, padding=reach)[0, 0] > 0
+        )
+        guessed = self.log_odds_xy.abs() > SPOKEN_LOG_ODDS
+        return torch.where(scanned & guessed & ~explained, torch.maximum(measured, head), measured)
 
     def occupancy_percent_yx(self, unknown_below: float = 0.05) -> np.ndarray:
         """The map as nav_msgs/OccupancyGrid wants it: int8 [Y, X] (row y, column x), 0-100, -1

@@ -7,8 +7,10 @@ its guesses are blurred (blocked blobs well beyond the obstacles); a robot start
 posts then sees no way out. A 2D LiDAR measures the same floor directly, all round. Where a
 fresh scan has spoken, the map follows it (nav2's obstacle layer: a return marks, the beam in
 front of it clears); elsewhere (out of its range, behind what it hit) the head's guesses stand.
-The price: an obstacle lower than the scan plane is cleared over, and only the camera sees it
-(``overrule_head: false`` keeps the higher of the two words instead, blobs and all).
+The price: an obstacle lower than the scan plane is cleared over, and only the camera sees it.
+So the scan overrules only the head's blobs near what it hit (``explained_within_m``: a blur of
+that); a blob with no return near it stands (``overrule_head: false`` keeps the higher of the
+two words everywhere, blobs and all).
 
 Configuration space, like the head's cells: a cell is marked when a robot centred there would
 touch a return (within ``body_radius_m``), so the rollouts' centres are checked as they are.
@@ -55,6 +57,14 @@ class ScanLayerConfig:
         "rollouts read the LiDAR's evidence in place of the occupancy head's where a scan has "
         "spoken (false: the higher of the two, so an obstacle below the scan plane still counts, "
         "and so do the head's blurred guesses)",
+    )
+    explained_within_m: float = setting(
+        0.5,
+        "the scan overrules the head's blocked guesses within this distance (m) of a cell it "
+        "marked (blurred blobs around what it hit); farther, where no return explains them, "
+        "the higher of the two stands (an obstacle below the scan plane); 0 = overrule all",
+        low=0.0,
+        high=3.0,
     )
     hit_log_odds: float = setting(
         2.0, "log-odds added per scan to a cell a robot there would touch a return from", low=0.0
