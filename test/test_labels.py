@@ -15,7 +15,13 @@ from world_model_ros.core.data.labels import (
     estimate_limits,
     label_episodes,
 )
-from world_model_ros.core.data.occupancy_labels import FREE, OCCUPIED, UNKNOWN, build_label_grid
+from world_model_ros.core.data.occupancy_labels import (
+    FREE,
+    OCCUPIED,
+    UNKNOWN,
+    Scan,
+    build_label_grid,
+)
 
 DT = 0.1
 LIMITS = BaseLimits(max_linear_mps=0.5, max_linear_accel_mps2=1.0)
@@ -133,3 +139,23 @@ def test_costmap_labels_free_along_the_path_occupied_where_it_was_blocked():
     assert beyond_wall[0] == OCCUPIED
     assert grid.lookup(np.array([[0.5, 1.5]]))[0] == UNKNOWN  # never seen: not guessed
     assert grid.counts["blocked_pushes"] > 0
+
+
+def test_a_felt_push_stays_occupied_under_scans_that_pass_over_it():
+    """A box lower than the LiDAR's plane: the beams cross it to a wall behind, the body was
+    blocked by it. The push is the evidence at the body's height; the beams do not clear it."""
+    episode = drive(commands((1.0, 0.0, 0.0), (4.0, 0.4, 0.0)), wall_x=1.0)
+    episode.contacts_t, _ = derive_contacts(episode, LIMITS)
+    angles = np.linspace(-0.5, 0.5, 41)
+    over = [  # the robot comes by often: many more beams than pushes cross the box
+        Scan(np.array([x, 0.0, 0.0]), angles, (3.0 - x) / np.cos(angles))  # the far wall
+        for x in np.asarray(episode.poses_t3)[:, 0]
+    ] * 20
+    radius = 0.2
+    surface = np.array([[1.0 + radius + 0.05, 0.0]])
+    with_scans = build_label_grid([episode], radius, over)
+    assert with_scans.lookup(surface)[0] == OCCUPIED
+    # the beams did speak: more floor labelled free than the path alone gives
+    assert (
+        with_scans.counts["free_cells"] > build_label_grid([episode], radius).counts["free_cells"]
+    )

@@ -14,7 +14,9 @@ they do say where the robot's body has been and where it was stopped:
 * **LaserScan** (when the bag has one): beams free the cells they pass and occupy the cell they
   end in (a workspace occupancy grid, as costmap_2d's obstacle layer builds it), which becomes
   C-space by the same two rules (occupied: within the robot's radius of an occupied cell; free:
-  the whole disc is known free).
+  the whole disc is known free). A beam proves the floor free at its own height only: where the
+  body was felt blocked, the beams that passed over (a box lower than the scan plane) do not
+  outvote the push.
 
 Each bag gets one grid in its odometry frame (a bag's episodes share the frame); every frame
 then reads its head cells' labels from its bag's grid: 1 occupied, 0 free, -1 unknown (left
@@ -108,6 +110,7 @@ class _Evidence:
         self.shape = (int(size[1]), int(size[0]))  # (rows = y, cols = x)
         self.free = np.zeros(self.shape, np.int32)
         self.occupied = np.zeros(self.shape, np.int32)
+        self.felt = np.zeros(self.shape, np.int32)  # surfaces the body was blocked by
         self.body = np.zeros(self.shape, np.uint8)  # cells a footprint centre passed, free
         self.visited = np.zeros(self.shape, np.uint8)
 
@@ -155,13 +158,14 @@ def build_label_grid(
             arc = heading + np.linspace(-config.probe_arc_rad, config.probe_arc_rad, 7)
             distance = robot_radius_m + config.probe_m
             points = np.stack([x + distance * np.cos(arc), y + distance * np.sin(arc)], axis=1)
-            ev.add(ev.occupied, points)
+            ev.add(ev.felt, points)
     for scan in (scans or [])[:: config.laser_every]:
         _add_scan(ev, scan, config)
     # Workspace: the footprint's discs along the path are free (the body was there).
     radius_cells = robot_radius_m / res
     swept = cv2.dilate(ev.visited, _disc(radius_cells))
-    workspace_occupied = (ev.occupied > 0) & (ev.occupied >= ev.free) & (swept == 0)
+    seen = (ev.occupied > 0) & (ev.occupied >= ev.free)
+    workspace_occupied = (seen | (ev.felt > 0)) & (swept == 0)
     workspace_free = ((ev.free > 0) & ~workspace_occupied) | (swept > 0)
     # C-space: occupied within the radius of a workspace obstacle; free where the whole disc
     # is known free, and wherever a centre was (without contact).
