@@ -294,10 +294,11 @@ class OccupancyMap:
             return measured
         # A blob of the head's with no return near it is not a blur of something the scan hit:
         # something the scan plane passes over (a low box). The camera's word stands there.
-        returns = (self.scan_log_odds_xy > SPOKEN_LOG_ODDS).float()
-        explained = (
-            F.max_pool2d(returns[None, None], 2 * reach + 1, stride=1, padding=reach)[0, 0] > 0
-        )
+        # (a square window, as two strips: 2k instead of k^2 reads per cell, every cycle)
+        returns = (self.scan_log_odds_xy > SPOKEN_LOG_ODDS).float()[None, None]
+        size = 2 * reach + 1
+        rows = F.max_pool2d(returns, (size, 1), stride=1, padding=(reach, 0))
+        explained = F.max_pool2d(rows, (1, size), stride=1, padding=(0, reach))[0, 0] > 0
         guessed = self.log_odds_xy.abs() > SPOKEN_LOG_ODDS
         return torch.where(scanned & guessed & ~explained, torch.maximum(measured, head), measured)
 
