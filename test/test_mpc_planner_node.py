@@ -377,15 +377,18 @@ def wall_scan(ros, wall_x=1.0, increment=0.0174533):  # 1 degree
     return msg
 
 
-def test_twin_planner_fuses_a_lidar_into_its_costmap_and_counts_bad_scans(ros, start_node):
-    """state_source twin, the kinematic model (no occupancy head: without the scan the map
-    stays empty): a scan of a wall 1 m ahead marks where the 0.17 m body would touch it and
-    clears the floor in front; a scan with no beam spacing is refused, named and counted."""
+@pytest.mark.parametrize("source", ["twin", "local"])
+def test_the_planner_fuses_a_lidar_into_its_costmap_and_counts_bad_scans(ros, start_node, source):
+    """The kinematic model (no occupancy head: without the scan the map stays empty), planning
+    from the twin's state or from odometry: a scan of a wall 1 m ahead marks where the 0.17 m
+    body would touch it and clears the floor in front; a scan with no beam spacing is refused,
+    named and counted."""
     from nav_msgs.msg import OccupancyGrid
     from sensor_msgs.msg import LaserScan
 
-    node = start_node(NODE, *FAST[:-2], "-p", "state_source:=twin")
-    io = connect(ros, inputs=("world_model/state",))
+    node = start_node(NODE, *FAST[:-2], "-p", f"state_source:={source}")
+    state = "world_model/state" if source == "twin" else "odom"
+    io = connect(ros, inputs=(state,))
     scans = ros.publisher(LaserScan, "scan")
     grids = ros.subscribe(OccupancyGrid, "mpc_planner/occupancy")
     ros.wait_for_subscriber("scan")
@@ -393,7 +396,7 @@ def test_twin_planner_fuses_a_lidar_into_its_costmap_and_counts_bad_scans(ros, s
     broken.angle_increment = 0.0
 
     def feed():
-        io["world_model/state"].publish(twin_state(ros))
+        io[state].publish(twin_state(ros) if source == "twin" else odometry(ros))
         scans.publish(wall_scan(ros))
         scans.publish(broken)
 
@@ -416,7 +419,7 @@ def test_twin_planner_fuses_a_lidar_into_its_costmap_and_counts_bad_scans(ros, s
 
 
 def test_a_planner_told_not_to_use_the_scan_does_not_subscribe(ros, start_node):
-    start_node(NODE, *FAST[:-2], "-p", "state_source:=twin", "-p", "use_scan:=false")
-    connect(ros, inputs=("world_model/state",))
+    start_node(NODE, *FAST, "-p", "use_scan:=false")
+    connect(ros)
     assert ros.node.count_subscribers("scan") == 0
     assert get_parameter(ros, NODE, "use_scan") is False

@@ -108,8 +108,8 @@ class PlannerNodeConfig:
     )
     use_scan: bool = setting(
         True,
-        "twin state source: fuse LaserScans on 'scan' (a planar LiDAR, when the robot has one) "
-        "into the costmap (occupancy.scan.*)",
+        "fuse LaserScans on 'scan' (a planar LiDAR, when the robot has one) into the costmap "
+        "(occupancy.scan.*), placed at the state planned from",
         dynamic=False,
     )
     scan_forward_m: float = setting(

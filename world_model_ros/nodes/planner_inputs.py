@@ -189,19 +189,32 @@ class PlannerInputs:
             return None
 
     def _with_scan(self, fresh: PlanningInput | None) -> PlanningInput | None:
-        """``fresh`` with the newest LaserScan taken within SCAN_MAX_SKEW_S of it and not
-        handed on before (a scan fused twice would count as two), placed at the state's pose
-        (the skew is at most a few centimetres at walking speed)."""
+        """``fresh`` with the newest LaserScan taken within SCAN_MAX_SKEW_S of it, placed at
+        the state's pose (the skew is at most a few centimetres at walking speed)."""
+        if fresh is None:
+            return None
+        pose = fresh.latent.pose_3.detach().cpu().numpy().astype(np.float64)
+        frame = self._take_scan(fresh.stamp_s, pose)
+        return fresh if frame is None else replace(fresh, scan=frame)
+
+    def scan_for(self, newest: PlanningInput | Observation | None) -> LaserFrame | None:
+        """The scan to fuse with a local source's observation: the newest within
+        SCAN_MAX_SKEW_S of its stamp, placed at the odometry pose of that stamp. (A twin's
+        state has its scan attached by ``take``.)"""
+        if not isinstance(newest, Observation):
+            return None
+        return self._take_scan(newest.stamp_s, np.asarray(newest.pose_xyyaw, np.float64))
+
+    def _take_scan(self, stamp_s: float, pose_3: np.ndarray) -> LaserFrame | None:
+        """The newest scan if it is within SCAN_MAX_SKEW_S of ``stamp_s`` and was not handed
+        on before (a scan fused twice would count as two), with the sensor at ``pose_3``."""
         with self.lock:
             scan = self._scan
-        if fresh is None or scan is None or abs(scan[0] - fresh.stamp_s) > SCAN_MAX_SKEW_S:
-            return fresh
-        with self.lock:
-            if self._scan is scan:  # handed on once; a newer one may have come meanwhile
-                self._scan = None
-        pose = fresh.latent.pose_3.detach().cpu().numpy().astype(np.float64)
-        sensor = sensor_pose(pose, self._config.scan_forward_m)
-        return replace(fresh, scan=LaserFrame(scan[1], scan[2], sensor))
+            if scan is None or abs(scan[0] - stamp_s) > SCAN_MAX_SKEW_S:
+                return None
+            self._scan = None  # handed on once
+        sensor = sensor_pose(pose_3, self._config.scan_forward_m)
+        return LaserFrame(scan[1], scan[2], sensor)
 
     def _unusable(self, controller: GoalController, text: str, now_s: float) -> None:
         self._warn(text)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -37,6 +38,7 @@ from .goal import (
 )
 from .mppi import MppiPlanner, MppiResult
 from .safety import SafetyGate, plan_not_finite
+from .scan_layer import LaserFrame
 
 
 class GoalController:
@@ -157,12 +159,21 @@ class GoalController:
 
     # -- the cycle -----------------------------------------------------------------------------
 
-    def step(self, newest: Observation | PlanningInput | None, now_s: float) -> ControlOutput:
+    def step(
+        self,
+        newest: Observation | PlanningInput | None,
+        now_s: float,
+        scan: LaserFrame | None = None,
+    ) -> ControlOutput:
         """One control period: ``newest`` is the input that arrived since the last call (None
-        when nothing did); returns what to send and the status."""
+        when nothing did); returns what to send and the status. ``scan``: a LaserScan taken
+        with an observation, for the costmap once it is encoded (a PlanningInput carries its
+        own)."""
         self.counts["cycles"] += 1
         if isinstance(newest, Observation):
             newest = self._encode(newest)
+            if newest is not None and scan is not None:
+                newest = replace(newest, scan=scan)
         fresh = self._accept(newest, now_s)
         if fresh is not None:
             self._latest = fresh
