@@ -116,10 +116,9 @@ def world_model_target(compressed: bool = False) -> Target:
 
 def planner_target(state_source: str = "local") -> Target:
     twin = state_source == "twin"
-    cases = {"goal_pose": mf.goal_cases()}
+    cases = {"goal_pose": mf.goal_cases(), "scan": mf.scan_cases()}  # scan: the LiDAR layer
     if twin:
         cases["world_model/state"] = mf.state_cases()
-        cases["scan"] = mf.scan_cases()  # the costmap's LiDAR layer
     else:
         cases["odom"] = mf.odom_cases()
         cases["camera/image_raw"] = mf.image_cases()
