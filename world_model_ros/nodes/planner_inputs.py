@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import replace
 
 import numpy as np
 from geometry_msgs.msg import PoseStamped
@@ -179,31 +178,28 @@ class PlannerInputs:
             return None
         topic = "world_model/state" if twin else "camera/image_raw"
         try:
-            if twin:
-                return self._with_scan(self._from_state(controller, state))
-            return self._local(controller, image, odom_new)
+            return (
+                self._from_state(controller, state)
+                if twin
+                else self._local(controller, image, odom_new)
+            )
         except (InputError, ImageError, SyncError) as exc:
             with self.lock:
                 self.rejected.add(topic, exc.reason)
             self._unusable(controller, f"{topic}: {exc}", now_s)
             return None
 
-    def _with_scan(self, fresh: PlanningInput | None) -> PlanningInput | None:
-        """``fresh`` with the newest LaserScan taken within SCAN_MAX_SKEW_S of it, placed at
-        the state's pose (the skew is at most a few centimetres at walking speed)."""
-        if fresh is None:
-            return None
-        pose = fresh.latent.pose_3.detach().cpu().numpy().astype(np.float64)
-        frame = self._take_scan(fresh.stamp_s, pose)
-        return fresh if frame is None else replace(fresh, scan=frame)
-
     def scan_for(self, newest: PlanningInput | Observation | None) -> LaserFrame | None:
-        """The scan to fuse with a local source's observation: the newest within
-        SCAN_MAX_SKEW_S of its stamp, placed at the odometry pose of that stamp. (A twin's
-        state has its scan attached by ``take``.)"""
-        if not isinstance(newest, Observation):
+        """The scan to fuse with the input planned from: the newest within SCAN_MAX_SKEW_S of
+        its stamp, placed at its pose (the twin's state, or the odometry at the frame; the
+        skew is at most a few centimetres at walking speed)."""
+        if isinstance(newest, Observation):
+            pose = np.asarray(newest.pose_xyyaw, np.float64)
+        elif isinstance(newest, PlanningInput):
+            pose = newest.latent.pose_3.detach().cpu().numpy().astype(np.float64)
+        else:
             return None
-        return self._take_scan(newest.stamp_s, np.asarray(newest.pose_xyyaw, np.float64))
+        return self._take_scan(newest.stamp_s, pose)
 
     def _take_scan(self, stamp_s: float, pose_3: np.ndarray) -> LaserFrame | None:
         """The newest scan if it is within SCAN_MAX_SKEW_S of ``stamp_s`` and was not handed

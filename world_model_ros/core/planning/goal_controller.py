@@ -167,13 +167,12 @@ class GoalController:
     ) -> ControlOutput:
         """One control period: ``newest`` is the input that arrived since the last call (None
         when nothing did); returns what to send and the status. ``scan``: a LaserScan taken
-        with an observation, for the costmap once it is encoded (a PlanningInput carries its
-        own)."""
+        with it, for the costmap."""
         self.counts["cycles"] += 1
         if isinstance(newest, Observation):
             newest = self._encode(newest)
-            if newest is not None and scan is not None:
-                newest = replace(newest, scan=scan)
+        if newest is not None and scan is not None:
+            newest = replace(newest, scan=scan)
         fresh = self._accept(newest, now_s)
         if fresh is not None:
             self._latest = fresh

@@ -319,9 +319,13 @@ class OccupancyMap:
             return torch.full(xy_n2.shape[:-1], self.config.prior, device=xy_n2.device)
         return self._sample(self._inflated(), xy_n2)
 
-    def inflated_probability_xy(self) -> torch.Tensor:
-        """Occupancy probability of every cell [X, Y] after the inflation: what rollouts read."""
-        return self._inflated()[0, 0]
+    def inflated_measured_probability_xy(self) -> torch.Tensor:
+        """``measured_probability_xy`` after the inflation: what a path is planned on. The
+        rollouts' grid, computed once per state, wherever the two are the same (the scan
+        overrules the head, or there is no scan)."""
+        if self.config.scan.overrule_head or not self.has_scans:
+            return self._inflated()[0, 0]
+        return self.inflate(self.measured_probability_xy())
 
     def _inflated(self) -> torch.Tensor:
         """The probability grid [1, 1, X, Y] with each cell the highest within ``inflation_m``;

@@ -82,7 +82,7 @@ def route_grid(occupancy: OccupancyMap, cell_m: float) -> tuple[np.ndarray, np.n
     assert occupancy.origin_2 is not None  # only asked for a map that holds evidence
     step = max(1, int(round(cell_m / occupancy.config.resolution_m)))
     # with the map's own margin, as the rollouts read it
-    probability = occupancy.inflate(occupancy.measured_probability_xy())[None, None]
+    probability = occupancy.inflated_measured_probability_xy()[None, None]
     pooled = F.max_pool2d(probability, kernel_size=step, stride=step, ceil_mode=True)[0, 0]
     return (
         pooled.cpu().numpy().astype(np.float64),
