@@ -252,12 +252,20 @@ class Fuzzer:
     # --- good input -----------------------------------------------------------------------
 
     def keep_fresh(self) -> None:
-        """Good input on the node's timeline: odometry now (world model, planner), so stray
-        stamps never line up into a new timeline and the planner's camera path is reached."""
+        """Good input on the node's timeline: odometry now (world model, planner) and, for the
+        world model, a camera frame now (each has its own stamp monitor), so stray stamps never
+        line up into a new timeline (five in a row would be believed, and the reset would let
+        the next stray through) and the planner's camera path is reached."""
         kind = self.target.executable
         if kind == "sim_node" or self.target.name == "fuzz_mpc_twin":
             return
-        self.pubs["odom"].publish(mf.odometry(self.now_s(), x=0.5))
+        now_s = self.now_s()
+        self.pubs["odom"].publish(mf.odometry(now_s, x=0.5))
+        if kind == "world_model_node":
+            if "camera/image_raw/compressed" in self.pubs:
+                self.pubs["camera/image_raw/compressed"].publish(mf.compressed(now_s))
+            else:
+                self.pubs["camera/image_raw"].publish(mf.image(now_s))
 
     def serves_good_input(self, timeout_s: float = 20.0) -> None:
         """Good input is still served: a prediction, a plan, or a command obeyed."""
