@@ -20,7 +20,7 @@ from world_model_ros.core.data.scans import read_scans
 from world_model_ros.core.data.windows import WindowSet
 from world_model_ros.core.evaluation.metrics import footprint_clearance
 from world_model_ros.core.model.latent_model import LatentDynamicsModel, LatentModelConfig
-from world_model_ros.core.training.calibration import calibrate_variance
+from world_model_ros.core.training.calibration import calibrate_variance, fit_position_calibration
 from world_model_ros.core.training.costmap_loss import CostmapFields, imagined_collision_labels
 from world_model_ros.core.training.mirror import mirror_batch
 
@@ -92,6 +92,48 @@ def test_calibration_scales_the_variance_to_the_target_coverage():
     assert scale > 0 and scale != 1.0
     again, report2 = calibrate_variance(calibrated, windows, target=0.9)
     assert again.config.position_var_scale == pytest.approx(scale, rel=0.05)
+
+
+def test_foreseen_contacts_widen_the_region_where_one_scale_cannot_cover_them():
+    """Contact windows whose errors are three times the rest, foreseen by the collision head:
+    one scale covers them far less than 95 %, a gain on the foreseen contact covers both."""
+    rng = np.random.default_rng(0)
+    windows, steps = 2000, 10
+    contact = rng.random(windows) < 0.2
+    sigma_bh = np.where(contact[:, None], 3.0, 1.0) * np.ones((windows, steps))
+    errors = np.hypot(*rng.normal(size=(2, windows, steps))) * sigma_bh
+    foreseen = np.where(contact[:, None], 0.9, 0.02) * np.ones((windows, steps))
+    variances = np.ones((windows, steps))
+    gain, _, coverage, contact_coverage = fit_position_calibration(
+        errors, variances, contact, foreseen, 0.95, 0.95, 0.975, gains=(0.0,)
+    )
+    assert gain == 0.0 and contact_coverage < 0.9
+    gain, scale, coverage, contact_coverage = fit_position_calibration(
+        errors, variances, contact, foreseen, 0.95, 0.95, 0.975
+    )
+    assert gain > 0 and scale > 0
+    assert coverage == pytest.approx(0.95, abs=0.01) and contact_coverage >= 0.95
+    # the same errors on every window: nothing for a gain to fix, the smallest (0) stays
+    alike = np.hypot(*rng.normal(size=(2, windows, steps)))
+    gain, _, coverage, contact_coverage = fit_position_calibration(
+        alike, variances, contact, foreseen, 0.95, 0.9, 0.975
+    )
+    assert gain == 0.0 and coverage == pytest.approx(0.95, abs=0.01)
+
+
+def test_the_contact_gain_grows_the_variance_by_the_contact_foreseen_so_far():
+    torch.manual_seed(0)
+    config = LatentModelConfig(
+        image_size=32, encoder_channels=(8, 8), latent_dim=8, hidden_dim=16, horizon=10
+    )
+    plain = LatentDynamicsModel(config)
+    heads = torch.randn(4, 10, plain.out.out_features - config.latent_dim) * 3
+    actions = torch.randn(4, 10, 2)
+    base = plain.decode(heads, actions).position_var_bh
+    gained = plain.with_variance_calibration(1.0, 1.0, 2.0).decode(heads, actions)
+    foreseen = torch.cummax(torch.sigmoid(gained.collision_logit_bh), dim=1).values
+    assert torch.allclose(gained.position_var_bh - 1e-6, (base - 1e-6) * (1 + 2 * foreseen))
+    assert torch.equal(gained.yaw_var_bh, plain.decode(heads, actions).yaw_var_bh)
 
 
 def test_a_mirrored_window_is_the_same_physics_seen_in_a_mirror():

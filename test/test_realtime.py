@@ -37,7 +37,7 @@ SHADOW_HORIZON = 8  # the shadow checkpoint's trained horizon: the run-time limi
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 
 
-def write_checkpoint(folder: Path, seed: int) -> Path:
+def write_checkpoint(folder: Path, seed: int, contact_var_gain: float = 0.0) -> Path:
     """A tiny latent checkpoint (random weights: the tests need its plumbing, not its skill)."""
     torch.manual_seed(seed)
     config = LatentModelConfig(
@@ -48,6 +48,7 @@ def write_checkpoint(folder: Path, seed: int) -> Path:
         hidden_dim=16,
         dynamics_layers=1,
         horizon=SHADOW_HORIZON,
+        contact_var_gain=contact_var_gain,
     )
     return save_checkpoint(folder, LatentDynamicsModel(config))
 
@@ -452,8 +453,8 @@ def test_cuda_requested_without_a_gpu_is_a_clear_error_or_an_announced_fallback(
 # --- the onnxruntime backend (no DDS) ------------------------------------------------------------
 
 
-@pytest.mark.parametrize("horizon", [3, SHADOW_HORIZON])
-def test_onnxruntime_engine_matches_torch(tmp_path, horizon):
+@pytest.mark.parametrize("horizon, gain", [(3, 0.0), (SHADOW_HORIZON, 0.0), (SHADOW_HORIZON, 4.0)])
+def test_onnxruntime_engine_matches_torch(tmp_path, horizon, gain):
     import numpy as np
 
     from world_model_ros.core.model.checkpoint import load_latent_model
@@ -462,8 +463,11 @@ def test_onnxruntime_engine_matches_torch(tmp_path, horizon):
     from world_model_ros.core.model.onnx_backend import OnnxEngine
 
     predictor = load_latent_model(
-        write_checkpoint(tmp_path / "ckpt", seed=3), torch.device("cpu"), horizon=horizon
+        write_checkpoint(tmp_path / "ckpt", seed=3, contact_var_gain=gain),
+        torch.device("cpu"),
+        horizon=horizon,
     )
+    assert predictor.model.config.contact_var_gain == gain
     rng = np.random.default_rng(0)
     observation = Observation(
         0.0,

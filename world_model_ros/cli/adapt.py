@@ -182,6 +182,7 @@ def _adapt(args, robot, init_model, init_config, started: float) -> int:
         base.model if init_model is None else init_model.config,
         position_var_scale=1.0,
         yaw_var_scale=1.0,
+        contact_var_gain=0.0,
     )
     if args.image_fit:
         model_config = dataclasses.replace(model_config, image_fit=args.image_fit)
@@ -285,7 +286,8 @@ def _adapt(args, robot, init_model, init_config, started: float) -> int:
     calibrated, calibration = calibrate_variance(best, val_windows, min_contact=0.95)
     save_checkpoint(args.out, calibrated, training=best_config["training"])
     print(
-        f"adapt: variance scale {calibration['position_var_scale']:.2f} (validation coverage "
+        f"adapt: variance scale {calibration['position_var_scale']:.2f}, contact gain "
+        f"{calibration['contact_var_gain']:g} (validation coverage "
         f"{calibration['coverage_before']:.2f} -> {calibration['coverage_after']:.2f}, contact "
         f"windows {calibration['contact_coverage_before']:.2f} -> "
         f"{calibration['contact_coverage_after']:.2f})"

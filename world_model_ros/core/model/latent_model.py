@@ -37,7 +37,7 @@ and eval call) is :class:`~.latent_predictor.LatentPredictor`.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 
 import numpy as np
 import torch
@@ -90,6 +90,10 @@ class LatentModelConfig:
     # accumulated position / yaw variance is multiplied by these (1 = as trained)
     position_var_scale: float = 1.0
     yaw_var_scale: float = 1.0
+    # ... and the position variance at each step by (1 + gain x the highest collision
+    # probability predicted up to that step): where the model foresees a contact, what follows
+    # (a stop, a slide along the box, a bounce) is what its mean gets least right (0 = off)
+    contact_var_gain: float = 0.0
 
     def __post_init__(self) -> None:
         problems = []
@@ -102,10 +106,13 @@ class LatentModelConfig:
             )
         if self.dt_s <= 0 or self.horizon < 1:
             problems.append(f"dt_s={self.dt_s}, horizon={self.horizon}")
-        if not (self.position_var_scale > 0 and self.yaw_var_scale > 0):
+        if not (
+            self.position_var_scale > 0 and self.yaw_var_scale > 0 and self.contact_var_gain >= 0
+        ):
             problems.append(
                 f"position_var_scale={self.position_var_scale}, "
-                f"yaw_var_scale={self.yaw_var_scale} (must be > 0)"
+                f"yaw_var_scale={self.yaw_var_scale} (must be > 0), "
+                f"contact_var_gain={self.contact_var_gain} (must be >= 0)"
             )
         if not 0 <= self.scan_sectors <= MAX_SCAN_SECTORS or not self.scan_range_m > 0:
             problems.append(
@@ -212,6 +219,14 @@ def _zero_last(branch: nn.Sequential) -> None:
     nn.init.zeros_(last.bias)
 
 
+def running_max(x_bh: torch.Tensor) -> torch.Tensor:
+    """The highest value so far along dim 1: torch.cummax, which ONNX opset 17 cannot export."""
+    steps = [x_bh[:, 0]]
+    for k in range(1, x_bh.shape[1]):
+        steps.append(torch.maximum(steps[-1], x_bh[:, k]))
+    return torch.stack(steps, dim=1)
+
+
 class LatentDynamicsModel(nn.Module):
     """Encoder (image + measured twist -> z), latent transition and per-step heads."""
 
@@ -267,6 +282,20 @@ class LatentDynamicsModel(nn.Module):
         return Normalisation(
             **{name: getattr(self, name).tolist() for name in NORMALISATION_NAMES}
         )
+
+    def with_variance_calibration(
+        self, position_scale: float, yaw_scale: float, contact_gain: float
+    ) -> "LatentDynamicsModel":
+        """A copy with the same weights and these calibration settings (LatentModelConfig)."""
+        config = replace(
+            self.config,
+            position_var_scale=float(position_scale),
+            yaw_var_scale=float(yaw_scale),
+            contact_var_gain=float(contact_gain),
+        )
+        calibrated = LatentDynamicsModel(config, self.normalisation())
+        calibrated.load_state_dict(self.state_dict())
+        return calibrated.train(self.training)
 
     def set_normalisation(self, norm: Normalisation) -> None:
         for name in NORMALISATION_NAMES:
@@ -354,14 +383,18 @@ class LatentDynamicsModel(nn.Module):
         twists_norm = heads[..., HEAD_TWIST]
         position_scale = float(self.delta_std[:2].pow(2).mean()) * self.config.position_var_scale
         yaw_scale = float(self.delta_std[2].pow(2)) * self.config.yaw_var_scale
+        position_var_bh = (
+            torch.cumsum(F.softplus(heads[..., HEAD_POS_VAR]), dim=1) * position_scale
+        )
+        if self.config.contact_var_gain > 0:
+            foreseen_bh = running_max(torch.sigmoid(heads[..., HEAD_COLLISION]))
+            position_var_bh = position_var_bh * (1.0 + self.config.contact_var_gain * foreseen_bh)
         return Imagined(
             deltas_bh3=deltas,
             delta_residual_norm_bh3=residual_norm,
             twists_bh2=twists_norm * self.twist_std + self.twist_mean,
             twists_norm_bh2=twists_norm,
-            position_var_bh=torch.cumsum(F.softplus(heads[..., HEAD_POS_VAR]), dim=1)
-            * position_scale
-            + 1e-6,
+            position_var_bh=position_var_bh + 1e-6,
             yaw_var_bh=torch.cumsum(F.softplus(heads[..., HEAD_YAW_VAR]), dim=1) * yaw_scale
             + 1e-8,
             collision_logit_bh=heads[..., HEAD_COLLISION],
