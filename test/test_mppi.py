@@ -349,3 +349,40 @@ def test_detour_after_no_progress_then_back_to_the_goal():
     assert detour.detours == 2
     detour.reset()
     assert detour.goal_for(9.0, np.array([2.0, 0.0, 0.0]), goal) is goal
+
+
+def test_the_contact_gain_changes_what_the_model_reports_not_what_the_planner_picks():
+    """The calibration's contact gain widens the reported variance where a contact is
+    foreseen; the collision critics price that contact already, so the plan stays the same."""
+    from world_model_ros.core.model.latent_model import (
+        HEAD_COLLISION,
+        HEAD_POS_VAR,
+        LatentDynamicsModel,
+        LatentModelConfig,
+    )
+    from world_model_ros.core.model.latent_predictor import LatentPredictor
+
+    torch.manual_seed(0)
+    config = LatentModelConfig(
+        image_size=32, encoder_channels=(8, 16), image_features=32, latent_dim=16, hidden_dim=32
+    )
+    net = LatentDynamicsModel(config)
+    with torch.no_grad():  # contacts likely and variances large: what the gain acts on
+        net.out.bias[config.latent_dim + HEAD_COLLISION] = 0.0
+        net.out.bias[config.latent_dim + HEAD_POS_VAR] = 2.0
+        net.out.weight[config.latent_dim + HEAD_COLLISION].mul_(50.0)
+    image = np.random.default_rng(0).integers(0, 255, (32, 32, 3), dtype=np.uint8)
+    observation = Observation(0.0, image, np.zeros(3, np.float32), np.zeros(2, np.float32))
+    results = []
+    for gain in (0.0, 8.0):
+        predictor = LatentPredictor(
+            net.with_variance_calibration(1.0, 1.0, gain), torch.device("cpu"), horizon=20
+        )
+        planner = MppiPlanner(predictor, MppiConfig(seed=3))
+        results.append(planner.plan(predictor.encode(observation), np.array([1.5, 0.5, 0.0])))
+    plain, gained = results
+    assert (gained.plan_rollout.position_var_bh > plain.plan_rollout.position_var_bh * 1.5).any()
+    torch.testing.assert_close(gained.commands_h2, plain.commands_h2)
+    assert gained.plan_cost_terms["uncertainty"] == pytest.approx(
+        plain.plan_cost_terms["uncertainty"], rel=1e-4
+    )

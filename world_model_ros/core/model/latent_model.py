@@ -227,6 +227,16 @@ def running_max(x_bh: torch.Tensor) -> torch.Tensor:
     return torch.stack(steps, dim=1)
 
 
+def without_contact_gain(
+    position_var_bh: torch.Tensor, collision_prob_bh: torch.Tensor, gain: float
+) -> torch.Tensor:
+    """A rollout's position variance as the dynamics head gave it, the calibration's contact
+    gain (``LatentModelConfig.contact_var_gain``) taken out again."""
+    if gain <= 0:
+        return position_var_bh
+    return position_var_bh / (1.0 + gain * running_max(collision_prob_bh))
+
+
 class LatentDynamicsModel(nn.Module):
     """Encoder (image + measured twist -> z), latent transition and per-step heads."""
 

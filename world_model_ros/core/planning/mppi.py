@@ -31,7 +31,7 @@ from ..config import ConfigError, setting, validate_settings
 from ..geometry import wrap_angle_np
 from ..model.contract import CarriesLatent, LatentState, Rollout, SeesOccupancy, WorldModel
 from .contact_memory import ContactMemory, ContactMemoryConfig
-from .critics import CostConfig, CriticSet
+from .critics import CostConfig, CriticSet, motion_uncertainty
 from .occupancy_map import OccupancyMap, OccupancyMapConfig
 from .past_view import PastViewConfig, PastViews
 from .sampling import apply_limits, ar1_filter
@@ -357,7 +357,7 @@ class MppiPlanner:
         for _ in range(cfg.iterations):
             actions = self.sample(mean, previous)
             rollout = self._rollout(latent, actions)
-            seen = self._with_past_view(rollout, past, actions)
+            seen = self._with_past_view(motion_uncertainty(rollout, self.model), past, actions)
             cost, _ = self.critics.score(
                 self._with_remembered(seen, latent), actions, goal_3, previous
             )
@@ -373,7 +373,9 @@ class MppiPlanner:
         rollout_started = time.perf_counter()
         plan_rollout = self._rollout(latent, mean.unsqueeze(0))
         plan_rollout_s = time.perf_counter() - rollout_started
-        plan_seen = self._with_past_view(plan_rollout, past, mean.unsqueeze(0))
+        plan_seen = self._with_past_view(
+            motion_uncertainty(plan_rollout, self.model), past, mean.unsqueeze(0)
+        )
         _, plan_terms = self.critics.score(
             self._with_remembered(plan_seen, latent), mean.unsqueeze(0), goal_3, previous
         )
