@@ -10,6 +10,7 @@ import json
 import pytest
 
 from world_model_ros.cli.main import main
+from world_model_ros.core.training.calibration import GAINS
 
 pytestmark = pytest.mark.slow
 
@@ -29,6 +30,10 @@ def test_bags_without_ground_truth_to_a_deployable_checkpoint(tmp_path, capsys):
     config = json.loads((ckpt / "config.json").read_text())
     assert config["robot"]["footprint"]["radius_m"] == pytest.approx(0.22)
     assert (config["camera"]["width"], config["camera"]["height"]) == (160, 120)
+    assert "contact gain" in said  # the calibration, written into the model's config
+    assert (
+        config["model"]["contact_var_gain"] in GAINS and config["model"]["position_var_scale"] > 0
+    )
 
     from world_model_ros.core.model.registry import ModelSpec, load_world_model
 

@@ -232,8 +232,8 @@ class CostConfig:
 def motion_uncertainty(rollout: Rollout, model: object) -> Rollout:
     """``rollout`` with the position variance of its motion alone: without the part a learned
     model's calibration adds where it foresees a contact (core/training/calibration.py). The
-    collision critics already price a foreseen contact; priced again as uncertainty it made
-    the small robot stuck twice more in 40 layouts (docs/any_robot.md)."""
+    collision critics already price a foreseen contact, and a plan should not change with a
+    calibration made for the coverage of the published predictions."""
     gain = float(getattr(getattr(model, "config", None), "contact_var_gain", 0.0))
     if gain <= 0:
         return rollout
