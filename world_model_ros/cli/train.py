@@ -260,9 +260,10 @@ def _run_training(args: argparse.Namespace, config, dist, device, robot) -> int:
             return 2
         # the contact gain is fitted after training (adapt's calibration), never trained with:
         # in the loss it would tie the variance to the collision head
-        init_model = init_model.with_variance_calibration(
-            init_model.config.position_var_scale, init_model.config.yaw_var_scale, 0.0
-        )
+        if init_model.config.contact_var_gain:
+            init_model = init_model.with_variance_calibration(
+                init_model.config.position_var_scale, init_model.config.yaw_var_scale, 0.0
+            )
         if init_model.config != config.model:
             config = dataclasses.replace(config, model=init_model.config)
             print(

@@ -46,6 +46,7 @@ from torch.nn import functional as F
 
 from ..data.camera import FIT_MODES, fit_image
 from ..data.scan_input import no_scan
+from .contact_gain import with_contact_gain
 from .layers import ConvEncoder, mlp
 
 # Outputs of the per-step head, in this order.
@@ -219,24 +220,6 @@ def _zero_last(branch: nn.Sequential) -> None:
     nn.init.zeros_(last.bias)
 
 
-def running_max(x_bh: torch.Tensor) -> torch.Tensor:
-    """The highest value so far along dim 1: torch.cummax, which ONNX opset 17 cannot export."""
-    steps = [x_bh[:, 0]]
-    for k in range(1, x_bh.shape[1]):
-        steps.append(torch.maximum(steps[-1], x_bh[:, k]))
-    return torch.stack(steps, dim=1)
-
-
-def without_contact_gain(
-    position_var_bh: torch.Tensor, collision_prob_bh: torch.Tensor, gain: float
-) -> torch.Tensor:
-    """A rollout's position variance as the dynamics head gave it, the calibration's contact
-    gain (``LatentModelConfig.contact_var_gain``) taken out again."""
-    if gain <= 0:
-        return position_var_bh
-    return position_var_bh / (1.0 + gain * running_max(collision_prob_bh))
-
-
 class LatentDynamicsModel(nn.Module):
     """Encoder (image + measured twist -> z), latent transition and per-step heads."""
 
@@ -393,12 +376,11 @@ class LatentDynamicsModel(nn.Module):
         twists_norm = heads[..., HEAD_TWIST]
         position_scale = float(self.delta_std[:2].pow(2).mean()) * self.config.position_var_scale
         yaw_scale = float(self.delta_std[2].pow(2)) * self.config.yaw_var_scale
-        position_var_bh = (
-            torch.cumsum(F.softplus(heads[..., HEAD_POS_VAR]), dim=1) * position_scale
+        position_var_bh = with_contact_gain(
+            torch.cumsum(F.softplus(heads[..., HEAD_POS_VAR]), dim=1) * position_scale,
+            torch.sigmoid(heads[..., HEAD_COLLISION]),
+            self.config.contact_var_gain,
         )
-        if self.config.contact_var_gain > 0:
-            foreseen_bh = running_max(torch.sigmoid(heads[..., HEAD_COLLISION]))
-            position_var_bh = position_var_bh * (1.0 + self.config.contact_var_gain * foreseen_bh)
         return Imagined(
             deltas_bh3=deltas,
             delta_residual_norm_bh3=residual_norm,

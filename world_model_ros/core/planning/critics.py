@@ -20,8 +20,8 @@ import torch
 
 from ..config import ConfigError, setting, validate_settings
 from ..geometry import wrap_angle
+from ..model.contact_gain import without_contact_gain
 from ..model.contract import Rollout
-from ..model.latent_model import without_contact_gain
 
 
 @dataclass(frozen=True)
