@@ -4,6 +4,7 @@ tiny bags."""
 import dataclasses
 import json
 import os
+import time
 
 import numpy as np
 import pytest
@@ -16,6 +17,7 @@ from world_model_ros.core.geometry import compose_body_deltas
 from world_model_ros.core.model.checkpoint import load_checkpoint, load_latent_model
 from world_model_ros.core.model.latent_model import LatentModelConfig
 from world_model_ros.core.training.losses import compute_losses
+from world_model_ros.core.training.pace import Pace
 from world_model_ros.core.training.train_config import TrainConfig
 from world_model_ros.core.training.trainer import TRAIN_STATE_NAME, train
 
@@ -130,6 +132,49 @@ def test_training_is_deterministic_and_resumes_exactly(episodes, tmp_path):
             resume=True,
             progress=False,
         )
+
+
+def test_pace_follows_steps_when_they_fit_the_budget_and_the_clock_when_not():
+    roomy = Pace(steps=1000, budget_s=600.0)  # decides at step 40
+    assert roomy.progress(10, 300.0) == pytest.approx(0.01)  # undecided: the steps alone
+    assert roomy.clock_bound is None
+    assert roomy.progress(40, 12.0) == pytest.approx(0.04)  # 300 s projected: fits
+    assert roomy.clock_bound is False and "by steps" in roomy.describe(40, 12.0)
+    assert roomy.progress(41, 400.0) == pytest.approx(0.041)  # a slow stretch changes nothing
+    tight = Pace(steps=1000, budget_s=600.0)
+    assert tight.progress(40, 30.0) == pytest.approx(0.05)  # 750 s projected: the clock binds
+    assert tight.clock_bound is True and "by the clock" in tight.describe(40, 30.0)
+    assert tight.progress(500, 450.0) == pytest.approx(0.75)
+    assert Pace(steps=1000, budget_s=0.0).progress(500, 1e6) == pytest.approx(0.5)
+
+
+def test_a_budgeted_run_that_fits_is_reproducible_through_a_slow_stretch(episodes, tmp_path):
+    """Two runs under a time budget, one stalled for 8 s early on, end with the same weights
+    (the schedule read the clock at every step before core/training/pace.py, and these two
+    differed)."""
+    windows = WindowSet(episodes[:3], 32, 20)
+    budgeted = dataclasses.replace(CONFIG, steps=12, validate_every=6, max_minutes=0.5)
+
+    def stall(step, parts):
+        if step == 2:
+            time.sleep(8.0)
+
+    logged: list[str] = []
+    train(windows, None, budgeted, tmp_path / "a", torch.device("cpu"), progress=False)
+    result = train(
+        windows,
+        None,
+        budgeted,
+        tmp_path / "b",
+        torch.device("cpu"),
+        progress=False,
+        on_step=stall,
+        log=logged.append,
+    )
+    assert result.steps == 12 and any("schedule: by steps" in line for line in logged)
+    state_a = torch.load(tmp_path / "a" / TRAIN_STATE_NAME, weights_only=True)["model"]
+    state_b = torch.load(tmp_path / "b" / TRAIN_STATE_NAME, weights_only=True)["model"]
+    assert all(torch.equal(state_a[k], state_b[k]) for k in state_a)
 
 
 def test_config_file_loads_and_rejects_unknown_keys(tmp_path):

@@ -75,7 +75,8 @@ class TrainConfig:
     yaw_scale_rad: float = 0.1
     seed: int = 0
     num_threads: int = 0  # torch CPU threads; 0 = torch's default
-    max_minutes: float = 0.0  # wall-clock budget; 0 = none. Binds the LR schedule too.
+    max_minutes: float = 0.0  # wall-clock budget; 0 = none. Binds the LR schedule when the
+    # steps will not fit it (core/training/pace.py)
     # Parameter-name prefixes kept fixed (fine-tuning on little data: e.g. "image_encoder")
     freeze: tuple[str, ...] = ()
 

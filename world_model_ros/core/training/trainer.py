@@ -6,8 +6,8 @@ cosine learning rate. Every ``validate_every`` steps the supervised terms on the
 windows pick the best checkpoint; ``train_state.pt`` keeps what ``resume`` needs.
 
 Everything that matters is in :class:`~.train_config.TrainConfig` (loaded from
-config/train.yaml). With a fixed seed and a run bounded by steps (not by minutes), training is
-deterministic on CPU.
+config/train.yaml). With a fixed seed, training is deterministic on CPU unless its steps do not
+fit its time budget (then the schedule follows the clock, pace.py).
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from . import distributed as ddp
 from .distributed import DistContext
 from .losses import compute_losses
 from .mirror import mirror_batch
+from .pace import Pace
 from .sampling import jitter_twists, shift_images, window_sampling_weights
 from .train_config import TrainConfig
 
@@ -210,6 +211,7 @@ def train(
     )
 
     step, elapsed_before, best_score, best_step = 0, 0.0, math.inf, -1
+    pace = Pace(config.steps, config.max_minutes * 60.0)
     best_validation: dict[str, float] = {}
     history: list[dict[str, float]] = []
     state_path = out_dir / TRAIN_STATE_NAME
@@ -228,6 +230,7 @@ def train(
         step, elapsed_before = int(state["step"]), float(state["elapsed_s"])
         best_score, best_step = float(state["best_score"]), int(state["best_step"])
         best_validation, history = dict(state["best_validation"]), list(state["history"])
+        pace.clock_bound = state.get("clock_bound")
         log(f"resuming from step {step} ({elapsed_before / 60:.1f} min already spent)")
 
     training_info = {"config": config.to_dict(), "data": data_info or {}, "device": str(device)}
@@ -254,6 +257,7 @@ def train(
                 "best_step": best_step,
                 "best_validation": best_validation,
                 "history": history,
+                "clock_bound": pace.clock_bound,
                 "config": config.to_dict(),
             },
             state_path,
@@ -297,7 +301,7 @@ def train(
             f"{len(train_windows)}, drawn {config.rest_start_weight:g}x as often"
         )
     start = time.monotonic()
-    budget_s = config.max_minutes * 60.0
+    budget_s = pace.budget_s
     stopped_by = "steps"
     parts: dict[str, float] = {}
     bar = tqdm(
@@ -306,13 +310,15 @@ def train(
     try:
         while step < config.steps:
             elapsed = elapsed_before + time.monotonic() - start
-            progress_fraction = step / config.steps
             if budget_s > 0:
                 elapsed = ddp.agree_max(elapsed, dist)  # all ranks stop at the same step
                 if elapsed >= budget_s:
                     stopped_by = "time"
                     break
-                progress_fraction = max(progress_fraction, elapsed / budget_s)
+            undecided = pace.clock_bound is None
+            progress_fraction = pace.progress(step, elapsed)
+            if undecided and pace.clock_bound is not None:
+                log(pace.describe(step, elapsed))
             for group in optimiser.param_groups:
                 group["lr"] = learning_rate(config, progress_fraction, step)
             if stream is not None:
