@@ -19,12 +19,14 @@ from world_model_ros.core.data.scan_input import (
     no_scan,
     scan_points,
     sector_input,
+    sensor_pose,
 )
 from world_model_ros.core.data.windows import WindowSet
 from world_model_ros.core.live.domain import CommandLog
 from world_model_ros.core.live.motion_history import motion_history
+from world_model_ros.core.live.scan_log import ScanLog
 from world_model_ros.core.live.sync import OdomBuffer, OdomSample
-from world_model_ros.core.model.contract import Observation
+from world_model_ros.core.model.contract import EncoderInputs, Observation
 from world_model_ros.core.model.latent_model import LatentDynamicsModel, LatentModelConfig
 from world_model_ros.core.model.latent_predictor import LatentPredictor
 from world_model_ros.core.training.mirror import mirror_batch
@@ -164,6 +166,41 @@ def test_training_windows_see_the_scan_the_running_twin_does():
     np.testing.assert_allclose(batch.scan_bn.numpy(), rows[windows.starts.numpy()])
     plain = WindowSet([make_episode(seed=4, steps=30)], 32, horizon=5, scan_sectors=8)
     assert plain.scans is not None and bool((plain.scans[:, -1] == 0).all())  # no scan known
+
+
+def test_running_encoders_pick_and_place_scans_as_the_loader_does():
+    """ScanLog (the twin's and the planner's local encoder's scans) gives, frame by frame, the
+    loader's episode_scan_inputs row for the same scans and odometry; a scan newer than the
+    frame is not used, one older than SCAN_MAX_AGE_S reads as none, a late scan is refused and
+    a clock restarted a second back starts over."""
+    episode = make_episode(seed=5, steps=30)
+    stamps = 100.0 + np.arange(len(episode)) * DT_S
+    odometry = OdomBuffer(history_s=10.0)
+    for t, stamp_s in enumerate(stamps):
+        odometry.add(OdomSample(stamp_s, episode.poses_t3[t], episode.twists_t2[t], "odom"))
+    scan_stamps = stamps[::4] - 0.03
+    beams = wall_scan(1.2)
+    forward_m = 0.1
+    clouds = [
+        scan_points(sensor_pose(odometry.lookup(s, 0.05).pose_xyyaw, forward_m), *beams)
+        for s in scan_stamps
+    ]
+    rows = episode_scan_inputs(stamps, episode.poses_t3, scan_stamps, clouds, 8, 3.0)
+    inputs = EncoderInputs(scan_sectors=8, scan_range_m=3.0, scan_forward_m=forward_m)
+    log = ScanLog(keep=len(scan_stamps))
+    for s in scan_stamps:
+        assert log.add((float(s), *beams))
+    none_count = 0
+    for t, stamp_s in enumerate(stamps):
+        live = log.input_at(float(stamp_s), episode.poses_t3[t], odometry, 0.05, inputs)
+        if live is None:
+            np.testing.assert_allclose(rows[t], no_scan(8))
+            none_count += 1
+        else:
+            np.testing.assert_allclose(live, rows[t], atol=1e-6)
+    assert 0 < none_count < len(stamps)  # both kinds of frame were met
+    assert not log.add((float(scan_stamps[-1]) - 0.1, *beams))  # late: refused
+    assert log.add((float(scan_stamps[-1]) - 5.0, *beams)) and len(log) == 1  # a new clock
 
 
 def test_a_model_given_new_inputs_starts_where_the_one_without_them_was():

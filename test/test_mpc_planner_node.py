@@ -423,3 +423,41 @@ def test_a_planner_told_not_to_use_the_scan_does_not_subscribe(ros, start_node):
     connect(ros)
     assert ros.node.count_subscribers("scan") == 0
     assert get_parameter(ros, NODE, "use_scan") is False
+
+
+def test_a_local_encoder_whose_model_takes_a_scan_reads_the_lidar(ros, start_node, tmp_path):
+    """state_source: local with a checkpoint whose encoder takes a LaserScan: the planner
+    subscribes 'scan' for its encoder even with the costmap's LiDAR layer off, and says so when
+    frames come and no scan does (the encoder then reads "no scan")."""
+    from sensor_msgs.msg import Image
+
+    from world_model_ros.core.model.checkpoint import save_checkpoint
+    from world_model_ros.core.model.latent_model import LatentDynamicsModel, LatentModelConfig
+
+    config = LatentModelConfig(
+        image_size=32,
+        encoder_channels=(8, 8),
+        image_features=16,
+        latent_dim=8,
+        hidden_dim=16,
+        scan_sectors=8,
+    )
+    folder = save_checkpoint(tmp_path / "scan_model", LatentDynamicsModel(config))
+    local = ["-p", "model:=latent", "-p", f"checkpoint:={folder}", "-p", "state_source:=local"]
+    node = start_node(NODE, *FAST[:-4], *local, "-p", "use_scan:=false")
+    camera = ros.publisher(Image, "camera/image_raw")
+    io = connect(ros)
+    ros.wait_for_subscriber("camera/image_raw")
+    assert ros.node.count_subscribers("scan") == 1
+    io["goal"].publish(goal(ros, 2.0, 0.0))
+
+    def frame_and_warned():
+        stamp = ros.now_msg()
+        io["odom"].publish(odometry(ros, stamp=stamp))
+        image = Image(height=24, width=32, encoding="rgb8", step=96, data=bytes(24 * 96))
+        image.header.stamp, image.header.frame_id = stamp, "camera"
+        camera.publish(image)
+        ros.spin(0.05)
+        return "takes a LaserScan and none is within" in node.output()
+
+    ros.wait_for(frame_and_warned, timeout_s=30, what="the missing-scan warning")

@@ -131,7 +131,8 @@ class MpcPlannerNode(Node):
         self.create_subscription(
             DomainStatus, "world_model/domain", self.inputs.on_domain, LATCHED
         )
-        if cfg.use_scan:  # best effort, as the twin takes it: a LiDAR driver's QoS
+        local_scan = cfg.state_source != "twin" and EncoderInputs.of(self.model).scan_sectors
+        if cfg.use_scan or local_scan:  # best effort, as the twin takes it: a LiDAR's QoS
             self.create_subscription(LaserScan, "scan", self.inputs.on_scan, ODOM_QOS)
         if cfg.state_source == "twin":
             self.create_subscription(WorldModelState, "world_model/state", self.inputs.on_state, 5)
@@ -182,12 +183,6 @@ class MpcPlannerNode(Node):
                 else f"odometry{' and the camera' if use_camera else ''} (local encoder)"
             )
         )
-        if cfg.state_source != "twin" and EncoderInputs.of(self.model).scan_sectors:
-            self.get_logger().warning(
-                f"'{self.model.model_id}' takes a LaserScan, which this node's local encoder "
-                "does not read (it sees 'no scan'; the costmap still takes the scans): plan "
-                "from the twin's state (state_source: twin) to use it"
-            )
 
     # -- the control thread ---------------------------------------------------------------------
 
@@ -263,7 +258,9 @@ class MpcPlannerNode(Node):
         now_s = self._now_s()
         self._cycles += 1
         newest = self.inputs.take(self.controller, now_s)
-        output = self.controller.step(newest, now_s, self.inputs.scan_for(newest))
+        output = self.controller.step(
+            newest, now_s, self.inputs.scan_for(newest) if cfg.use_scan else None
+        )
         if output.command_2 is not None:
             self._publish_command(output.command_2)
         self._publish_status(output.status, output.command_2)

@@ -23,7 +23,7 @@ from rclpy.node import Node
 from sensor_msgs.msg import Image, LaserScan
 
 from world_model_ros.core.data.images import ImageError
-from world_model_ros.core.data.scan_input import sensor_pose
+from world_model_ros.core.data.scan_input import SCAN_MAX_AGE_S, sensor_pose
 from world_model_ros.core.live.domain import CommandLog
 from world_model_ros.core.live.input_checks import (
     InputError,
@@ -32,6 +32,7 @@ from world_model_ros.core.live.input_checks import (
     require_frame_id,
 )
 from world_model_ros.core.live.motion_history import COMMAND_TIMEOUT_S, motion_history
+from world_model_ros.core.live.scan_log import SCAN_GRACE_FRAMES, ScanLog
 from world_model_ros.core.live.sync import OdomBuffer, StampMonitor, StampOrder, SyncError
 from world_model_ros.core.model.contract import EncoderInputs, Observation
 from world_model_ros.core.planning.goal import PlanningInput
@@ -61,6 +62,9 @@ class PlannerInputs:
         self._image: Image | None = None
         self._domain: DomainStatus | None = None
         self._scan: tuple[float, np.ndarray, np.ndarray] | None = None  # newest, decoded
+        # the newest few, for a local encoder whose model takes a scan (core/live/scan_log.py)
+        self._encoder_scans = ScanLog()
+        self._local_frames = 0
         self._odom = OdomBuffer(history_s=2.0)
         # what this node commanded, when: the local encoder's history input (a model that
         # takes the steps before a frame, core/live/motion_history.py)
@@ -115,6 +119,7 @@ class PlannerInputs:
             return
         with self.lock:
             self._scan = scan
+            self._encoder_scans.add(scan)
             self.received["scan"] += 1
 
     def on_odom(self, msg: Odometry) -> None:
@@ -290,7 +295,28 @@ class PlannerInputs:
             odom.pose_xyyaw.astype(np.float32),
             odom.twist_vw.astype(np.float32),
             history,
+            self._local_scan(controller, stamp_s, odom.pose_xyyaw),
         )
+
+    def _local_scan(
+        self, controller: GoalController, stamp_s: float, pose_3: np.ndarray
+    ) -> np.ndarray | None:
+        """The LaserScan input for a model that takes one, as the twin builds it."""
+        inputs = EncoderInputs.of(controller.model)
+        if not inputs.scan_sectors:
+            return None
+        with self.lock:
+            self._local_frames += 1
+            scan = self._encoder_scans.input_at(
+                stamp_s, pose_3, self._odom, self._config.sync_slop_s, inputs
+            )
+            quiet = not len(self._encoder_scans) and self._local_frames < SCAN_GRACE_FRAMES
+        if scan is None and not quiet:
+            self._warn(
+                f"scan: the model takes a LaserScan and none is within {SCAN_MAX_AGE_S:g} s "
+                "before the frame: read as no scan"
+            )
+        return scan
 
     def _warn(self, text: str) -> None:
         key = tuple(text.split(": ", 2)[:2])  # (topic, reason): one warning per kind and period

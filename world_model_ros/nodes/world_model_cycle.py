@@ -21,15 +21,11 @@ import torch
 from sensor_msgs.msg import CompressedImage, Image
 
 from world_model_ros.core.data.images import ImageError
-from world_model_ros.core.data.scan_input import (
-    SCAN_MAX_AGE_S,
-    scan_points,
-    sector_input,
-    sensor_pose,
-)
+from world_model_ros.core.data.scan_input import SCAN_MAX_AGE_S
 from world_model_ros.core.live.latency import StageTimer
 from world_model_ros.core.live.motion_history import motion_history
 from world_model_ros.core.live.output_checks import prediction_problem, state_problem
+from world_model_ros.core.live.scan_log import SCAN_GRACE_FRAMES
 from world_model_ros.core.live.sync import (
     OdomSample,
     Plan,
@@ -42,10 +38,6 @@ from world_model_ros.nodes.model_loading import (
     LoadedModel,
 )
 from world_model_ros.nodes.world_model_shadow import ShadowJob
-
-# Frames encoded before a LiDAR that has sent nothing yet is reported missing (a LiDAR often
-# starts a moment after the camera; a warning on every start would be noise).
-SCAN_GRACE_FRAMES = 15
 
 
 @dataclass
@@ -310,25 +302,18 @@ class TwinPredictionCycle:
         inputs = primary.inputs
         if not inputs.scan_sectors:
             return None
-        # the newest at or before the frame, as the loader picks (core/data/scan_input.py)
-        scan = next((s for s in reversed(self._scans) if s[0] <= stamp_s + 1e-6), None)
-        age_s = None if scan is None else stamp_s - scan[0]
-        if scan is None or age_s is None or age_s > SCAN_MAX_AGE_S:
-            if not self._scans and self._counts["frames_processed"] < SCAN_GRACE_FRAMES:
+        scan = self._scans.input_at(stamp_s, pose_3, self._odom, self.config.sync_slop_s, inputs)
+        if scan is None:
+            newest = self._scans.newest_s
+            if newest is None and self._counts["frames_processed"] < SCAN_GRACE_FRAMES:
                 return None  # starting up: the LiDAR's first scan may follow the first frames
-            newest = f" (newest {stamp_s - self._scans[-1][0]:+.2f} s)" if self._scans else ""
+            was = "" if newest is None else f" (newest {stamp_s - newest:+.2f} s)"
             self._warn(
                 ("scan_missing",),
                 f"the model takes a LaserScan on '{self._scan_sub.topic_name}' and none is "
-                f"within {SCAN_MAX_AGE_S:g} s before the frame{newest}: read as no scan",
+                f"within {SCAN_MAX_AGE_S:g} s before the frame{was}: read as no scan",
             )
-            return None
-        try:
-            at_scan = self._odom.lookup(scan[0], self.config.sync_slop_s).pose_xyyaw
-        except SyncError:
-            at_scan = pose_3  # no odometry at the scan's stamp: the base taken as still
-        points = scan_points(sensor_pose(at_scan, inputs.scan_forward_m), scan[1], scan[2])
-        return sector_input(points, pose_3, inputs.scan_sectors, inputs.scan_range_m)
+        return scan
 
     def _score_live_errors(self) -> None:
         """Score pending predictions against the odometry received so far (caller holds the

@@ -206,14 +206,10 @@ class TwinInputs:
             self._reject(topic, exc.reason, exc.detail)
             return
         with self._lock:
-            newest = self._scans[-1][0] if self._scans else None
-            stale = newest is not None and scan[0] <= newest < scan[0] + 1.0
-            if not stale:  # (a jump back of a second or more is a new timeline)
-                if newest is not None and scan[0] < newest:
-                    self._scans.clear()
-                self._scans.append(scan)
+            kept = self._scans.add(scan)
+            if kept:
                 self._counts["scan_received"] += 1
-        if stale:
+        if not kept:
             self._reject(topic, "stamp_backwards", f"stamp {scan[0]:.6f} s is not newer")
 
     @_never_raises

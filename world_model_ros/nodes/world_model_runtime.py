@@ -26,9 +26,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import deque
 
-import numpy as np
 import torch
 from diagnostic_msgs.msg import DiagnosticArray
 from geometry_msgs.msg import Twist, TwistStamped
@@ -48,6 +46,7 @@ from world_model_ros.core.live.input_checks import (
 )
 from world_model_ros.core.live.latency import LatencyMonitor
 from world_model_ros.core.live.live_error import LiveErrorTracker
+from world_model_ros.core.live.scan_log import ScanLog
 from world_model_ros.core.live.sync import (
     OdomBuffer,
     Plan,
@@ -208,8 +207,8 @@ class WorldModelRuntime(
         self._scan_sub = node.create_subscription(
             LaserScan, "scan", self._on_scan, ODOM_QOS, qos_overriding_options=QOS_OVERRIDES
         )
-        # the newest few (stamp, angles, ranges): the one at or before each frame is used
-        self._scans: deque[tuple[float, np.ndarray, np.ndarray]] = deque(maxlen=8)
+        # the newest few: the one at or before each frame is used (core/live/scan_log.py)
+        self._scans = ScanLog()
         self._contact_sub = node.create_subscription(
             Bool, "ground_truth/contact", self._on_contact, ODOM_QOS
         )
