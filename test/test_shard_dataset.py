@@ -3,6 +3,7 @@ the streamed windows of an epoch, resuming a stream, damaged and missing shards 
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import hashlib
 import json
@@ -252,17 +253,55 @@ def test_a_dataset_without_contact_labels_does_not_train_a_collision_head(tmp_pa
     assert "no episode has contact labels" in error and "--no-collision-head" in error
 
 
-def test_a_model_taking_a_laser_scan_is_refused_on_a_dataset(bags, tmp_path, capsys):
-    """A dataset keeps no LaserScan input: a scan model would train on 'no scan' throughout."""
-    out = tmp_path / "ds"
-    assert build(bags, out, "--image-size", str(SIZE), "--workers", "1") == 0
+def test_a_dataset_keeps_the_laser_scan_input_a_scan_model_trains_on(bags, tmp_path, capsys):
+    """`dataset build --scan-sectors N` stores each step's LaserScan input as training from the
+    bags builds it; a scan model trains on it, and is refused on a dataset without it or with
+    another scan input, with the fix named."""
+    from world_model_ros.cli.bag_input import attach_model_scans
+    from world_model_ros.core.model.latent_model import LatentModelConfig
+
+    lidar = tmp_path / "lidar_bags"
+    assert main(["record", "--robot", "large", "--output", str(lidar), "--layouts", "2",
+                 "--episodes", "1", "--episode-seconds", "4", "--image-size", "32",
+                 "--quiet"]) == 0  # fmt: skip
+    lidar_bags = sorted(p for p in lidar.iterdir() if p.is_dir())
+    out = tmp_path / "ds_scan"
+    capsys.readouterr()
+    assert build(lidar_bags, out, "--image-size", str(SIZE), "--workers", "1", "--robot",
+                 "large", "--scan-sectors", "8") == 0  # fmt: skip
+    assert "LaserScan input (8 sectors) in 1 of 1 episode(s)" in capsys.readouterr().out
+    dataset = ShardDataset(out)
+    assert (dataset.settings.scan_sectors, dataset.settings.scan_topic) == (8, "scan")
+    stored = dataset.load_episodes(dataset.records)
+    direct, _ = load_episodes(lidar_bags, image_size=SIZE)
+    model = LatentModelConfig(scan_sectors=8)  # the large robot's LiDAR sits on base_link
+    attach_model_scans(direct, argparse.Namespace(scan_topic="scan"), model, log=lambda _: None)
+    assert len(stored) == len(direct) == 1 and stored[0].scan_tk is not None
+    np.testing.assert_allclose(stored[0].scan_tk, direct[0].scan_tk)
+    assert (stored[0].scan_tk[:, -1] == 1).mean() > 0.9  # scans at nearly every step
+    stream = StreamingWindows(dataset, dataset.records, SIZE, HORIZON, 4, scan_sectors=8)
+    batch = stream.next_batch()
+    assert batch.scan_bn is not None and batch.scan_bn.shape == (4, 9)
+    rows = torch.from_numpy(stored[0].scan_tk).float()
+    assert all(any(torch.equal(row, r) for r in rows) for row in batch.scan_bn)
+
     config = yaml.safe_load((REPO / "config" / "train.yaml").read_text())
     config["model"].update(image_size=SIZE, scan_sectors=8)
     path = tmp_path / "scan.yaml"
     path.write_text(yaml.safe_dump(config))
-    capsys.readouterr()
     common = ["--steps", "1", "--batch-size", "4", "--threads", "1", "--quiet"]
     assert main(["train", str(out), "--out", str(tmp_path / "run"), "--config", str(path),
+                 *common]) == 0  # fmt: skip
+    capsys.readouterr()
+    config["model"]["scan_sectors"] = 12
+    path.write_text(yaml.safe_dump(config))
+    assert main(["train", str(out), "--out", str(tmp_path / "run12"), "--config", str(path),
+                 *common]) == 2  # fmt: skip
+    assert "has 8 sectors" in capsys.readouterr().err
+    plain = tmp_path / "ds"
+    assert build(bags, plain, "--image-size", str(SIZE), "--workers", "1") == 0
+    capsys.readouterr()
+    assert main(["train", str(plain), "--out", str(tmp_path / "run0"), "--config", str(path),
                  *common]) == 2  # fmt: skip
     error = capsys.readouterr().err
-    assert "keeps no LaserScan input" in error and "scan_sectors: 0" in error
+    assert "built without the LaserScan input" in error and "--scan-sectors 12" in error

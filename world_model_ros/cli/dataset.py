@@ -69,6 +69,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=64,
         help="steps a segment shares with the next; the largest horizon trainable (default 64)",
     )
+    build.add_argument(
+        "--scan-sectors",
+        type=int,
+        default=0,
+        help="keep the encoder's LaserScan input (the nearest return in each of N sectors, "
+        "from --scan-topic) for a model that takes one; must match its scan_sectors (adapt's "
+        "default is 24; default 0 = none)",
+    )
+    build.add_argument(
+        "--scan-range",
+        type=float,
+        default=3.0,
+        help="metres the scan input reaches (default 3.0, as adapt and the model config)",
+    )
+    build.add_argument(
+        "--scan-forward",
+        type=float,
+        help="the LiDAR's position ahead of base_link, m (default: the --robot file's lidar, "
+        "else 0)",
+    )
     build.add_argument("--quiet", action="store_true", help="no progress bar")
     add_topic_arguments(build)
     info = sub.add_parser("info", help="summarise a dataset folder")
@@ -108,6 +128,16 @@ def robot_labels(name: str | None, derive: str) -> tuple[str | None, dict]:
     return robot.name, labels
 
 
+def _robot_lidar_forward(name: str | None) -> float:
+    """The LiDAR mount of ``--robot``'s file (0 without a file or a LiDAR)."""
+    from ..sim.robots import load_robot, robot_path
+
+    if not name or not (robot_path(name).is_file() or Path(name).suffix in (".yaml", ".yml")):
+        return 0.0
+    robot = load_robot(name)
+    return robot.lidar.forward_m if robot.lidar is not None else 0.0
+
+
 def run_build(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -130,6 +160,9 @@ def run_build(args: argparse.Namespace) -> int:
         bumper_field=args.bumper_field,
     )
     robot, labels = robot_labels(args.robot, args.derive_contacts)
+    scan_forward = args.scan_forward
+    if scan_forward is None:
+        scan_forward = _robot_lidar_forward(args.robot) if args.scan_sectors else 0.0
     settings = DatasetSettings(
         dt_s=args.dt,
         image_size=args.image_size,
@@ -139,6 +172,10 @@ def run_build(args: argparse.Namespace) -> int:
         topics=dataclasses.asdict(topics),
         image_fit=args.image_fit,
         twist_from_poses=args.twist_from_poses,
+        scan_sectors=args.scan_sectors,
+        scan_range_m=args.scan_range,
+        scan_forward_m=scan_forward,
+        scan_topic=args.scan_topic if args.scan_sectors else "",
     )
     bags = find_bags(args.bags)
     if not bags:
@@ -165,6 +202,12 @@ def run_build(args: argparse.Namespace) -> int:
         + (f"; {len(summary.skipped_bags)} already there" if summary.skipped_bags else "")
         + (f"; {len(summary.failed_bags)} failed" if summary.failed_bags else "")
         + (f"; labels: {summary.label_line()}" if summary.label_episodes else "")
+        + (
+            f"; LaserScan input ({args.scan_sectors} sectors) in {summary.scan_episodes} of "
+            f"{summary.episodes} episode(s), the others read as 'no scan'"
+            if args.scan_sectors
+            else ""
+        )
     )
     if not (summary.added_bags or summary.skipped_bags):
         return 2

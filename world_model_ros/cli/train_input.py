@@ -83,6 +83,29 @@ def load_training_data(args: argparse.Namespace, config, dist, robot=None, log=p
     return train_set, val_set, data_info
 
 
+def _check_scan_input(folder: Path, settings, model) -> None:
+    """A model that takes a LaserScan trains on a dataset that kept the same scan input (the
+    sectors, the range, the mount), or it would learn from other numbers than its node gives."""
+    if not model.scan_sectors:
+        return
+    if not settings.scan_sectors:
+        raise ValueError(
+            f"{folder}: built without the LaserScan input, and the model takes one "
+            f"(model.scan_sectors: {model.scan_sectors}): rebuild with `dataset build "
+            f"--scan-sectors {model.scan_sectors}`, train from the bags, or set "
+            "model.scan_sectors: 0"
+        )
+    stored = (settings.scan_sectors, settings.scan_range_m, settings.scan_forward_m)
+    wanted = (model.scan_sectors, model.scan_range_m, model.scan_forward_m)
+    if any(abs(a - b) > 1e-9 for a, b in zip(stored, wanted, strict=True)):
+        raise ValueError(
+            f"{folder}: its LaserScan input has {stored[0]} sectors to {stored[1]:g} m from a "
+            f"LiDAR {stored[2]:g} m ahead; the model takes {wanted[0]} to {wanted[1]:g} m from "
+            f"{wanted[2]:g} m (set model.scan_sectors, scan_range_m, scan_forward_m to the "
+            "dataset's, or rebuild it)"
+        )
+
+
 def _from_dataset(folder: Path, args, config, dist) -> tuple:
     from ..core.data.manifest import ShardDataset, record_windows
     from ..core.data.streaming import StreamingWindows, validation_episodes
@@ -92,12 +115,8 @@ def _from_dataset(folder: Path, args, config, dist) -> tuple:
     dataset = ShardDataset(folder)
     horizon, size = config.model.horizon, config.model.image_size
     kept = config.model.history_steps
-    if config.model.scan_sectors:
-        raise ValueError(
-            f"{folder}: a dataset folder keeps no LaserScan input yet, and the model takes one "
-            f"(model.scan_sectors: {config.model.scan_sectors}): train it from the bags, or "
-            "set model.scan_sectors: 0"
-        )
+    sectors = config.model.scan_sectors
+    _check_scan_input(folder, dataset.settings, config.model)
     if abs(dataset.settings.dt_s - config.model.dt_s) > 1e-9:
         raise ValueError(
             f"{folder}: built at dt {dataset.settings.dt_s} s, the model steps "
@@ -115,7 +134,11 @@ def _from_dataset(folder: Path, args, config, dist) -> tuple:
     train_records, val_records = dataset.split(config.validation_fraction, config.seed)
     if args.in_memory:
         train_set = WindowSet(
-            dataset.load_episodes(train_records), size, horizon, history_steps=kept
+            dataset.load_episodes(train_records),
+            size,
+            horizon,
+            history_steps=kept,
+            scan_sectors=sectors,
         )
         how = "in memory"
     else:
@@ -134,10 +157,15 @@ def _from_dataset(folder: Path, args, config, dist) -> tuple:
             world_size=dist.world_size,
             pool_frames=args.pool_frames,
             history_steps=kept,
+            scan_sectors=sectors,
         )
         how = f"streamed, {len(train_set.shards)} shards"
     val_episodes = validation_episodes(dataset, val_records, horizon, config.validation_windows)
-    val_set = WindowSet(val_episodes, size, horizon, history_steps=kept) if val_episodes else None
+    val_set = (
+        WindowSet(val_episodes, size, horizon, history_steps=kept, scan_sectors=sectors)
+        if val_episodes
+        else None
+    )
     seeds = _seeds(train_records), _seeds(val_records)
     info: dict[str, Any] = _describe(dataset, train_records + val_records)
     episodes = len({r["episode"] for r in train_records})

@@ -56,6 +56,8 @@ class BuildSummary:
     label_episodes: Counter = dataclasses.field(default_factory=Counter)  # source -> episodes
     contact_steps: Counter = dataclasses.field(default_factory=Counter)  # source -> steps
     estimated_limits_bags: int = 0  # bags whose base limits were estimated from the bag
+    episodes: int = 0
+    scan_episodes: int = 0  # episodes with LaserScans (a dataset that keeps the scan input)
 
     def label_line(self) -> str:
         """'2 episode(s) derived from motion (31 contact steps), ...' for the summary line."""
@@ -175,6 +177,7 @@ def build_one_bag(
     if errors:  # the data doctor's verdict, as train BAGS would give it: not added
         return {"bag": bag, "failed": f"unusable (data doctor): {'; '.join(errors)}"}
     labelled = label_bag(episodes, labels or {"derive": "auto"})
+    scanned = _attach_scans(episodes, config)
     custom = read_custom_data(Path(bag)) if Path(bag).is_dir() else {}
     stem = f"b{bag_index:06d}"
     writer = ShardWriter(Path(out_dir) / SHARD_FOLDER, stem, int(config.shard_mb * 2**20))
@@ -221,6 +224,7 @@ def build_one_bag(
             "problems": list(report.problems),
             "episodes": len(episodes),
             "samples": sum(len(e) for e in episodes),
+            **({"scan_episodes": scanned} if config.scan_sectors else {}),
             "shards": [s["name"] for s in shards],
             **({"labels": labelled} if labelled else {}),
         },
@@ -228,6 +232,17 @@ def build_one_bag(
         "records": records,
         "label_counts": label_counts,
     }
+
+
+def _attach_scans(episodes: list, config: DatasetSettings) -> int:
+    """The encoder's LaserScan input per step, when the dataset keeps one (core/data/scans.py,
+    as training from the bags builds it); how many episodes had scans."""
+    if not config.scan_sectors:
+        return 0
+    from .scans import attach_scan_inputs, scans_by_bag
+
+    scans = scans_by_bag(episodes, config.scan_topic, config.scan_forward_m)
+    return attach_scan_inputs(episodes, scans, config.scan_sectors, config.scan_range_m)
 
 
 def build_dataset(
@@ -324,6 +339,8 @@ def build_dataset(
         manifest["records"].extend(result["records"])
         summary.records += len(result["records"])
         summary.samples += result["entry"]["samples"]
+        summary.episodes += result["entry"]["episodes"]
+        summary.scan_episodes += result["entry"].get("scan_episodes", 0)
         summary.shard_bytes += sum(s["bytes"] for s in result["shards"])
         for source, (episodes, contact_steps) in result["label_counts"].items():
             summary.label_episodes[source] += episodes

@@ -49,6 +49,12 @@ class DatasetSettings:
     twist_from_poses: bool = (
         False  # the odometry twist rebuilt from the poses (--twist-from-poses)
     )
+    # The encoder's LaserScan input stored per step (core/data/scan_input.py; 0: none): a
+    # model that takes a scan trains on these and must take the same sectors, range and mount
+    scan_sectors: int = 0
+    scan_range_m: float = 3.0
+    scan_forward_m: float = 0.0
+    scan_topic: str = ""
 
     def validate(self) -> None:
         from .camera import FIT_MODES
@@ -62,6 +68,13 @@ class DatasetSettings:
                 f"need dt_s > 0, image_size >= 8, shard_mb > 0; got {self.dt_s}, "
                 f"{self.image_size}, {self.shard_mb}"
             )
+        if self.scan_sectors < 0 or not self.scan_range_m > 0:
+            raise ValueError(
+                f"need scan_sectors >= 0, scan_range_m > 0; got {self.scan_sectors}, "
+                f"{self.scan_range_m}"
+            )
+        if self.scan_sectors and not self.scan_topic:
+            raise ValueError("scan_sectors needs a scan topic")
         if not 1 <= self.overlap_steps < self.segment_steps:
             raise ValueError(
                 f"need 1 <= overlap_steps < segment_steps; got {self.overlap_steps}, "

@@ -91,6 +91,7 @@ class StreamingWindows:
         pool_frames: int = 20_000,
         lifetime: int = 2,
         history_steps: int = 0,
+        scan_sectors: int = 0,
     ):
         if horizon > dataset.settings.overlap_steps and any(
             int(r["segments"]) > 1 for r in records
@@ -111,6 +112,7 @@ class StreamingWindows:
         self.seed, self.rank, self.world_size = seed, rank, world_size
         self.pool_frames, self.lifetime = pool_frames, lifetime
         self.history_steps = history_steps  # steps before each window (the encoder's history)
+        self.scan_sectors = scan_sectors  # the stored LaserScan input, for a model taking one
         self.all_records = list(records)
         self.records = [r for r in records if record_windows(r, horizon) > 0]
         self.shards = sorted({r["shard"] for r in self.records})
@@ -210,6 +212,7 @@ class StreamingWindows:
             self.image_size,
             self.horizon,
             history_steps=self.history_steps,
+            scan_sectors=self.scan_sectors,
         )
         base = np.searchsorted(windows.episode_of.numpy(), np.arange(len(pool)))
         weights = self.sampling_weights(windows) if self.sampling_weights else None
