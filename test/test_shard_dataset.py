@@ -282,7 +282,7 @@ def test_a_dataset_keeps_the_laser_scan_input_a_scan_model_trains_on(bags, tmp_p
     stream = StreamingWindows(dataset, dataset.records, SIZE, HORIZON, 4, scan_sectors=8)
     batch = stream.next_batch()
     assert batch.scan_bn is not None and batch.scan_bn.shape == (4, 9)
-    rows = torch.from_numpy(stored[0].scan_tk).float()
+    rows = torch.tensor(stored[0].scan_tk, dtype=torch.float32)
     assert all(any(torch.equal(row, r) for r in rows) for row in batch.scan_bn)
 
     config = yaml.safe_load((REPO / "config" / "train.yaml").read_text())
