@@ -428,8 +428,9 @@ def test_a_planner_told_not_to_use_the_scan_does_not_subscribe(ros, start_node):
 def test_a_local_encoder_whose_model_takes_a_scan_reads_the_lidar(ros, start_node, tmp_path):
     """state_source: local with a checkpoint whose encoder takes a LaserScan: the planner
     subscribes 'scan' for its encoder even with the costmap's LiDAR layer off, and says so when
-    frames come and no scan does (the encoder then reads "no scan")."""
-    from sensor_msgs.msg import Image
+    frames come and no scan does (the encoder then reads "no scan"). A scan stamped 0 is
+    refused as off the timeline, not taken for a restarted clock."""
+    from sensor_msgs.msg import Image, LaserScan
 
     from world_model_ros.core.model.checkpoint import save_checkpoint
     from world_model_ros.core.model.latent_model import LatentDynamicsModel, LatentModelConfig
@@ -461,3 +462,16 @@ def test_a_local_encoder_whose_model_takes_a_scan_reads_the_lidar(ros, start_nod
         return "takes a LaserScan and none is within" in node.output()
 
     ros.wait_for(frame_and_warned, timeout_s=30, what="the missing-scan warning")
+    scans = ros.publisher(LaserScan, "scan")
+    ros.wait_for_subscriber("scan")
+    for _ in range(3):
+        scans.publish(wall_scan(ros))
+        ros.spin(0.1)
+    zero = wall_scan(ros)
+    zero.header.stamp.sec, zero.header.stamp.nanosec = 0, 0
+    scans.publish(zero)
+    ros.wait_for(
+        lambda: "scan rejected: stamp_outlier" in node.output(),
+        timeout_s=10,
+        what="the zero-stamped scan refused",
+    )

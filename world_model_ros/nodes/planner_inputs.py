@@ -47,6 +47,12 @@ from world_model_ros.nodes.scan_conversion import laser_scan
 # A scan further than this from the state planned from is not fused (s): it would be placed
 # at a pose the robot was not at.
 SCAN_MAX_SKEW_S = 0.3
+# What a rejected stamp is counted as (on the diagnostics, per topic)
+STAMP_PROBLEMS = {
+    StampOrder.DUPLICATE: "duplicate",
+    StampOrder.BACKWARDS: "stamp_backwards",
+    StampOrder.OUTLIER: "stamp_outlier",
+}
 
 
 class PlannerInputs:
@@ -70,6 +76,7 @@ class PlannerInputs:
         # takes the steps before a frame, core/live/motion_history.py)
         self._commands = CommandLog()
         self._odom_stamps = StampMonitor(1.0, config.time_reset_confirm_messages)
+        self._scan_stamps = StampMonitor(1.0, config.time_reset_confirm_messages)
         self._odom_new = False
         self._odom_problem: InputError | None = None
         self.frame_id = config.odom_frame  # the odometry frame, once an input has named it
@@ -117,7 +124,23 @@ class PlannerInputs:
                 self.rejected.add("scan", exc.reason)
             self._warn(f"scan rejected: {exc}")
             return
+        now_s = self._node.get_clock().now().nanoseconds * 1e-9
         with self.lock:
+            newest_s = self._scan_stamps.last_s
+            order = self._scan_stamps.check(scan[0], now_s)
+        problem = STAMP_PROBLEMS.get(order)
+        if problem is not None:  # a lone scan off the timeline (stamped 0) wipes nothing
+            with self.lock:
+                self.rejected.add("scan", problem)
+            self._warn(
+                f"scan rejected: {problem}: stamp {scan[0]:.3f} s (newest "
+                f"{newest_s if newest_s is not None else float('nan'):.3f} s, node clock "
+                f"{now_s:.3f} s)"
+            )
+            return
+        with self.lock:
+            if order is StampOrder.RESET:
+                self._encoder_scans.clear()
             self._scan = scan
             self._encoder_scans.add(scan)
             self.received["scan"] += 1
@@ -132,11 +155,7 @@ class PlannerInputs:
         with self.lock:
             newest_s = self._odom_stamps.last_s
             order = self._odom_stamps.check(sample.stamp_s, now_s)
-        problem = {
-            StampOrder.DUPLICATE: "duplicate",
-            StampOrder.BACKWARDS: "stamp_backwards",
-            StampOrder.OUTLIER: "stamp_outlier",
-        }.get(order)
+        problem = STAMP_PROBLEMS.get(order)
         if problem is not None:
             detail = (
                 f"stamp {sample.stamp_s:.3f} s did not advance (duplicated or frozen stamps)"

@@ -205,12 +205,11 @@ class TwinInputs:
         except InputError as exc:
             self._reject(topic, exc.reason, exc.detail)
             return
+        if not self._check_stamp("scan", topic, scan[0]):
+            return  # rejected and counted (a lone stamp off the timeline wipes nothing)
         with self._lock:
-            kept = self._scans.add(scan)
-            if kept:
+            if self._scans.add(scan):
                 self._counts["scan_received"] += 1
-        if not kept:
-            self._reject(topic, "stamp_backwards", f"stamp {scan[0]:.6f} s is not newer")
 
     @_never_raises
     def _on_plan(self, msg: WorldModelPrediction) -> None:

@@ -139,7 +139,7 @@ class WorldModelRuntime(
         self._plan: Plan | None = None
         self._stamps = {
             name: StampMonitor(cfg.time_reset_threshold_s, cfg.time_reset_confirm_messages)
-            for name in ("camera", "odom")
+            for name in ("camera", "odom", "scan")
         }
         self._latency = LatencyMonitor(cfg.budget_ms, cfg.latency_window)
         self._shadow_latency = LatencyMonitor(cfg.budget_ms, cfg.latency_window)

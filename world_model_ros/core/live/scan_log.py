@@ -20,14 +20,15 @@ from .sync import OdomBuffer, SyncError
 
 Scan = tuple[float, np.ndarray, np.ndarray]  # (stamp s, beam angles rad, ranges m)
 
-NEW_TIMELINE_S = 1.0  # a stamp this far back is a restarted clock, not a late scan
 # Frames encoded before a LiDAR that has sent nothing yet is reported missing (a LiDAR often
 # starts a moment after the camera; a warning on every start would be noise)
 SCAN_GRACE_FRAMES = 15
 
 
 class ScanLog:
-    """The newest scans in stamp order (not thread-safe: the caller holds its lock)."""
+    """The newest scans in stamp order (not thread-safe: the caller holds its lock). Whether a
+    stamp is on the robot's timeline is the caller's StampMonitor's to say (core/live/sync.py:
+    a lone scan stamped 0 must not wipe the log); on a confirmed new timeline it clears this."""
 
     def __init__(self, keep: int = 8):
         self._scans: deque[Scan] = deque(maxlen=keep)
@@ -43,13 +44,10 @@ class ScanLog:
         return self._scans[-1][0] if self._scans else None
 
     def add(self, scan: Scan) -> bool:
-        """Keep ``scan``; False (not kept) when it is not newer than the newest. A stamp a
-        second or more back starts a new timeline (a simulation restart): the old ones go."""
+        """Keep ``scan``; False (not kept) when it is not newer than the newest."""
         newest = self.newest_s
-        if newest is not None and scan[0] <= newest < scan[0] + NEW_TIMELINE_S:
+        if newest is not None and scan[0] <= newest:
             return False
-        if newest is not None and scan[0] < newest:
-            self._scans.clear()
         self._scans.append(scan)
         return True
 
