@@ -85,11 +85,12 @@ def attach_model_scans(episodes: list[Episode], args: argparse.Namespace, config
     where its bag has none, and one line saying how many had them."""
     if not config.scan_sectors:
         return
-    from ..core.data.scans import attach_scan_inputs, scans_by_bag
+    from ..core.data.scans import attach_bag_scans
 
     topic = getattr(args, "scan_topic", "")
-    scans = scans_by_bag(episodes, topic, config.scan_forward_m) if topic else {}
-    found = attach_scan_inputs(episodes, scans, config.scan_sectors, config.scan_range_m)
+    found = attach_bag_scans(
+        episodes, topic, config.scan_forward_m, config.scan_sectors, config.scan_range_m
+    )
     log(
         f"LaserScan input ({config.scan_sectors} sectors): {found} of {len(episodes)} "
         f"episode(s) have scans on '{topic}'"

@@ -108,34 +108,25 @@ def run(args: argparse.Namespace) -> int:
         return 2
 
 
-def robot_labels(name: str | None, derive: str) -> tuple[str | None, dict]:
-    """``--robot`` -> (the robot name recorded, how build_one_bag labels contacts). A robot
-    file gives its name and base limits; a name that is not one (a real robot's, with no file
-    here) is kept as it is, and the limits are estimated from each bag. A robot file that does
-    not load is a ValueError (RobotFileError) with its one-line reason."""
+def robot_labels(name: str | None, derive: str) -> tuple[str | None, dict, float]:
+    """``--robot`` -> (the robot name recorded, how build_one_bag labels contacts, its LiDAR's
+    mount ahead of base_link). A robot file gives its name, base limits and LiDAR; a name that
+    is not one (a real robot's, with no file here) is kept as it is, the limits are estimated
+    from each bag and the mount is 0. A robot file that does not load is a ValueError
+    (RobotFileError) with its one-line reason."""
     from ..sim.robots import load_robot, robot_path
     from .robot_input import base_limits
 
     labels: dict = {"derive": derive}
     if not name:
-        return None, labels
+        return None, labels, 0.0
     path = robot_path(name)
     if not (path.is_file() or Path(name).suffix in (".yaml", ".yml") or "/" in name):
-        return name, labels
+        return name, labels, 0.0
     robot = load_robot(name)
     labels["limits"] = dataclasses.asdict(base_limits(robot))
     labels["limits_from"] = f"robot file {robot.name} ({robot.source})"
-    return robot.name, labels
-
-
-def _robot_lidar_forward(name: str | None) -> float:
-    """The LiDAR mount of ``--robot``'s file (0 without a file or a LiDAR)."""
-    from ..sim.robots import load_robot, robot_path
-
-    if not name or not (robot_path(name).is_file() or Path(name).suffix in (".yaml", ".yml")):
-        return 0.0
-    robot = load_robot(name)
-    return robot.lidar.forward_m if robot.lidar is not None else 0.0
+    return robot.name, labels, robot.lidar.forward_m if robot.lidar is not None else 0.0
 
 
 def run_build(args: argparse.Namespace) -> int:
@@ -159,10 +150,10 @@ def run_build(args: argparse.Namespace) -> int:
         bumper=args.bumper_topic or None,
         bumper_field=args.bumper_field,
     )
-    robot, labels = robot_labels(args.robot, args.derive_contacts)
+    robot, labels, lidar_forward = robot_labels(args.robot, args.derive_contacts)
     scan_forward = args.scan_forward
     if scan_forward is None:
-        scan_forward = _robot_lidar_forward(args.robot) if args.scan_sectors else 0.0
+        scan_forward = lidar_forward if args.scan_sectors else 0.0
     settings = DatasetSettings(
         dt_s=args.dt,
         image_size=args.image_size,

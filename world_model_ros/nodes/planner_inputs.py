@@ -67,9 +67,10 @@ class PlannerInputs:
         self._state: WorldModelState | None = None
         self._image: Image | None = None
         self._domain: DomainStatus | None = None
-        self._scan: tuple[float, np.ndarray, np.ndarray] | None = None  # newest, decoded
-        # the newest few, for a local encoder whose model takes a scan (core/live/scan_log.py)
-        self._encoder_scans = ScanLog()
+        # the newest few scans, decoded: the newest for the costmap, the one at or before each
+        # frame for a local encoder whose model takes a scan (core/live/scan_log.py)
+        self._scans = ScanLog()
+        self._handed_scan_s: float | None = None  # the stamp of the scan last fused
         self._local_frames = 0
         self._odom = OdomBuffer(history_s=2.0)
         # what this node commanded, when: the local encoder's history input (a model that
@@ -140,9 +141,8 @@ class PlannerInputs:
             return
         with self.lock:
             if order is StampOrder.RESET:
-                self._encoder_scans.clear()
-            self._scan = scan
-            self._encoder_scans.add(scan)
+                self._scans.clear()
+            self._scans.add(scan)
             self.received["scan"] += 1
 
     def on_odom(self, msg: Odometry) -> None:
@@ -229,10 +229,14 @@ class PlannerInputs:
         """The newest scan if it is within SCAN_MAX_SKEW_S of ``stamp_s`` and was not handed
         on before (a scan fused twice would count as two), with the sensor at ``pose_3``."""
         with self.lock:
-            scan = self._scan
-            if scan is None or abs(scan[0] - stamp_s) > SCAN_MAX_SKEW_S:
+            scan = self._scans.newest
+            if (
+                scan is None
+                or scan[0] == self._handed_scan_s
+                or abs(scan[0] - stamp_s) > SCAN_MAX_SKEW_S
+            ):
                 return None
-            self._scan = None  # handed on once
+            self._handed_scan_s = scan[0]  # handed on once
         sensor = sensor_pose(pose_3, self._config.scan_forward_m)
         return LaserFrame(scan[1], scan[2], sensor)
 
@@ -326,10 +330,10 @@ class PlannerInputs:
             return None
         with self.lock:
             self._local_frames += 1
-            scan = self._encoder_scans.input_at(
+            scan = self._scans.input_at(
                 stamp_s, pose_3, self._odom, self._config.sync_slop_s, inputs
             )
-            quiet = not len(self._encoder_scans) and self._local_frames < SCAN_GRACE_FRAMES
+            quiet = not len(self._scans) and self._local_frames < SCAN_GRACE_FRAMES
         if scan is None and not quiet:
             self._warn(
                 f"scan: the model takes a LaserScan and none is within {SCAN_MAX_AGE_S:g} s "

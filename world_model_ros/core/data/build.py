@@ -159,6 +159,7 @@ def build_one_bag(
 
     from .bag_format import BagTopics, read_custom_data
     from .dataset import load_episodes
+    from .scans import attach_bag_scans
 
     cv2.setNumThreads(1)
     config = DatasetSettings(**settings)
@@ -177,7 +178,17 @@ def build_one_bag(
     if errors:  # the data doctor's verdict, as train BAGS would give it: not added
         return {"bag": bag, "failed": f"unusable (data doctor): {'; '.join(errors)}"}
     labelled = label_bag(episodes, labels or {"derive": "auto"})
-    scanned = _attach_scans(episodes, config)
+    scanned = (  # the encoder's LaserScan input per step, when the dataset keeps one
+        attach_bag_scans(
+            episodes,
+            config.scan_topic,
+            config.scan_forward_m,
+            config.scan_sectors,
+            config.scan_range_m,
+        )
+        if config.scan_sectors
+        else 0
+    )
     custom = read_custom_data(Path(bag)) if Path(bag).is_dir() else {}
     stem = f"b{bag_index:06d}"
     writer = ShardWriter(Path(out_dir) / SHARD_FOLDER, stem, int(config.shard_mb * 2**20))
@@ -232,17 +243,6 @@ def build_one_bag(
         "records": records,
         "label_counts": label_counts,
     }
-
-
-def _attach_scans(episodes: list, config: DatasetSettings) -> int:
-    """The encoder's LaserScan input per step, when the dataset keeps one (core/data/scans.py,
-    as training from the bags builds it); how many episodes had scans."""
-    if not config.scan_sectors:
-        return 0
-    from .scans import attach_scan_inputs, scans_by_bag
-
-    scans = scans_by_bag(episodes, config.scan_topic, config.scan_forward_m)
-    return attach_scan_inputs(episodes, scans, config.scan_sectors, config.scan_range_m)
 
 
 def build_dataset(

@@ -76,6 +76,15 @@ def scans_by_bag(episodes: list[Episode], topic: str, forward_m: float) -> dict[
     return {bag: scans for bag, scans in found.items() if scans}
 
 
+def attach_bag_scans(
+    episodes: list[Episode], topic: str, forward_m: float, sectors: int, range_m: float
+) -> int:
+    """:func:`attach_scan_inputs` from the episodes' own bags' scans on ``topic`` ('' = none:
+    "no scan" throughout); how many episodes had scans."""
+    scans = scans_by_bag(episodes, topic, forward_m) if topic else {}
+    return attach_scan_inputs(episodes, scans, sectors, range_m)
+
+
 def attach_scan_inputs(
     episodes: list[Episode], scans: dict[str, list[Scan]], sectors: int, range_m: float
 ) -> int:

@@ -40,6 +40,10 @@ class ScanLog:
         self._scans.clear()
 
     @property
+    def newest(self) -> Scan | None:
+        return self._scans[-1] if self._scans else None
+
+    @property
     def newest_s(self) -> float | None:
         return self._scans[-1][0] if self._scans else None
 

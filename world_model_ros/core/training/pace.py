@@ -14,6 +14,7 @@ budget still stops the run either way.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 DECIDE_FRACTION = 0.04  # the share of the steps the pace is measured over ...
@@ -34,13 +35,18 @@ class Pace:
     def decide_at(self) -> int:
         return max(1, min(DECIDE_MAX_STEPS, round(self.steps * DECIDE_FRACTION)))
 
-    def progress(self, step: int, elapsed_s: float) -> float:
-        """Where the schedule stands at ``step`` after ``elapsed_s`` seconds of training."""
+    def progress(
+        self, step: int, elapsed_s: float, log: Callable[[str], None] | None = None
+    ) -> float:
+        """Where the schedule stands at ``step`` after ``elapsed_s`` seconds of training;
+        ``log`` hears the decision, once."""
         by_steps = step / self.steps
         if self.budget_s <= 0:
             return by_steps
         if self.clock_bound is None and step >= self.decide_at:
             self.clock_bound = self.projected_s(step, elapsed_s) > self.budget_s
+            if log is not None:
+                log(self.describe(step, elapsed_s))
         if self.clock_bound:
             return max(by_steps, elapsed_s / self.budget_s)
         return by_steps

@@ -315,10 +315,7 @@ def train(
                 if elapsed >= budget_s:
                     stopped_by = "time"
                     break
-            undecided = pace.clock_bound is None
-            progress_fraction = pace.progress(step, elapsed)
-            if undecided and pace.clock_bound is not None:
-                log(pace.describe(step, elapsed))
+            progress_fraction = pace.progress(step, elapsed, log)
             for group in optimiser.param_groups:
                 group["lr"] = learning_rate(config, progress_fraction, step)
             if stream is not None:
