@@ -134,6 +134,42 @@ def test_training_is_deterministic_and_resumes_exactly(episodes, tmp_path):
         )
 
 
+def test_a_weight_average_is_what_is_kept_and_resumes_exactly(episodes, tmp_path):
+    windows = WindowSet(episodes, 32, 20)
+    cpu = torch.device("cpu")
+    plain = dataclasses.replace(CONFIG, steps=12, validate_every=6)
+    averaged = dataclasses.replace(plain, ema_decay=0.9)
+    train(windows, None, plain, tmp_path / "plain", cpu, progress=False)
+    train(windows, None, averaged, tmp_path / "avg", cpu, progress=False)
+
+    def raw(folder):
+        return torch.load(tmp_path / folder / TRAIN_STATE_NAME, weights_only=True)
+
+    def kept(folder):
+        return load_checkpoint(tmp_path / folder)[0].state_dict()
+
+    # Averaging does not touch the steps: the last weights are those of the plain run.
+    last = raw("avg")["model"]
+    assert all(torch.equal(last[k], raw("plain")["model"][k]) for k in last)
+    # Without an average the checkpoint is the last step's weights; with one, the average's.
+    assert all(torch.equal(kept("plain")[k], last[k]) for k in last)
+    average = raw("avg")["average"]
+    assert all(torch.equal(kept("avg")[k], average[f"module.{k}"]) for k in last)
+    assert not all(torch.equal(kept("avg")[k], last[k]) for k in last)
+
+    # Interrupted after 7 steps and resumed to 12: the same average as the straight run.
+    def interrupt(step, parts):
+        if step == 7:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(windows, None, averaged, tmp_path / "c", cpu, progress=False, on_step=interrupt)
+    train(windows, None, averaged, tmp_path / "c", cpu, resume=True, progress=False)
+    assert all(torch.equal(kept("c")[k], kept("avg")[k]) for k in last)
+    with pytest.raises(ValueError, match="ema_decay must be in"):
+        dataclasses.replace(plain, ema_decay=1.0)
+
+
 def test_pace_follows_steps_when_they_fit_the_budget_and_the_clock_when_not():
     roomy = Pace(steps=1000, budget_s=600.0)  # decides at step 40
     assert roomy.progress(10, 300.0) == pytest.approx(0.01)  # undecided: the steps alone

@@ -100,6 +100,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--steps", type=int, default=2500, help="fine-tuning steps (default 2500)")
     parser.add_argument(
+        "--ema-decay",
+        type=float,
+        default=0.998,
+        help="keep a moving average of the weights, this much of the old per step (default "
+        "0.998, about the last 500 steps; 0 = the last step's weights)",
+    )
+    parser.add_argument(
         "--occupancy-steps", type=int, default=1500, help="occupancy head steps (default 1500)"
     )
     parser.add_argument(
@@ -197,6 +204,7 @@ def _adapt(args, robot, init_model, init_config, started: float) -> int:
         selection_collision_weight=0.25,
         imagined_sequences=args.imagined_sequences,
         steps=args.steps,
+        ema_decay=args.ema_decay,
         seed=args.seed,
         num_threads=args.threads,
         validation_fraction=0.15,

@@ -79,6 +79,10 @@ class TrainConfig:
     # steps will not fit it (core/training/pace.py)
     # Parameter-name prefixes kept fixed (fine-tuning on little data: e.g. "image_encoder")
     freeze: tuple[str, ...] = ()
+    # Validate and keep an exponential moving average of the weights, this much of the old
+    # average per step (core/training/weight_average.py; 0 = the last step's weights). adapt
+    # uses 0.998: about the last 500 steps
+    ema_decay: float = 0.0
 
     def __post_init__(self) -> None:
         if self.steps < 1 or self.batch_size < 1 or self.learning_rate <= 0:
@@ -86,6 +90,8 @@ class TrainConfig:
                 f"steps, batch_size and learning_rate must be positive; got {self.steps}, "
                 f"{self.batch_size}, {self.learning_rate}"
             )
+        if not 0.0 <= self.ema_decay < 1.0:
+            raise ValueError(f"ema_decay must be in [0, 1); got {self.ema_decay}")
         if any(not 1 <= k <= self.model.horizon for k in self.consistency_steps):
             raise ValueError(
                 f"consistency_steps {list(self.consistency_steps)} must lie in "

@@ -3,7 +3,8 @@
 Each step draws a batch of windows (sampling.py: weights, image shift, twist noise; mirror.py),
 scores it with the multi-step open-loop losses (losses.py), and steps AdamW under a warm-up +
 cosine learning rate. Every ``validate_every`` steps the supervised terms on the validation
-windows pick the best checkpoint; ``train_state.pt`` keeps what ``resume`` needs.
+windows pick the best checkpoint (of the weights' moving average with ``ema_decay``,
+weight_average.py); ``train_state.pt`` keeps what ``resume`` needs.
 
 Everything that matters is in :class:`~.train_config.TrainConfig` (loaded from
 config/train.yaml). With a fixed seed, training is deterministic on CPU unless its steps do not
@@ -37,6 +38,7 @@ from .mirror import mirror_batch
 from .pace import Pace
 from .sampling import jitter_twists, shift_images, window_sampling_weights
 from .train_config import TrainConfig
+from .weight_average import average_state, kept_model, restore_average, weight_average
 
 if TYPE_CHECKING:
     from ..data.streaming import StreamingWindows
@@ -132,7 +134,8 @@ class TrainResult:
     last_train: dict[str, float]
     stopped_by: str  # "steps" or "time"
     history: list[dict[str, float]]
-    model: LatentDynamicsModel | None = None  # the last weights (this rank's, under torchrun)
+    # the last weights (their average with ema_decay; this rank's, under torchrun)
+    model: LatentDynamicsModel | None = None
 
 
 def train(
@@ -210,6 +213,8 @@ def train(
         weight_decay=config.weight_decay,
     )
 
+    average = weight_average(model, config.ema_decay)
+    kept = kept_model(model, average)
     step, elapsed_before, best_score, best_step = 0, 0.0, math.inf, -1
     pace = Pace(config.steps, config.max_minutes * 60.0)
     best_validation: dict[str, float] = {}
@@ -226,6 +231,7 @@ def train(
             )
         model.load_state_dict(state["model"])
         optimiser.load_state_dict(state["optimiser"])
+        restore_average(average, state.get("average"))
         ddp.restore_rank_state(state, dist, generator, stream, config.seed, log)
         step, elapsed_before = int(state["step"]), float(state["elapsed_s"])
         best_score, best_step = float(state["best_score"]), int(state["best_step"])
@@ -247,6 +253,7 @@ def train(
             {
                 "model": model.state_dict(),
                 "optimiser": optimiser.state_dict(),
+                "average": average_state(average),
                 "generator": ranks[0]["generator"],
                 "torch_rng": ranks[0]["torch_rng"],
                 "world_size": dist.world_size,
@@ -272,13 +279,13 @@ def train(
             best_step=step,
         )
         if dist.is_main:
-            save_checkpoint(out_dir, model, training=info)
+            save_checkpoint(out_dir, kept, training=info)
 
     def validate_and_keep() -> None:
         nonlocal best_score, best_step, best_validation
         record = {"step": step, **{f"train_{k}": v for k, v in parts.items()}}
         if val_windows is not None and len(val_windows):
-            validation = validate(model, val_windows, config, dist)
+            validation = validate(kept, val_windows, config, dist)
             record.update({f"val_{k}": v for k, v in validation.items()})
             if validation["score"] < best_score:
                 best_score, best_step, best_validation = validation["score"], step, validation
@@ -344,6 +351,8 @@ def train(
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
             optimiser.step()
+            if average is not None:
+                average.update_parameters(model)
             step += 1
             bar.update(1)
             if step % 10 == 0:
@@ -378,5 +387,5 @@ def train(
         last_train=parts,
         stopped_by=stopped_by,
         history=history,
-        model=model,
+        model=kept,
     )
