@@ -125,19 +125,11 @@ class PlannerInputs:
                 self.rejected.add("scan", exc.reason)
             self._warn(f"scan rejected: {exc}")
             return
-        now_s = self._node.get_clock().now().nanoseconds * 1e-9
-        with self.lock:
-            newest_s = self._scan_stamps.last_s
-            order = self._scan_stamps.check(scan[0], now_s)
-        problem = STAMP_PROBLEMS.get(order)
-        if problem is not None:  # a lone scan off the timeline (stamped 0) wipes nothing
+        order, refused = self._judge_stamp(self._scan_stamps, scan[0])
+        if refused is not None:  # a lone scan off the timeline (stamped 0) wipes nothing
             with self.lock:
-                self.rejected.add("scan", problem)
-            self._warn(
-                f"scan rejected: {problem}: stamp {scan[0]:.3f} s (newest "
-                f"{newest_s if newest_s is not None else float('nan'):.3f} s, node clock "
-                f"{now_s:.3f} s)"
-            )
+                self.rejected.add("scan", refused.reason)
+            self._warn(f"scan rejected: {refused}")
             return
         with self.lock:
             if order is StampOrder.RESET:
@@ -145,25 +137,35 @@ class PlannerInputs:
             self._scans.add(scan)
             self.received["scan"] += 1
 
+    def _judge_stamp(
+        self, monitor: StampMonitor, stamp_s: float
+    ) -> tuple[StampOrder, InputError | None]:
+        """Where ``stamp_s`` stands on its topic's timeline (core/live/sync.py StampMonitor),
+        and the error to count when it is refused."""
+        now_s = self._node.get_clock().now().nanoseconds * 1e-9
+        with self.lock:
+            newest_s = monitor.last_s
+            order = monitor.check(stamp_s, now_s)
+        problem = STAMP_PROBLEMS.get(order)
+        if problem is None:
+            return order, None
+        detail = (
+            f"stamp {stamp_s:.3f} s did not advance (duplicated or frozen stamps)"
+            if order is not StampOrder.OUTLIER
+            else f"stamp {stamp_s:.3f} s is off the current timeline (newest {newest_s:.3f} s, "
+            f"node clock {now_s:.3f} s)"
+        )
+        return order, InputError(problem, detail)
+
     def on_odom(self, msg: Odometry) -> None:
         try:
             sample = odometry_to_sample(msg, self._config.input_bounds)
         except InputError as exc:
             self._odom_rejected(exc)
             return
-        now_s = self._node.get_clock().now().nanoseconds * 1e-9
-        with self.lock:
-            newest_s = self._odom_stamps.last_s
-            order = self._odom_stamps.check(sample.stamp_s, now_s)
-        problem = STAMP_PROBLEMS.get(order)
-        if problem is not None:
-            detail = (
-                f"stamp {sample.stamp_s:.3f} s did not advance (duplicated or frozen stamps)"
-                if order is not StampOrder.OUTLIER
-                else f"stamp {sample.stamp_s:.3f} s is off the current timeline (newest "
-                f"{newest_s:.3f} s, node clock {now_s:.3f} s)"
-            )
-            self._odom_rejected(InputError(problem, detail))
+        order, refused = self._judge_stamp(self._odom_stamps, sample.stamp_s)
+        if refused is not None:
+            self._odom_rejected(refused)
             return
         with self.lock:
             if order is StampOrder.RESET:

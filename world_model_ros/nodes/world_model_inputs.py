@@ -207,9 +207,9 @@ class TwinInputs:
             return
         if not self._check_stamp("scan", topic, scan[0]):
             return  # rejected and counted (a lone stamp off the timeline wipes nothing)
-        with self._lock:
-            if self._scans.add(scan):
-                self._counts["scan_received"] += 1
+        with self._lock:  # newer than the newest: the monitor let it through
+            self._scans.add(scan)
+            self._counts["scan_received"] += 1
 
     @_never_raises
     def _on_plan(self, msg: WorldModelPrediction) -> None:

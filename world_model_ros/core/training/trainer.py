@@ -38,7 +38,7 @@ from .mirror import mirror_batch
 from .pace import Pace
 from .sampling import jitter_twists, shift_images, window_sampling_weights
 from .train_config import TrainConfig
-from .weight_average import average_state, kept_model, restore_average, weight_average
+from .weight_average import kept_model, weight_average
 
 if TYPE_CHECKING:
     from ..data.streaming import StreamingWindows
@@ -231,7 +231,8 @@ def train(
             )
         model.load_state_dict(state["model"])
         optimiser.load_state_dict(state["optimiser"])
-        restore_average(average, state.get("average"))
+        if average is not None:  # the config check above makes the state hold one
+            average.load_state_dict(state["average"])
         ddp.restore_rank_state(state, dist, generator, stream, config.seed, log)
         step, elapsed_before = int(state["step"]), float(state["elapsed_s"])
         best_score, best_step = float(state["best_score"]), int(state["best_step"])
@@ -253,7 +254,7 @@ def train(
             {
                 "model": model.state_dict(),
                 "optimiser": optimiser.state_dict(),
-                "average": average_state(average),
+                "average": None if average is None else average.state_dict(),
                 "generator": ranks[0]["generator"],
                 "torch_rng": ranks[0]["torch_rng"],
                 "world_size": dist.world_size,

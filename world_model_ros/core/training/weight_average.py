@@ -6,12 +6,12 @@ model at run time, no extra cost on the robot): measured on the two simulated ro
 docs/any_robot.md, the adapted models' predicted poses inside an obstacle fell from 4.4 % to
 3.4 % and from 5.2 % to 4.6 %, with the collision AUROC and the ADE a little better.
 ``torch.optim.swa_utils.AveragedModel`` does the averaging; this module only decides whether to
-keep one and how it enters the training state.
+keep one and which model the run keeps.
 """
 
 from __future__ import annotations
 
-from typing import Any, TypeVar, cast
+from typing import TypeVar, cast
 
 import torch
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
@@ -31,19 +31,3 @@ def kept_model(model: Model, average: AveragedModel | None) -> Model:
     """The model validation judges and the checkpoint holds: the average when there is one
     (a copy of ``model``, so of its type)."""
     return model if average is None else cast(Model, average.module)
-
-
-def average_state(average: AveragedModel | None) -> dict[str, Any] | None:
-    """What ``train_state.pt`` keeps of the average, for resume."""
-    return None if average is None else average.state_dict()
-
-
-def restore_average(average: AveragedModel | None, state: dict[str, Any] | None) -> None:
-    """Put a resumed run's average back; a state written without one (or with one where this
-    run keeps none) is refused, since resuming would then change what the run computes."""
-    if (average is None) != (state is None):
-        raise ValueError(
-            "--resume: the saved state and this run disagree on the weight average (ema_decay)"
-        )
-    if average is not None and state is not None:
-        average.load_state_dict(state)
