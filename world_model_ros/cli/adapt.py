@@ -10,7 +10,8 @@ What it does, in one process (the bags are read once):
    the robot file's limits;
 3. costmap labels from where the footprint went and was blocked, plus ``--scan-topic``
    LaserScans when the bags have them (core/data/occupancy_labels.py);
-4. fine-tunes the shipped checkpoint (``--init``) on the bags, the derived costmap standing in
+4. fine-tunes the shipped multi-robot base (``--init``; ``pretrain`` made it from randomised
+   simulated robots) on the bags, the derived costmap standing in
    for the map in the footprint loss (core/training/costmap_loss.py), its encoder given the
    last second of commands and measured speeds as well (``--history-steps``; a stall is a
    contact the frame may not show);
@@ -35,6 +36,9 @@ from pathlib import Path
 
 HELP = "adapt the shipped checkpoint to a robot from its own bags (labels, costmap, camera)"
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent.parent / "config" / "train.yaml"
+# What adaptation starts from: the default robot's checkpoint fine-tuned on 32 randomised
+# robots by ``pretrain`` (docs/any_robot.md, "The multi-robot base")
+BASE_CHECKPOINT = Path(__file__).resolve().parent.parent / "checkpoints" / "multi_robot"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -46,7 +50,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--init",
         type=Path,
-        help="checkpoint to start from (default: the shipped one)",
+        help="checkpoint to start from (default: the shipped multi-robot base, "
+        "checkpoints/multi_robot; the default robot's checkpoint is checkpoints/default)",
     )
     parser.add_argument(
         "--from-scratch",
@@ -54,6 +59,42 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="train a new model on these bags alone (architecture from --config) instead of "
         "fine-tuning",
     )
+    add_recipe_arguments(parser, steps=2500)
+    parser.add_argument(
+        "--occupancy-steps", type=int, default=1500, help="occupancy head steps (default 1500)"
+    )
+    parser.add_argument(
+        "--max-minutes",
+        type=float,
+        default=12.0,
+        help="wall-clock budget of the whole adaptation (default 12)",
+    )
+    parser.add_argument(
+        "--scan-sectors",
+        type=int,
+        default=-1,
+        help="the LiDAR as an encoder input, the nearest return in each of N sectors around "
+        "the robot (default -1: 24 when the bags have LaserScans on --scan-topic, else none; "
+        "0 = none): it sees what the camera cannot, below, beside and behind",
+    )
+    parser.add_argument(
+        "--scan-range",
+        type=float,
+        default=3.0,
+        help="range (m) the scan input reaches; nearer returns count (default 3)",
+    )
+    parser.add_argument(
+        "--footprint-radius",
+        type=float,
+        help="the robot's radius in metres when there is no robot file",
+    )
+    add_topic_arguments(parser)
+    add_robot_arguments(parser)
+
+
+def add_recipe_arguments(parser: argparse.ArgumentParser, steps: int) -> None:
+    """The training recipe's flags (what :func:`recipe_config` reads), shared with
+    ``pretrain``."""
     parser.add_argument(
         "--config", type=Path, default=DEFAULT_CONFIG, help="hyperparameters (config/train.yaml)"
     )
@@ -98,7 +139,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=0.5,
         help="share of training windows mirrored left-right (default 0.5; 0 = off)",
     )
-    parser.add_argument("--steps", type=int, default=2500, help="fine-tuning steps (default 2500)")
+    parser.add_argument(
+        "--steps", type=int, default=steps, help=f"training steps (default {steps})"
+    )
     parser.add_argument(
         "--ema-decay",
         type=float,
@@ -106,39 +149,43 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="keep a moving average of the weights, this much of the old per step (default "
         "0.998, about the last 500 steps; 0 = the last step's weights)",
     )
-    parser.add_argument(
-        "--occupancy-steps", type=int, default=1500, help="occupancy head steps (default 1500)"
-    )
-    parser.add_argument(
-        "--max-minutes",
-        type=float,
-        default=12.0,
-        help="wall-clock budget of the whole adaptation (default 12)",
-    )
-    parser.add_argument(
-        "--scan-sectors",
-        type=int,
-        default=-1,
-        help="the LiDAR as an encoder input, the nearest return in each of N sectors around "
-        "the robot (default -1: 24 when the bags have LaserScans on --scan-topic, else none; "
-        "0 = none): it sees what the camera cannot, below, beside and behind",
-    )
-    parser.add_argument(
-        "--scan-range",
-        type=float,
-        default=3.0,
-        help="range (m) the scan input reaches; nearer returns count (default 3)",
-    )
-    parser.add_argument(
-        "--footprint-radius",
-        type=float,
-        help="the robot's radius in metres when there is no robot file",
-    )
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
     parser.add_argument("--seed", type=int, default=0, help="seed of split and sampling")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
-    add_topic_arguments(parser)
-    add_robot_arguments(parser)
+
+
+def recipe_config(args: argparse.Namespace, init_model, validation_fraction: float):
+    """The adaptation recipe as a TrainConfig: ``--config``'s settings, the starting model's
+    architecture (or the config's, from scratch) given the recipe's inputs (``--image-fit``,
+    ``--history-steps``), calibration reset, and the recipe's flags. ``pretrain`` trains the
+    multi-robot base by the same recipe, so adaptation starts from a model trained as it
+    trains."""
+    from ..core.training.train_config import TrainConfig
+
+    base = TrainConfig.from_yaml(args.config)
+    model_config = dataclasses.replace(
+        base.model if init_model is None else init_model.config,
+        position_var_scale=1.0,
+        yaw_var_scale=1.0,
+        contact_var_gain=0.0,
+        image_fit=args.image_fit,
+        history_steps=args.history_steps,
+    )
+    return dataclasses.replace(
+        base,
+        loss=dataclasses.replace(
+            base.loss, costmap_collision=args.costmap_collision, footprint=args.footprint_weight
+        ),
+        model=model_config,
+        mirror_probability=args.mirror,
+        selection_collision_weight=0.25,
+        imagined_sequences=args.imagined_sequences,
+        steps=args.steps,
+        ema_decay=args.ema_decay,
+        seed=args.seed,
+        num_threads=args.threads,
+        validation_fraction=validation_fraction,
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -152,7 +199,7 @@ def run(args: argparse.Namespace) -> int:
         robot = load_robot_arg(args)
         if robot is None and not args.footprint_radius:
             raise ValueError("give the robot file (--robot) or its size (--footprint-radius)")
-        init_model, init_config = load_checkpoint(args.init)
+        init_model, init_config = load_checkpoint(args.init or BASE_CHECKPOINT)
     except (CheckpointError, ValueError) as error:
         print(f"adapt: {error}", file=sys.stderr)
         return 2
@@ -176,39 +223,15 @@ def _adapt(args, robot, init_model, init_config, started: float) -> int:
     from ..core.training.costmap_loss import CostmapFields
     from ..core.training.occupancy import OccupancyTrainConfig
     from ..core.training.occupancy_derived import build_grids, train_occupancy_head_derived
-    from ..core.training.train_config import TrainConfig
     from ..core.training.trainer import train
     from .bag_input import load_bags
     from .robot_input import apply_contact_labels
     from .train import checkpoint_robot_sections
 
-    base = TrainConfig.from_yaml(args.config)
     if args.from_scratch:
         init_model, init_config = None, {}
-    model_config = dataclasses.replace(
-        base.model if init_model is None else init_model.config,
-        position_var_scale=1.0,
-        yaw_var_scale=1.0,
-        contact_var_gain=0.0,
-    )
-    if args.image_fit:
-        model_config = dataclasses.replace(model_config, image_fit=args.image_fit)
-    model_config = dataclasses.replace(model_config, history_steps=args.history_steps)
-    config = dataclasses.replace(
-        base,
-        loss=dataclasses.replace(
-            base.loss, costmap_collision=args.costmap_collision, footprint=args.footprint_weight
-        ),
-        model=model_config,
-        mirror_probability=args.mirror,
-        selection_collision_weight=0.25,
-        imagined_sequences=args.imagined_sequences,
-        steps=args.steps,
-        ema_decay=args.ema_decay,
-        seed=args.seed,
-        num_threads=args.threads,
-        validation_fraction=0.15,
-    )
+    config = recipe_config(args, init_model, validation_fraction=0.15)
+    model_config = config.model
     footprint = (
         robot.footprint_spec()
         if robot is not None
@@ -271,7 +294,9 @@ def _adapt(args, robot, init_model, init_config, started: float) -> int:
         f"{loaded_min:.1f} min; fine-tuning {config.steps} steps within {budget:.1f} min"
     )
     data_info["init_checkpoint"] = (
-        "none (from scratch)" if init_model is None else str(args.init or "shipped default")
+        "none (from scratch)"
+        if init_model is None
+        else str(args.init or "shipped multi-robot base")
     )
     init_data = init_config.get("training", {}).get("data", {})
     data_info["init_layout_seeds"] = init_data.get("layout_seeds", "")

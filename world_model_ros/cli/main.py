@@ -23,6 +23,7 @@ VERBS: dict[str, str] = {
     "export": "world_model_ros.cli.export",
     "doctor": "world_model_ros.cli.doctor",
     "adapt": "world_model_ros.cli.adapt",
+    "pretrain": "world_model_ros.cli.pretrain",
 }
 
 VERB_HELP: dict[str, str] = {
@@ -35,6 +36,7 @@ VERB_HELP: dict[str, str] = {
     "export": "export a checkpoint to ONNX",
     "doctor": "check bags (twist vs poses, gaps, command rate, images) and their contact labels",
     "adapt": "adapt the shipped checkpoint to a robot from its own bags (labels, costmap, camera)",
+    "pretrain": "pretrain the multi-robot base adapt starts from (randomised simulated robots)",
 }
 
 
