@@ -77,7 +77,12 @@ def init_distributed(device: torch.device) -> tuple[DistContext, torch.device]:
 
 
 def shutdown(ctx: DistContext) -> None:
+    """Leave the process group. Every rank waits for the others first: a gloo rank torn down
+    while a peer still has a collective or its last save in flight can abort the peer
+    (``terminate called without an active exception``, seen once in the suite). A rank that
+    died instead is torchrun's to end the others."""
     if ctx.active and dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()
 
 
