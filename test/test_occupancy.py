@@ -3,10 +3,12 @@
 import json
 import math
 
+import numpy as np
 import pytest
 import torch
 from synthetic_episodes import make_episode
 
+from world_model_ros.core.data.occupancy_labels import FREE, OCCUPIED, LabelGrid
 from world_model_ros.core.model.checkpoint import (
     CONFIG_NAME,
     OCCUPANCY_NAME,
@@ -30,6 +32,7 @@ from world_model_ros.core.training.occupancy import (
     evaluate_head,
     train_occupancy_head,
 )
+from world_model_ros.core.training.occupancy_derived import DerivedFrames, fit_derived_head
 
 SMALL = LatentModelConfig(
     image_size=32, encoder_channels=(8, 16), image_features=32, latent_dim=16, hidden_dim=32
@@ -95,6 +98,34 @@ def test_head_learns_the_map_from_a_frozen_model():
     cells_out, logits = with_head.occupancy(latent)
     assert cells_out.shape == (cells.shape[0], 2) and logits.shape == (cells.shape[0],)
     assert predictor.occupancy(latent) is None
+
+
+def test_a_head_trained_on_weighted_derived_labels_gives_their_own_frequency():
+    """The occupied cells are weighted up in the loss; the costmap fuses the head's logits as
+    evidence against its prior, so the weight's tilt must be taken back off: on labels the
+    latent says nothing about (a quarter of them occupied), the head must say about a
+    quarter, not the half the weighted loss would teach it."""
+    torch.manual_seed(0)
+    rng = np.random.default_rng(0)
+    labels = np.where(rng.random((80, 80)) < 0.25, OCCUPIED, FREE).astype(np.int8)
+    grid = LabelGrid(np.array([-2.0, -2.0]), 0.05, labels)
+    frames = 400
+    poses = torch.zeros(frames, 3)
+    poses[:, :2] = torch.from_numpy(rng.uniform(-0.8, 0.8, (frames, 2))).float()
+    poses[:, 2] = torch.from_numpy(rng.uniform(-math.pi, math.pi, frames)).float()
+    data = DerivedFrames(torch.randn(frames, 16), poses, np.zeros(frames, np.int64), [grid])
+    head = OccupancyHead(
+        OccupancyHeadConfig(latent_dim=16, hidden_dim=32, cell_m=0.25, x_max_m=1.0, y_half_m=0.5)
+    )
+    config = OccupancyTrainConfig(steps=300, batch_size=64, validate_every=100)
+    fit_derived_head(head, data, data, pos_weight=3.0, config=config, progress=False)
+    index = torch.arange(frames)
+    said = data.labels(index, head.cells_c2)
+    with torch.no_grad():
+        probability = torch.sigmoid(head(data.latents_nd))[said >= 0]
+    truth = float((said[said >= 0] == OCCUPIED).float().mean())
+    assert abs(truth - 0.25) < 0.03
+    assert abs(float(probability.mean()) - truth) < 0.05  # uncorrected: 3 x 0.25 / 1.5 = 0.5
 
 
 def test_training_needs_bags_with_a_map():

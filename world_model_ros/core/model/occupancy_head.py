@@ -86,6 +86,14 @@ class OccupancyHead(nn.Module):
     def forward(self, z_bd: torch.Tensor) -> torch.Tensor:
         return self.net(z_bd)
 
+    @torch.no_grad()
+    def shift_logits(self, by: float) -> None:
+        """Add ``by`` to every cell's logit, through the last layer's bias (a prior
+        correction: see core/training/occupancy_derived.py)."""
+        last = self.net[-1]
+        assert isinstance(last, nn.Linear)  # mlp() ends in a plain Linear
+        last.bias += by
+
 
 def cells_in_world(cells_c2: torch.Tensor, poses_b3: torch.Tensor) -> torch.Tensor:
     """Robot-frame cell centres [C, 2] placed at each pose [B, 3] -> odometry-frame [B, C, 2]."""

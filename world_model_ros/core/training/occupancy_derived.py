@@ -6,10 +6,20 @@ pushing: occupied; LaserScan beams when the bags have them) instead of a simulat
 Most cells around a frame are unknown and are left out of the loss; the occupied ones are rare
 and weighted up to balance the free ones. The split holds out whole episodes; the best
 validation step (masked loss) is kept.
+
+Why the weight is taken back off afterwards: weighting the occupied cells by ``w`` in the loss
+tilts every logit the head learns by log(w) towards occupied (the prior correction of
+weighted logistic regression). The planner's costmap (core/planning/occupancy_map.py) adds
+each frame's logits as log-odds evidence against its prior, so that tilt was phantom evidence
+for an obstacle, frame after frame, and on the small robot's layouts it grew blocked blobs in
+open floor that left no way round (docs/any_robot.md). So the trained head's output bias is
+lowered by log(w): the weight still shapes what the head learns to tell apart, and its
+probabilities are the labelled cells' own again.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import asdict, dataclass
 from typing import Sequence
@@ -163,25 +173,9 @@ def train_occupancy_head_derived(
         else train
     )
     head = OccupancyHead(head_config)
-    cells = head.cells_c2
-    pos_weight = torch.tensor(float(np.clip(free / max(1, occupied), 1.0, 10.0)))
-
-    def batch_loss(index: torch.Tensor) -> torch.Tensor:
-        labels = train.labels(index, cells)
-        known = labels >= 0
-        logits = head(train.latents_nd[index])
-        return F.binary_cross_entropy_with_logits(
-            logits[known], (labels[known] == OCCUPIED).float(), pos_weight=pos_weight
-        )
-
-    best_step = fit_head(
-        head,
-        len(train),
-        batch_loss,
-        lambda: evaluate_derived(head, val, config)["loss"],
-        config,
-        progress,
-    )
+    pos_weight = float(np.clip(free / max(1, occupied), 1.0, 10.0))
+    best_step = fit_derived_head(head, train, val, pos_weight, config, progress)
+    prior_correction = -math.log(pos_weight)
     report = {
         "config": asdict(config),
         "labels": {
@@ -192,7 +186,8 @@ def train_occupancy_head_derived(
             "occupied_cells": occupied,
             "blocked_pushes": sum(g.counts["blocked_pushes"] for g in grids.values()),
             "scans": sum(g.counts["scans"] for g in grids.values()),
-            "pos_weight": float(pos_weight),
+            "pos_weight": pos_weight,
+            "prior_correction": prior_correction,  # added to every logit after training
         },
         "frames": {"train": len(train), "validation": len(val)},
         "best_step": best_step,
@@ -200,3 +195,37 @@ def train_occupancy_head_derived(
         "minutes": (time.perf_counter() - started) / 60.0,
     }
     return head, report
+
+
+def fit_derived_head(
+    head: OccupancyHead,
+    train: DerivedFrames,
+    val: DerivedFrames,
+    pos_weight: float,
+    config: OccupancyTrainConfig = DEFAULT_TRAINING,
+    progress: bool = True,
+) -> int:
+    """Train ``head`` on the labelled cells, the occupied ones weighted by ``pos_weight``, keep
+    its best validation step (returned), then lower its logits by log(pos_weight) so that its
+    probabilities are the labelled cells' own (the module docstring says why)."""
+    cells = head.cells_c2
+    weight = torch.tensor(float(pos_weight))
+
+    def batch_loss(index: torch.Tensor) -> torch.Tensor:
+        labels = train.labels(index, cells)
+        known = labels >= 0
+        logits = head(train.latents_nd[index])
+        return F.binary_cross_entropy_with_logits(
+            logits[known], (labels[known] == OCCUPIED).float(), pos_weight=weight
+        )
+
+    best_step = fit_head(
+        head,
+        len(train),
+        batch_loss,
+        lambda: evaluate_derived(head, val, config)["loss"],
+        config,
+        progress,
+    )
+    head.shift_logits(-math.log(pos_weight))
+    return best_step
