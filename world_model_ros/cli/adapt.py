@@ -216,11 +216,11 @@ def _adapt(args, robot, init_model, init_config, started: float) -> int:
 
     from ..core.data.camera import Footprint
     from ..core.data.scans import attach_scan_inputs, scans_by_bag
-    from ..core.data.windows import WindowSet, split_by_episode
+    from ..core.data.windows import split_by_episode
     from ..core.model.checkpoint import save_checkpoint, save_occupancy_head, update_config
     from ..core.model.latent_predictor import LatentPredictor
     from ..core.training.calibration import calibrate_variance
-    from ..core.training.costmap_loss import CostmapFields
+    from ..core.training.costmap_loss import windows_with_costmap
     from ..core.training.occupancy import OccupancyTrainConfig
     from ..core.training.occupancy_derived import build_grids, train_occupancy_head_derived
     from ..core.training.trainer import train
@@ -280,10 +280,8 @@ def _adapt(args, robot, init_model, init_config, started: float) -> int:
     train_episodes, val_episodes = split_by_episode(
         episodes, config.validation_fraction, config.seed
     )
-    train_windows = WindowSet.for_model(train_episodes, model_config)
-    val_windows = WindowSet.for_model(val_episodes, model_config)
-    train_windows.costmap = CostmapFields.from_grids([grids[e.source] for e in train_episodes])
-    val_windows.costmap = CostmapFields.from_grids([grids[e.source] for e in val_episodes])
+    train_windows = windows_with_costmap(train_episodes, model_config, grids)
+    val_windows = windows_with_costmap(val_episodes, model_config, grids)
     loaded_min = (time.monotonic() - started) / 60
     # The occupancy head and calibration take about 2.5 min here; the fine-tuning gets the rest.
     budget = max(1.0, args.max_minutes - loaded_min - 2.5)

@@ -137,9 +137,9 @@ def _record(args: argparse.Namespace, index: int, robot_file: Path, out: Path) -
 def _train(args: argparse.Namespace, init_model, robots, bags: dict, started: float) -> int:
     import torch
 
-    from ..core.data.windows import WindowSet, split_by_episode
+    from ..core.data.windows import split_by_episode
     from ..core.model.checkpoint import update_config
-    from ..core.training.costmap_loss import CostmapFields
+    from ..core.training.costmap_loss import windows_with_costmap
     from ..core.training.occupancy_derived import build_grids
     from ..core.training.trainer import train
     from .adapt import recipe_config
@@ -166,10 +166,10 @@ def _train(args: argparse.Namespace, init_model, robots, bags: dict, started: fl
     train_episodes, val_episodes = split_by_episode(
         episodes, config.validation_fraction, config.seed
     )
-    windows = {}
-    for name, part in (("train", train_episodes), ("validation", val_episodes)):
-        windows[name] = WindowSet.for_model(part, model_config)
-        windows[name].costmap = CostmapFields.from_grids([grids[e.source] for e in part])
+    windows = {
+        "train": windows_with_costmap(train_episodes, model_config, grids),
+        "validation": windows_with_costmap(val_episodes, model_config, grids),
+    }
     budget = max(1.0, args.max_minutes - (time.monotonic() - started) / 60)
     data_info = {
         "robots": [robot.name for _, robot in robots],

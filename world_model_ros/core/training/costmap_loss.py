@@ -20,7 +20,9 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from ..data.episodes import Episode
 from ..data.occupancy_labels import OCCUPIED, UNKNOWN, LabelGrid
+from ..data.windows import WindowSet
 
 OUTSIDE_M = 1.0  # the field's value beyond a grid (far from anything known)
 
@@ -102,6 +104,16 @@ class CostmapFields:
             return torch.zeros((), device=xy_bh2.device)
         clearance = self.clearance(xy_bh2[known], episode_b.to(xy_bh2.device)[known])
         return (-clearance - tolerance_m).clamp_min(0.0).mean()
+
+
+def windows_with_costmap(
+    episodes: list[Episode], model_config, grids: dict[str, LabelGrid]
+) -> WindowSet:
+    """The model's windows of ``episodes``, each episode with the costmap of its bag
+    (``grids`` by source): what the footprint and imagined-collision terms read."""
+    windows = WindowSet.for_model(episodes, model_config)
+    windows.costmap = CostmapFields.from_grids([grids[e.source] for e in episodes])
+    return windows
 
 
 def imagined_collision_labels(
