@@ -92,7 +92,7 @@ class OccupancyHead(nn.Module):
         correction: see core/training/occupancy_derived.py)."""
         last = self.net[-1]
         assert isinstance(last, nn.Linear)  # mlp() ends in a plain Linear
-        last.bias += by
+        last.bias.add_(by)
 
 
 def cells_in_world(cells_c2: torch.Tensor, poses_b3: torch.Tensor) -> torch.Tensor:
