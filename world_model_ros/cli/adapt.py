@@ -29,10 +29,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import shlex
 import sys
 import time
 from pathlib import Path
+
+from .main import command_line
 
 HELP = "adapt the shipped checkpoint to a robot from its own bags (labels, costmap, camera)"
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent.parent / "config" / "train.yaml"
@@ -298,7 +299,7 @@ def _adapt(args, robot, init_model, init_config, started: float) -> int:
     )
     init_data = init_config.get("training", {}).get("data", {})
     data_info["init_layout_seeds"] = init_data.get("layout_seeds", "")
-    data_info["command"] = "world-model-ros " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    data_info["command"] = command_line()
     result = train(
         train_windows,
         val_windows,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import shlex
 import sys
 
 VERBS: dict[str, str] = {
@@ -38,6 +39,11 @@ VERB_HELP: dict[str, str] = {
     "adapt": "adapt the shipped checkpoint to a robot from its own bags (labels, costmap, camera)",
     "pretrain": "pretrain the multi-robot base adapt starts from (randomised simulated robots)",
 }
+
+
+def command_line() -> str:
+    """This run's command as a user would type it, for a checkpoint's provenance."""
+    return "world-model-ros " + " ".join(shlex.quote(a) for a in sys.argv[1:])
 
 
 def build_parser(argv: list[str]) -> argparse.ArgumentParser:

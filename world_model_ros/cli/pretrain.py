@@ -23,10 +23,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import shlex
 import sys
 import time
 from pathlib import Path
+
+from .main import command_line
 
 HELP = "pretrain the multi-robot base adapt starts from (randomised simulated robots)"
 
@@ -166,19 +167,17 @@ def _train(args: argparse.Namespace, init_model, robots, bags: dict, started: fl
     train_episodes, val_episodes = split_by_episode(
         episodes, config.validation_fraction, config.seed
     )
-    windows = {
-        "train": windows_with_costmap(train_episodes, model_config, grids),
-        "validation": windows_with_costmap(val_episodes, model_config, grids),
-    }
+    train_windows = windows_with_costmap(train_episodes, model_config, grids)
+    val_windows = windows_with_costmap(val_episodes, model_config, grids)
     budget = max(1.0, args.max_minutes - (time.monotonic() - started) / 60)
     data_info = {
         "robots": [robot.name for _, robot in robots],
         "robot_seed": args.robot_seed,
-        "command": "world-model-ros " + " ".join(shlex.quote(a) for a in sys.argv[1:]),
+        "command": command_line(),
     }
     result = train(
-        windows["train"],
-        windows["validation"],
+        train_windows,
+        val_windows,
         dataclasses.replace(config, max_minutes=budget),
         args.out,
         torch.device("cpu"),

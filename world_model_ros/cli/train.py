@@ -29,9 +29,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import shlex
 import sys
 from pathlib import Path
+
+from .main import command_line
 
 HELP = "train the latent world model from rosbag2 bags or a dataset folder"
 DEFAULT_CONFIG = Path(__file__).resolve().parent.parent.parent / "config" / "train.yaml"
@@ -185,7 +186,7 @@ def run_occupancy(args: argparse.Namespace) -> int:
         print(f"train: --occupancy-head: {error}", file=sys.stderr)
         return 2
     report["data"] = data_info
-    report["command"] = "world-model-ros " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    report["command"] = command_line()
     save_occupancy_head(args.occupancy_head, head, report)
     v = report["validation"]
     if "auroc_labelled_in_view" in v:
@@ -298,7 +299,7 @@ def _run_training(args: argparse.Namespace, config, dist, device, robot) -> int:
         data_info["init_bags_without_layout_identity"] = init_data.get(
             "bags_without_layout_identity", 0
         )
-    data_info["command"] = "world-model-ros " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    data_info["command"] = command_line()
     try:
         result = train(
             train_windows,
